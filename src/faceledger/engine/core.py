@@ -1,0 +1,172 @@
+"""The Engine: pixels → faces (box, score, landmarks, pose, quality) → embeddings → comparisons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from faceledger.engine.alignment import Aligner
+from faceledger.engine.detection import (
+    DEFAULT_MAX_DETECT_PIXELS,
+    DEFAULT_MIN_FACE_SIZE,
+    FaceDetector,
+)
+from faceledger.engine.embedding import Descriptor, flip_average, load_descriptor
+from faceledger.engine.pose import estimate_pose
+from faceledger.engine.quality import measure_quality
+from faceledger.engine.similarity import (
+    DEFAULT_THRESHOLD,
+    distance,
+    similarity_from_distance,
+)
+from faceledger.engine.types import BoundingBox, Comparison, Face, FaceMatch
+from faceledger.errors import ModelError
+from faceledger.images import DEFAULT_MAX_PIXELS, ImageInput, load_pixels
+
+MAX_FACES = 100
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Everything that changes what the engine returns; documented in the README."""
+
+    detector: str = "hog"
+    min_face_size: int = DEFAULT_MIN_FACE_SIZE
+    max_detect_pixels: int = DEFAULT_MAX_DETECT_PIXELS
+    max_faces: int = MAX_FACES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    backend: str = "auto"
+    flip: bool = True
+
+
+class Engine:
+    """Face detection, description and comparison with shipped dlib models.
+
+    >>> engine = Engine()
+    >>> faces = engine.detect("portrait.jpg")          # largest first
+    >>> faces = engine.represent("portrait.jpg")       # with 128-D embeddings
+    >>> result = engine.compare("a.jpg", "b.jpg")      # similarity 0–100, match at threshold
+    """
+
+    def __init__(self, config: EngineConfig | None = None, **options: object) -> None:
+        base = config or EngineConfig()
+        self.config = EngineConfig(**{**_asdict(base), **options})  # type: ignore[arg-type]
+        if not 1 <= self.config.max_faces <= MAX_FACES:
+            raise ValueError(f"max_faces must be between 1 and {MAX_FACES}")
+        self._detector = FaceDetector(self.config.detector)
+        self._aligner = Aligner()
+        self._descriptor: Descriptor | None = None
+
+    @property
+    def descriptor(self) -> Descriptor:
+        if self._descriptor is None:
+            self._descriptor = load_descriptor(self.config.backend)
+        return self._descriptor
+
+    @property
+    def model_id(self) -> str:
+        """Id of the embeddings this engine makes; embeddings of different ids never compare."""
+        base = self.descriptor.model_id
+        return f"{base}+flip" if self.config.flip else base
+
+    def detect(self, image: ImageInput, *, keep_chips: bool = False) -> list[Face]:
+        """Faces in ``image``, largest first, at most ``max_faces``; [] when there is none."""
+        pixels = load_pixels(image, max_pixels=self.config.max_pixels)
+        return self.detect_pixels(pixels, keep_chips=keep_chips)
+
+    def detect_pixels(self, pixels: np.ndarray, *, keep_chips: bool = False) -> list[Face]:
+        detections, _plan = self._detector.detect(
+            pixels,
+            min_face_size=self.config.min_face_size,
+            max_detect_pixels=self.config.max_detect_pixels,
+        )
+        detections.sort(key=lambda d: d.box.area, reverse=True)
+        kept = detections[: self.config.max_faces]
+        return self.faces_at(
+            pixels, [(d.box, d.score, d.detector) for d in kept], keep_chips=keep_chips
+        )
+
+    def faces_at(
+        self,
+        pixels: np.ndarray,
+        boxes: list[tuple[BoundingBox, float, str]],
+        *,
+        keep_chips: bool = False,
+    ) -> list[Face]:
+        """Landmarks, pose, quality (and chips) for faces at given boxes (box, score, source)."""
+        faces = []
+        for box, score, source in boxes:
+            shape = self._aligner.shape(pixels, box)
+            points = self._aligner.points(shape)
+            chip = self._aligner.chip(pixels, shape)
+            faces.append(
+                Face(
+                    box=box,
+                    score=score,
+                    detector=source,
+                    landmarks=points,
+                    pose=estimate_pose(points),
+                    quality=measure_quality(chip, box),
+                    chip=chip if keep_chips else None,
+                )
+            )
+        return faces
+
+    def represent(self, image: ImageInput) -> list[Face]:
+        """Like ``detect``, each face with its embedding and ``model_id``."""
+        pixels = load_pixels(image, max_pixels=self.config.max_pixels)
+        return self.represent_pixels(pixels)
+
+    def represent_pixels(self, pixels: np.ndarray) -> list[Face]:
+        faces = self.detect_pixels(pixels, keep_chips=True)
+        self.embed_faces(faces)
+        return faces
+
+    def embed_faces(self, faces: list[Face]) -> None:
+        """Fill in ``embedding`` and ``model_id`` of faces that carry their chip."""
+        if not faces:
+            return
+        chips = np.stack([f.chip for f in faces])  # type: ignore[misc]
+        vecs = self.embed_chips(chips)
+        model_id = self.model_id
+        for face, vec in zip(faces, vecs, strict=True):
+            face.embedding = vec
+            face.model_id = model_id
+            face.chip = None
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        """(N,150,150,3) aligned chips → (N,128) embeddings of this engine's model id."""
+        if self.config.flip:
+            return flip_average(self.descriptor, chips)
+        return self.descriptor.compute(chips)
+
+    def compare(
+        self, source: ImageInput, target: ImageInput, *, threshold: float = DEFAULT_THRESHOLD
+    ) -> Comparison:
+        """The largest face of ``source`` against every face of ``target``.
+
+        No face in source gives ``source_face=None`` and no matches; it is not an error.
+        """
+        source_faces = self.represent(source)
+        target_faces = self.represent(target)
+        if not source_faces:
+            return Comparison(None, [], threshold, self.model_id)
+        return self.compare_faces(source_faces[0], target_faces, threshold=threshold)
+
+    def compare_faces(
+        self, source: Face, targets: list[Face], *, threshold: float = DEFAULT_THRESHOLD
+    ) -> Comparison:
+        for face in [source, *targets]:
+            if face.embedding is None or face.model_id != source.model_id:
+                raise ModelError("faces to compare must carry embeddings of the same model id")
+        matches = []
+        for face in targets:
+            d = float(distance(source.embedding, face.embedding))  # type: ignore[arg-type]
+            s = float(similarity_from_distance(d))
+            matches.append(FaceMatch(face=face, distance=d, similarity=s, match=s >= threshold))
+        return Comparison(source, matches, threshold, source.model_id or self.model_id)
+
+
+def _asdict(config: EngineConfig) -> dict[str, object]:
+    return {name: getattr(config, name) for name in EngineConfig.__dataclass_fields__}
