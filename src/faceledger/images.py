@@ -22,8 +22,8 @@ from faceledger.errors import ImageError
 DEFAULT_MAX_PIXELS = 40_000_000
 """Images above this many pixels are refused before decoding (40 MP; a 1080p frame is 2 MP)."""
 
-SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO")
-"""Formats accepted. MPO is how Pillow names multi-picture JPEGs from phones."""
+SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+"""Formats accepted (multi-picture JPEGs from phones open as JPEG, first picture)."""
 
 ImageInput = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO | np.ndarray
 

@@ -1,0 +1,42 @@
+"""The root Typer app: registers every command group."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from faceledger import __version__
+from faceledger.cli import recognition
+
+app = typer.Typer(
+    name="faceledger",
+    help="Face recognition with governance and a measured demographic audit.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+app.command()(recognition.detect)
+app.command()(recognition.represent)
+app.command()(recognition.compare)
+# Command groups register here: app.add_typer(module.app, name="...")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"faceledger {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Face recognition with governance and a measured demographic audit."""
+
+
+def main() -> None:
+    app()
