@@ -1,0 +1,5 @@
+"""``python -m faceledger`` is the ``faceledger`` command."""
+
+from faceledger.cli import main
+
+main()
