@@ -262,32 +262,30 @@ def identification(emb: np.ndarray, names: np.ndarray) -> None:
     distractors, nonmated = singles[: len(singles) // 2], singles[len(singles) // 2 :]
 
     def rank1(gallery_sets: dict[str, np.ndarray], probes: np.ndarray, agg: str):  # noqa: ANN202
+        """Best user of each probe and its aggregated distance (exact, float64)."""
         labels = list(gallery_sets)
-        mats = [emb[gallery_sets[u]] for u in labels]
-        best_label, best_d = [], []
+        mats = [emb[gallery_sets[u]].astype(np.float64) for u in labels]
         flat = np.concatenate(mats)
-        owner = np.concatenate([[i] * len(m) for i, m in enumerate(mats)])
+        owner = np.concatenate([np.full(len(m), i) for i, m in enumerate(mats)])
+        users = np.arange(len(labels))
+        centroids = np.array([m.mean(0) for m in mats])
+        best_label, best_d = [], []
         for q in probes:
-            d = np.sqrt(((flat.astype(np.float64) - emb[q]) ** 2).sum(1))
-            if agg == "max":
-                per_user = np.full(len(labels), np.inf)
-                np.minimum.at(per_user, owner, d)
-            elif agg == "top2-mean":
-                per_user = np.empty(len(labels))
+            if agg == "centroid":
+                per_user = np.linalg.norm(centroids - emb[q], axis=1)
+            else:
+                d = np.linalg.norm(flat - emb[q], axis=1)
                 order = np.lexsort((d, owner))
-                starts = np.searchsorted(owner[order], np.arange(len(labels)))
-                ends = np.append(starts[1:], len(order))
-                for u, (s, e) in enumerate(zip(starts, ends, strict=True)):
-                    per_user[u] = d[order[s : min(e, s + 2)]].mean()
-            else:  # centroid
-                cents = np.array([m.mean(0) for m in mats]) if not hasattr(rank1, "c") else None
-                rank1.c = cents if cents is not None else rank1.c
-                per_user = np.linalg.norm(rank1.c - emb[q], axis=1)
+                so, sd = owner[order], d[order]
+                starts = np.searchsorted(so, users)
+                per_user = sd[starts]
+                if agg == "top2-mean":
+                    nxt = np.minimum(starts + 1, len(sd) - 1)
+                    has2 = (starts + 1 < len(sd)) & (so[nxt] == users)
+                    per_user = np.where(has2, (per_user + sd[nxt]) / 2, per_user)
             i = int(np.argmin(per_user))
             best_label.append(labels[i])
             best_d.append(per_user[i])
-        if hasattr(rank1, "c"):
-            del rank1.c
         return np.array(best_label), np.array(best_d)
 
     def report(title: str, gallery: dict[str, np.ndarray], probes: np.ndarray, agg: str) -> str:
