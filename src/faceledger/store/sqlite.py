@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from faceledger.engine.types import BoundingBox, Face, Pose, Quality
-from faceledger.errors import ModelError
+from faceledger.errors import FaceledgerError, ModelError
 from faceledger.store.base import (
     MAX_ASSOCIATE,
     AssociationResult,
@@ -166,7 +166,7 @@ class SQLiteStore(FaceStore):
         c.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(path) != ":memory:" and mode.lower() != "wal":
-            raise ModelError(f"cannot put {path} in WAL mode (got {mode})", code="store_error")
+            raise FaceledgerError(f"cannot put {path} in WAL mode (got {mode})", code="store_error")
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError("synchronous must be FULL, EXTRA or NORMAL")
         c.execute(f"PRAGMA synchronous = {synchronous.upper()}")
@@ -174,7 +174,7 @@ class SQLiteStore(FaceStore):
         with self._write():
             version = c.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise ModelError(
+                raise FaceledgerError(
                     f"{path} was written by a newer faceledger (schema {version})",
                     code="store_error",
                 )
