@@ -168,3 +168,21 @@ def test_open_gate_allows_and_records_nothing() -> None:
     d = gate.decide(c, "anything", {})
     assert d.allowed and d.rule == "embedded-single-user"
     assert gate.record(c, "anything", d, request={}, outcome={}) is None
+
+
+def test_index_images_is_gated_and_resumable(service, gate, portraits) -> None:
+    c = ctx()
+    service.create_collection(c, "bulk")
+    first = dict(service.index_images(c, "bulk", portraits[:3], workers=1, progress=False))
+    assert all(not r.skipped and len(r.face_records) == 1 for r in first.values())
+    ops = [op for op, _, _ in gate.records]
+    assert ops == ["create_collection", "index_images"] + ["index_faces"] * 3
+    again = dict(service.index_images(c, "bulk", portraits[:4], workers=1, progress=False))
+    skipped = {p for p, r in again.items() if r.skipped}
+    assert skipped == {str(p) for p in portraits[:3]}
+    for p in portraits[:3]:
+        assert again[str(p)].skipped_face_ids == [first[str(p)].face_records[0].face_id]
+    op, _request, outcome = gate.records[-2]
+    assert op == "index_images" and outcome["skipped_images"] == 3
+    assert service.describe_collection(c, "bulk").face_count == 4
+    assert gate.decided == [op for op, _, _ in gate.records]

@@ -471,23 +471,33 @@ class FaceService:
         """
         name_of = external_ids or (lambda p: p.name)
         paths = [str(p) for p in paths]
-        self.store.describe_collection(ctx.tenant_id, collection_id)  # not found: fail early
-        done = self.store.indexed_images(ctx.tenant_id, collection_id) if resume else {}
-        pending: list[str] = []
-        for path in paths:
-            if resume:
-                try:
-                    _, digest = image_digest(path)
-                except FaceledgerError as exc:
-                    yield path, exc
-                    continue
-                if digest in done:
-                    found = self.store.find_image(ctx.tenant_id, collection_id, digest)
-                    skipped = IndexResult(digest, done[digest], skipped=True)
-                    skipped.skipped_face_ids = list(found.face_ids) if found else []
-                    yield path, skipped
-                    continue
-            pending.append(path)
+        request = {"collection_id": collection_id, "images": len(paths), "resume": resume}
+
+        def plan(_: Decision) -> tuple[tuple[list, list, list], dict[str, Any]]:
+            """Which images are already indexed (resume): one gated request for the lookup."""
+            self.store.describe_collection(ctx.tenant_id, collection_id)  # not found: fail early
+            done = self.store.indexed_images(ctx.tenant_id, collection_id) if resume else {}
+            skipped, pending, unreadable = [], [], []
+            for path in paths:
+                if resume:
+                    try:
+                        _, digest = image_digest(path)
+                    except FaceledgerError as exc:
+                        unreadable.append((path, exc))
+                        continue
+                    if digest in done:
+                        found = self.store.find_image(ctx.tenant_id, collection_id, digest)
+                        result = IndexResult(digest, done[digest], skipped=True)
+                        result.skipped_face_ids = list(found.face_ids) if found else []
+                        skipped.append((path, result))
+                        continue
+                pending.append(path)
+            outcome = {"skipped_images": len(skipped), "pending_images": len(pending)}
+            return (skipped, pending, unreadable), outcome
+
+        skipped, pending, unreadable = self._run(ctx, "index_images", request, plan)
+        yield from unreadable
+        yield from skipped
         for path, embedded in process_images(
             pending,
             _embed_file,
