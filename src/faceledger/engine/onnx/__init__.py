@@ -1,0 +1,5 @@
+"""Fast inference: dlib's descriptor and CNN detector converted to ONNX, run by onnxruntime."""
+
+from faceledger.engine.onnx.runtime import OnnxDescriptor, OnnxMmodDetector, onnx_available
+
+__all__ = ["OnnxDescriptor", "OnnxMmodDetector", "onnx_available"]
