@@ -19,9 +19,8 @@ from faceledger.engine.onnx.dlib_format import read_dlib_net
 def onnx_available() -> bool:
     """True when onnx and onnxruntime (with its CPU provider) can be imported."""
     try:
-        import onnxruntime as ort
-
         import onnx  # noqa: F401
+        import onnxruntime as ort
     except ImportError:
         return False
     return "CPUExecutionProvider" in ort.get_available_providers()
@@ -58,6 +57,7 @@ class OnnxDescriptor:
     """
 
     model_id = "dlib-resnet-v1"
+    backend = "onnx"
     chip_size = 150
     batch_size = 16
 
