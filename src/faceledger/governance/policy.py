@@ -14,6 +14,7 @@ loaded policy, so it is deterministic given ``now``. Rate limits are counted by 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -206,15 +207,32 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     data, locator = load(text, source)
     if not isinstance(data, dict):
         raise PolicyError([PolicyIssue(source, 1, 1, "", "a policy is a mapping with 'rules'")])
+    issues: list[PolicyIssue] = []
+    document: PolicyDocument | None = None
     try:
         document = PolicyDocument.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError(_issues(exc, data, locator, source)) from None
-    issues = [
+        issues.extend(_issues(exc, data, locator, source))
+    if document is not None:
+        rules = list(enumerate(document.rules))
+        purposes = set(document.purposes) if document.purposes is not None else None
+        actors = set(document.actor_classes) if document.actor_classes is not None else None
+    else:  # check what can be checked, so that one run reports every problem
+        rules = []
+        raw_rules = data.get("rules")
+        for i, raw in enumerate(raw_rules if isinstance(raw_rules, list) else []):
+            with contextlib.suppress(ValidationError):
+                rules.append((i, Rule.model_validate(raw)))
+        raw_purposes = data.get("purposes")
+        purposes = set(raw_purposes) if isinstance(raw_purposes, dict) else None
+        raw_actors = data.get("actor_classes")
+        actors = set(map(str, raw_actors)) if isinstance(raw_actors, list) else None
+    issues.extend(
         PolicyIssue(source, *locator.find(loc), _path(loc, data), message)
-        for loc, message in _semantic_problems(document)
-    ]
-    if issues:
+        for loc, message in _semantic_problems(rules, purposes, actors)
+    )
+    if issues or document is None:
+        issues.sort(key=lambda i: (i.line or 0, i.column or 0))
         raise PolicyError(issues)
     return Policy(document, source=source, sha256=hashlib.sha256(text.encode()).hexdigest())
 
@@ -262,7 +280,6 @@ def _issues(exc: ValidationError, data: Any, locator: Locator, source: str) -> l
         line, column = locator.find(loc)
         path = _path(loc[:-1] if kind in ("missing", "extra_forbidden") else loc, data)
         out.append(PolicyIssue(source, line, column, path, message))
-    out.sort(key=lambda i: (i.line or 0, i.column or 0))
     return out
 
 
@@ -280,13 +297,14 @@ def _path(loc: tuple[Any, ...], data: Any) -> str:
     return text
 
 
-def _semantic_problems(doc: PolicyDocument) -> list[tuple[tuple[Any, ...], str]]:
+def _semantic_problems(
+    rules: list[tuple[int, Rule]], purposes: set[str] | None, actor_classes: set[str] | None
+) -> list[tuple[tuple[Any, ...], str]]:
+    """Problems pydantic cannot see: typos in names, duplicate ids, unreachable rules."""
     problems: list[tuple[tuple[Any, ...], str]] = []
-    purposes = set(doc.purposes) if doc.purposes is not None else None
-    actor_classes = set(doc.actor_classes) if doc.actor_classes is not None else None
     seen: dict[str, int] = {}
     catch_all: int | None = None
-    for i, rule in enumerate(doc.rules):
+    for i, rule in rules:
         at = ("rules", i)
         if rule.id in seen:
             problems.append(

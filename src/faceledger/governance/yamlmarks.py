@@ -34,12 +34,15 @@ class _Loader(yaml.SafeLoader):
         super().__init__(stream)
         self.source = source
         self.duplicates: list[PolicyIssue] = []
+        self._checked: set[int] = set()
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
-        if isinstance(node, MappingNode):
-            self.flatten_mapping(node)
+        if isinstance(node, MappingNode) and id(node) not in self._checked:
+            self._checked.add(id(node))
             seen: dict[Any, Node] = {}
-            for key_node, _ in node.value:
+            for key_node, _ in node.value:  # the keys written here, before merges (<<) apply
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
                 try:
                     key = self.construct_object(key_node, deep=True)
                     hash(key)
