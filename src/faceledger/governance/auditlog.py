@@ -288,6 +288,12 @@ class AuditLog:
 
     # checking ----------------------------------------------------------------------------------
 
+    def _integrity_events(self) -> list[AuditRecord]:
+        rows = self.db.connection().execute(
+            "SELECT * FROM audit_log WHERE kind = 'integrity' ORDER BY seq"
+        )
+        return [_record(r) for r in rows]
+
     def verify(self, anchors: Iterable[Anchor] = ()) -> VerifyReport:
         conn = self.db.connection()
         rows = [
@@ -304,13 +310,23 @@ class AuditLog:
         present = {
             r["name"] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
         }
-        missing = [t for t in AUDIT_TRIGGERS if t not in present]
+        missing = [t for t in AUDIT_TRIGGERS if t not in present or t in self.db.missing_triggers]
         if missing:
             report.warnings.append(
                 Problem(
                     None,
                     "triggers-missing",
                     f"the append-only trigger(s) {', '.join(missing)} were dropped",
+                )
+            )
+        restored = [r.seq for r in self._integrity_events()]
+        if restored:
+            report.warnings.append(
+                Problem(
+                    restored[-1],
+                    "triggers-restored",
+                    f"the append-only triggers had been dropped and were restored "
+                    f"(record(s) {', '.join(f'#{s}' for s in restored)})",
                 )
             )
         return report

@@ -99,9 +99,35 @@ class GovernanceDB:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self.connection()
         with self.transaction():
+            names = {
+                r["name"]
+                for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')"
+                )
+            }
+            self.missing_triggers = (
+                [t for t in AUDIT_TRIGGERS if t not in names] if "audit_log" in names else []
+            )
             for statement in _statements(SCHEMA):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if self.missing_triggers:
+            # Someone dropped the append-only triggers: they are back now, and the log says so.
+            from faceledger.governance.auditlog import AuditLog
+
+            AuditLog(self).append(
+                {
+                    "kind": "integrity",
+                    "operation": "audit.triggers_restored",
+                    "missing_triggers": self.missing_triggers,
+                    "decision": {
+                        "allowed": True,
+                        "rule": "integrity",
+                        "reason": "The audit log's append-only triggers were missing and were "
+                        "restored.",
+                    },
+                }
+            )
 
     def connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
