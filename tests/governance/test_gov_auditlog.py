@@ -269,3 +269,19 @@ def test_export_and_verify_export(auditlog, tmp_path):
     assert kinds(verify_export(out)) == {(2, "modified")}
     tenant_only = tmp_path / "a.jsonl"
     assert auditlog.export(tenant_only, tenant_id="org_b") == 2
+
+
+def test_dropped_triggers_are_restored_and_logged(auditlog, db):
+    fill(auditlog, 2)
+    raw(db).close()
+    reopened = GovernanceDB(db.path)
+    log = AuditLog(reopened)
+    last = list(log.records())[-1].body
+    assert last["operation"] == "audit.triggers_restored"
+    assert last["missing_triggers"] == ["audit_log_no_update", "audit_log_no_delete"]
+    report = log.verify()
+    assert report.ok  # nothing was changed, but the warning stays
+    assert [w.kind for w in report.warnings] == ["triggers-missing", "triggers-restored"]
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        sqlite3.connect(db.path).execute("DELETE FROM audit_log")
+    reopened.close()
