@@ -96,7 +96,8 @@ def export(
     log = AuditLog(db)
     log_local(db, "audit.export", tenant_id, {"out": str(out)})
     count = log.export(out, tenant_id)
-    typer.echo(f"exported {count} records to {out}")
+    head = log.head()
+    typer.echo(f"exported {count} records to {out}; the log's head (anchor) is {head}")
 
 
 @app.command("anchor")
