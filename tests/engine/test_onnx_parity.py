@@ -163,3 +163,18 @@ def test_pyramid_layout_keeps_levels_disjoint() -> None:
         assert min(a[0], a[1]) >= 0 and a[2] < nc and a[3] < nr
         for b in rects[i + 1 :]:
             assert min(a[2], b[2]) < max(a[0], b[0]) or min(a[3], b[3]) < max(a[1], b[1])
+
+
+def test_detector_upsample_matches_dlib() -> None:
+    """Small faces found only after one pyramid_up must come back in original coordinates."""
+    ref = dlib.cnn_face_detection_model_v1(frm.cnn_face_detector_model_location())
+    ours = OnnxMmodDetector(threads=2)
+    n_faces = 0
+    for path in _congress_images(9)[6:9]:
+        img = np.asarray(Image.open(path).convert("RGB").resize((120, 150)))
+        want = [(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()) for d in ref(img, 1)]
+        got = [rect for rect, _ in ours.detect(img, 1)]
+        assert len(got) == len(want), path.name
+        assert all(_iou(g, w) >= IOU_MIN for g, w in zip(got, want, strict=True)), path.name
+        n_faces += len(want)
+    assert n_faces >= 2
