@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceledger.engine.onnx import OnnxDescriptor, OnnxMmodDetector, convert, mmod, onnx_available
+from faceledger.engine.onnx import (
+    OnnxDescriptor,
+    OnnxDescriptorInt8,
+    OnnxMmodDetector,
+    convert,
+    mmod,
+    onnx_available,
+)
 from faceledger.engine.onnx.dlib_format import read_dlib_net
 
 REPO = Path(__file__).resolve().parents[2]
@@ -178,3 +185,16 @@ def test_detector_upsample_matches_dlib() -> None:
         assert all(_iou(g, w) >= IOU_MIN for g, w in zip(got, want, strict=True)), path.name
         n_faces += len(want)
     assert n_faces >= 2
+
+
+def test_int8_descriptor_is_close_and_cached(chips: np.ndarray) -> None:
+    """The int8 variant is approximate by design; guard against it drifting far off."""
+    fp32 = OnnxDescriptor(threads=2).compute(chips)
+    q = OnnxDescriptorInt8(calibration_chips=chips[:16], threads=2)
+    assert q.model_id == "dlib-resnet-v1-int8" != OnnxDescriptor.model_id
+    out = q.compute(chips)
+    assert out.shape == fp32.shape
+    dist_gap = np.abs(np.linalg.norm(out - out[0], axis=1) - np.linalg.norm(fp32 - fp32[0], axis=1))
+    assert dist_gap.max() < 0.15
+    again = OnnxDescriptorInt8(threads=1)  # no calibration: reuse the cached model
+    assert again.onnx_path == q.onnx_path
