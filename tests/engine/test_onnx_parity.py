@@ -198,3 +198,11 @@ def test_int8_descriptor_is_close_and_cached(chips: np.ndarray) -> None:
     assert dist_gap.max() < 0.15
     again = OnnxDescriptorInt8(threads=1)  # no calibration: reuse the cached model
     assert again.onnx_path == q.onnx_path
+
+
+def test_detector_on_images_too_small_for_the_cnn() -> None:
+    """dlib raises on these; we report no faces instead."""
+    det = OnnxMmodDetector(threads=1)
+    for shape in ((1, 1, 3), (6, 6, 3), (40, 3, 3)):
+        assert det.detect(np.full(shape, 128, np.uint8)) == []
+    assert det.detect(np.full((8, 30, 3), 128, np.uint8)) == []

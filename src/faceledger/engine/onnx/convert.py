@@ -13,6 +13,7 @@ Converted models are cached under ``<cache>/onnx/`` keyed by the SHA-256 of the 
 # this folder ("onnx") for the package of this file and files the onnx library under it.
 from __future__ import annotations  # noqa: I001
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -264,6 +265,13 @@ def cache_dir() -> Path:
 
 
 def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, memoised per (path, size, mtime) so repeated loads skip re-hashing."""
+    st = os.stat(path)
+    return _sha256_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
