@@ -22,7 +22,7 @@ import face_recognition_models as frm
 import numpy as np
 from PIL import Image
 
-from faceledger.engine.onnx import OnnxDescriptor, OnnxMmodDetector
+from faceledger.engine.onnx import OnnxDescriptor, OnnxDescriptorInt8, OnnxMmodDetector
 
 REPO = Path(__file__).resolve().parents[1]
 Box = tuple[int, int, int, int]
@@ -43,6 +43,18 @@ def median_ms(fn: Callable[[], object], repeats: int, per: int = 1) -> float:
         t = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t) * 1000 / per)
+    return statistics.median(times)
+
+
+def cpu_ms(fn: Callable[[], object], repeats: int, per: int = 1) -> float:
+    """Median process CPU time: for 1-thread runs it is what wall time would be on an idle
+    machine, since other processes competing for the cores do not inflate it."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.process_time()
+        fn()
+        times.append((time.process_time() - t) * 1000 / per)
     return statistics.median(times)
 
 
@@ -160,6 +172,9 @@ def main() -> None:
     batch = chips[:64]
     o_batch1 = median_ms(lambda: one.compute(batch), args.repeats, len(batch))
     row("descriptor ms/face, batch 16, 1 thread", None, o_batch1, "ms")
+    d_cpu = cpu_ms(lambda: [ref_desc.compute_face_descriptor(c) for c in few], 3, len(few))
+    o_cpu = cpu_ms(lambda: [one.compute(c[None]) for c in few], args.repeats, len(few))
+    row("descriptor CPU-ms/face, 1 face per call, 1 thread", d_cpu, o_cpu, "ms")
     d_batch = median_ms(lambda: ref_desc.compute_face_descriptor(list(batch)), 3, len(batch))
     o_batch2 = median_ms(lambda: two.compute(batch), args.repeats, len(batch))
     row(
@@ -190,6 +205,12 @@ def main() -> None:
         median_ms(lambda: det1.detect(img512), args.repeats),
         "ms",
     )
+    row(
+        "CNN detection CPU-ms, 512x512, 1 thread",
+        cpu_ms(lambda: ref_det(img512, 0), 3),
+        cpu_ms(lambda: det1.detect(img512), args.repeats),
+        "ms",
+    )
 
     # --- descriptor parity ------------------------------------------------------------
     log(f"descriptor parity on {len(chips)} faces (dlib is the slow half)")
@@ -203,6 +224,32 @@ def main() -> None:
     rows.append((f"embedding max |diff| ({len(chips)} LFW faces)", "", f"{comp_diff:.2e}", ""))
     rows.append((f"pairwise distance max |diff| ({len(iu[0])} pairs)", "", f"{dist_diff:.2e}", ""))
     rows.append(("pairs whose <0.6 verdict differs", "", str(flips), ""))
+
+    # --- int8 variant -----------------------------------------------------------------
+    log("int8 descriptor: calibrating on 64 chips from other LFW people")
+    calib = collect_chips(all_lfw[::-1], 64)
+    q8 = OnnxDescriptorInt8(calibration_chips=calib, threads=1)
+    row(
+        "int8 descriptor ms/face, batch 16, 1 thread",
+        None,
+        median_ms(lambda: q8.compute(batch), args.repeats, len(batch)),
+        "ms",
+    )
+    q_emb = q8.compute(chips)
+    d_q = pairwise(q_emb)
+    rows.append(
+        ("int8 embedding max |diff| vs dlib", "", f"{np.abs(q_emb - ref_emb).max():.2e}", "")
+    )
+    rows.append(
+        (
+            "int8 pairwise distance max / mean |diff|",
+            "",
+            f"{np.abs(d_q - d_ref).max():.3f} / {np.abs(d_q - d_ref)[iu].mean():.4f}",
+            "",
+        )
+    )
+    q_flips = int(((d_ref[iu] < 0.6) != (d_q[iu] < 0.6)).sum())
+    rows.append(("int8 pairs whose <0.6 verdict differs", "", f"{q_flips} of {len(iu[0])}", ""))
 
     # --- detector agreement -----------------------------------------------------------
     step = max(1, len(all_lfw) // max(args.n_detect_lfw, 1))

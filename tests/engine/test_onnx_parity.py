@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceledger.engine.onnx import OnnxDescriptor, OnnxMmodDetector, convert, mmod, onnx_available
+from faceledger.engine.onnx import (
+    OnnxDescriptor,
+    OnnxDescriptorInt8,
+    OnnxMmodDetector,
+    convert,
+    mmod,
+    onnx_available,
+)
 from faceledger.engine.onnx.dlib_format import read_dlib_net
 
 REPO = Path(__file__).resolve().parents[2]
@@ -163,3 +170,39 @@ def test_pyramid_layout_keeps_levels_disjoint() -> None:
         assert min(a[0], a[1]) >= 0 and a[2] < nc and a[3] < nr
         for b in rects[i + 1 :]:
             assert min(a[2], b[2]) < max(a[0], b[0]) or min(a[3], b[3]) < max(a[1], b[1])
+
+
+def test_detector_upsample_matches_dlib() -> None:
+    """Small faces found only after one pyramid_up must come back in original coordinates."""
+    ref = dlib.cnn_face_detection_model_v1(frm.cnn_face_detector_model_location())
+    ours = OnnxMmodDetector(threads=2)
+    n_faces = 0
+    for path in _congress_images(9)[6:9]:
+        img = np.asarray(Image.open(path).convert("RGB").resize((120, 150)))
+        want = [(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()) for d in ref(img, 1)]
+        got = [rect for rect, _ in ours.detect(img, 1)]
+        assert len(got) == len(want), path.name
+        assert all(_iou(g, w) >= IOU_MIN for g, w in zip(got, want, strict=True)), path.name
+        n_faces += len(want)
+    assert n_faces >= 2
+
+
+def test_int8_descriptor_is_close_and_cached(chips: np.ndarray) -> None:
+    """The int8 variant is approximate by design; guard against it drifting far off."""
+    fp32 = OnnxDescriptor(threads=2).compute(chips)
+    q = OnnxDescriptorInt8(calibration_chips=chips[:16], threads=2)
+    assert q.model_id == "dlib-resnet-v1-int8" != OnnxDescriptor.model_id
+    out = q.compute(chips)
+    assert out.shape == fp32.shape
+    dist_gap = np.abs(np.linalg.norm(out - out[0], axis=1) - np.linalg.norm(fp32 - fp32[0], axis=1))
+    assert dist_gap.max() < 0.15
+    again = OnnxDescriptorInt8(threads=1)  # no calibration: reuse the cached model
+    assert again.onnx_path == q.onnx_path
+
+
+def test_detector_on_images_too_small_for_the_cnn() -> None:
+    """dlib raises on these; we report no faces instead."""
+    det = OnnxMmodDetector(threads=1)
+    for shape in ((1, 1, 3), (6, 6, 3), (40, 3, 3)):
+        assert det.detect(np.full(shape, 128, np.uint8)) == []
+    assert det.detect(np.full((8, 30, 3), 128, np.uint8)) == []

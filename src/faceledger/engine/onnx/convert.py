@@ -9,8 +9,11 @@ Converted models are cached under ``<cache>/onnx/`` keyed by the SHA-256 of the 
 ``.dat`` so conversion happens once per model file.
 """
 
-from __future__ import annotations
+# The isort exemption is because, until faceledger/engine has an __init__.py, ruff takes
+# this folder ("onnx") for the package of this file and files the onnx library under it.
+from __future__ import annotations  # noqa: I001
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -262,6 +265,13 @@ def cache_dir() -> Path:
 
 
 def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, memoised per (path, size, mtime) so repeated loads skip re-hashing."""
+    st = os.stat(path)
+    return _sha256_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -302,3 +312,74 @@ def descriptor_onnx(dat_path: str | Path) -> Path:
 def mmod_onnx(dat_path: str | Path) -> Path:
     """Cached ONNX conversion of a dlib MMOD detector network."""
     return converted_path(dat_path, "mmod", build_mmod_model)
+
+
+# --------------------------------------------------------------------------------------
+# int8 variant of the descriptor (static QDQ quantization, calibrated on caller's chips)
+
+
+def _chips_digest(chips: np.ndarray) -> str:
+    h = hashlib.sha256(str(chips.shape).encode())
+    h.update(np.ascontiguousarray(chips).tobytes())
+    return h.hexdigest()[:16]
+
+
+def descriptor_int8_onnx(dat_path: str | Path, calibration_chips: np.ndarray | None) -> Path:
+    """Cached int8 (QDQ, per-channel weights) descriptor, calibrated on ``calibration_chips``.
+
+    The first conv and the final fc stay in float (quantizing them costs the most accuracy
+    for the least time).  Calibration needs representative aligned chips; the cache key is
+    the .dat SHA-256 plus a digest of the chips.  With ``calibration_chips=None`` an existing
+    cached int8 model for this .dat is reused (or ``FileNotFoundError`` is raised).
+    """
+    digest = file_sha256(dat_path)
+    prefix = f"descriptor-int8-{digest}"
+    if calibration_chips is None:
+        found = sorted(cache_dir().glob(f"{prefix}-*-c{CONVERTER_VERSION}.onnx"))
+        if not found:
+            raise FileNotFoundError("no cached int8 descriptor; pass calibration_chips once")
+        return found[-1]
+    chips = np.asarray(calibration_chips, dtype=np.uint8)
+    target = cache_dir() / f"{prefix}-{_chips_digest(chips)}-c{CONVERTER_VERSION}.onnx"
+    if target.exists():
+        return target
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    fp32 = descriptor_onnx(dat_path)
+    model = onnx.load(str(fp32))
+    convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
+    matmuls = [n.name for n in model.graph.node if n.op_type == "MatMul"]
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter({DESCRIPTOR_INPUT: chips[i : i + 8]} for i in range(0, len(chips), 8))
+
+        def get_next(self):  # type: ignore[override]
+            return next(self._it, None)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        out = Path(tmp) / "int8.onnx"
+        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+        quantize_static(
+            str(pre),
+            str(out),
+            _Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+            op_types_to_quantize=["Conv", "MatMul"],
+            nodes_to_exclude=convs[:1] + matmuls,
+        )
+        os.replace(out, target)
+    return target

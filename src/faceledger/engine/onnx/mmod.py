@@ -247,35 +247,24 @@ def decode_detections(
 
 
 def pyramid_up_2(rgb: np.ndarray) -> np.ndarray:
-    """Double an image with the geometry of dlib's ``pyramid_up(img, pyramid_down<2>)``.
+    """dlib's ``pyramid_up(img, pyramid_down<2>)`` on an (H, W, 3) uint8 image.
 
-    The output size and sample positions follow dlib (rect_up of the image rectangle), but
-    the interpolation is bilinear rather than dlib's quadratic, so detections on upsampled
-    images agree closely but not bit-exactly.
+    The output size is that of ``rect_up(get_rect(img))`` (corners (p + (1.25, 0.75)) * 2,
+    rounded), i.e. (2H+1, 2W+2), filled by a bilinear resize of the whole image computed in
+    double and truncated to uint8 like dlib's RGB resize path.  (Found to reproduce dlib's
+    detections on upsampled images; dlib's Python wheel does not expose pyramid_up.)
     """
     h, w = rgb.shape[:2]
-    # rect_up: corners (p + (1.25, 0.75)) * 2, rounded to integer points.
-    left, top = _round(2.5), _round(1.5)
     right, bottom = _round((w - 1 + 1.25) * 2), _round((h - 1 + 0.75) * 2)
-    out_h, out_w = bottom + 1, right + 1
-    sx = (w - 1) / max(1, right - left)
-    sy = (h - 1) / max(1, bottom - top)
-    xs = (np.arange(out_w) - left) * sx
-    ys = (np.arange(out_h) - top) * sy
-    valid_x = (xs >= 0) & (xs <= w - 1)
-    valid_y = (ys >= 0) & (ys <= h - 1)
-    x0 = np.clip(np.floor(xs).astype(np.int64), 0, w - 1)
-    y0 = np.clip(np.floor(ys).astype(np.int64), 0, h - 1)
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    fx = np.clip(xs - x0, 0, 1)[None, :, None]
-    fy = np.clip(ys - y0, 0, 1)[:, None, None]
+    top, bot, tb = _bilinear_axis(h, bottom + 1)
+    left, rgt, lr = _bilinear_axis(w, right + 1)
     img = rgb.astype(np.float64)
-    top_row = (1 - fx) * img[y0][:, x0] + fx * img[y0][:, x1]
-    bot_row = (1 - fx) * img[y1][:, x0] + fx * img[y1][:, x1]
-    out = (1 - fy) * top_row + fy * bot_row
-    out[~valid_y] = 0
-    out[:, ~valid_x] = 0
-    return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
+    lr_ = lr[None, :, None]
+    upper = (1 - lr_) * img[top][:, left] + lr_ * img[top][:, rgt]
+    lower = (1 - lr_) * img[bot][:, left] + lr_ * img[bot][:, rgt]
+    tb_ = tb[:, None, None]
+    out = (1 - tb_) * upper + tb_ * lower
+    return np.clip(np.floor(out), 0, 255).astype(np.uint8)
 
 
 def rect_down_2(rect: Rect, levels: int) -> Rect:
