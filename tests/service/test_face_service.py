@@ -5,14 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
-from conftest import group_photo
 from faceledger.service.context import RequestContext
 from faceledger.service.faces import FaceService, PolicyDenied, quality_reasons
 from faceledger.service.gate import Decision
 from faceledger.service.open_gate import OpenGate, local_context
 from faceledger.store import NotFoundError, SQLiteStore
+
+
+def group_photo(paths: list[Path], *, scales: list[float]) -> np.ndarray:
+    """Portraits side by side on a grey canvas (kept here: `conftest` is ambiguous as a module
+    name once several test folders have one)."""
+    canvas = Image.new("RGB", (1200, 500), (128, 128, 128))
+    x = 10
+    for path, scale in zip(paths, scales, strict=True):
+        img = Image.open(path).convert("RGB")
+        img = img.resize((int(img.width * scale), int(img.height * scale)))
+        canvas.paste(img, (x, 10))
+        x += img.width + 10
+    return np.asarray(canvas)
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from faceledger import __version__
-from faceledger.cli import collections, recognition
+from faceledger.cli import admin, auditlog, collections, policy, recognition
 
 app = typer.Typer(
     name="faceledger",
@@ -26,6 +26,9 @@ app.command("index")(collections.index)
 app.add_typer(collections.faces_app, name="faces")
 app.command("search")(collections.search)
 app.add_typer(collections.user_app, name="user")
+app.add_typer(admin.app, name="admin")
+app.add_typer(policy.app, name="policy")
+app.add_typer(auditlog.app, name="audit-log")
 
 
 def _version(value: bool) -> None:

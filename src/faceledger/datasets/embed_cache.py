@@ -137,7 +137,7 @@ def _describe_for_eval(engine: Engine, path: str) -> dict[str, object]:
     pixels = load_pixels(path, max_pixels=engine.config.max_pixels)
     faces = engine.detect_pixels(pixels, keep_chips=True)
     if not faces:
-        _cnn = _cnn or FaceDetector("cnn")
+        _cnn = _cnn or FaceDetector("cnn", threads=engine.config.threads)
         dets, _ = _cnn.detect(pixels, min_face_size=engine.config.min_face_size)
         dets.sort(key=lambda d: d.box.area, reverse=True)
         faces = engine.faces_at(pixels, [(d.box, d.score, "cnn") for d in dets], keep_chips=True)

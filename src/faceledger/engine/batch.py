@@ -74,9 +74,10 @@ def _guarded(task: Callable[[Engine, str], T], engine: Engine, item: str) -> T |
 
 
 def _init_worker(config: EngineConfig | None) -> None:
+    """One engine per worker, one thread each: the pool already uses every core."""
     global _worker_engine
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _worker_engine = Engine(config)
+    _worker_engine = Engine(config, threads=1)
 
 
 def _run_in_worker(task: Callable[[Engine, str], T], item: str) -> T | FaceledgerError:

@@ -37,6 +37,7 @@ class EngineConfig:
     max_faces: int = MAX_FACES
     max_pixels: int = DEFAULT_MAX_PIXELS
     backend: str = "auto"
+    threads: int | None = None
     flip: bool = True
 
 
@@ -54,14 +55,16 @@ class Engine:
         self.config = EngineConfig(**{**_asdict(base), **options})  # type: ignore[arg-type]
         if not 1 <= self.config.max_faces <= MAX_FACES:
             raise ValueError(f"max_faces must be between 1 and {MAX_FACES}")
-        self._detector = FaceDetector(self.config.detector)
+        self._detector = FaceDetector(
+            self.config.detector, backend=self.config.backend, threads=self.config.threads
+        )
         self._aligner = Aligner()
         self._descriptor: Descriptor | None = None
 
     @property
     def descriptor(self) -> Descriptor:
         if self._descriptor is None:
-            self._descriptor = load_descriptor(self.config.backend)
+            self._descriptor = load_descriptor(self.config.backend, threads=self.config.threads)
         return self._descriptor
 
     @property

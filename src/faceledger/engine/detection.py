@@ -60,10 +60,12 @@ def plan_scale(
 class FaceDetector:
     """Runs one dlib detector at a planned scale and maps boxes back to image pixels."""
 
-    def __init__(self, kind: str = "hog") -> None:
+    def __init__(self, kind: str = "hog", *, backend: str = "auto", threads: int | None = None):
         if kind not in ("hog", "cnn"):
             raise ValueError(f"detector must be 'hog' or 'cnn', not {kind!r}")
         self.kind = kind
+        self.backend = backend
+        self.threads = threads
 
     @cached_property
     def _hog(self):  # noqa: ANN202 - dlib type
@@ -72,7 +74,13 @@ class FaceDetector:
         return dlib.get_frontal_face_detector()
 
     @cached_property
-    def _cnn(self):  # noqa: ANN202 - dlib type
+    def _cnn(self):  # noqa: ANN202 - dlib or onnx detector
+        """The MMOD CNN on onnxruntime when installed (same boxes, ~10× faster), else dlib."""
+        if self.backend != "dlib":
+            from faceledger.engine.onnx.runtime import OnnxMmodDetector, onnx_available
+
+            if onnx_available():
+                return OnnxMmodDetector(str(model_path("mmod")), threads=self.threads)
         import dlib
 
         return dlib.cnn_face_detection_model_v1(str(model_path("mmod")))
@@ -104,6 +112,8 @@ class FaceDetector:
                 ((r.left(), r.top(), r.right(), r.bottom()), float(s))
                 for r, s in zip(rects, scores, strict=True)
             ]
+        if hasattr(self._cnn, "detect"):
+            return self._cnn.detect(img, 0)
         dets = self._cnn(img, 0)
         return [
             ((d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()), float(d.confidence))

@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from faceledger.engine.models import DESCRIPTOR_MODEL_ID, model_path
+from faceledger.errors import ModelError
 
 
 class Descriptor(Protocol):
@@ -42,11 +43,23 @@ class DlibDescriptor:
         return np.array([np.asarray(v) for v in vecs], dtype=np.float32)
 
 
-def load_descriptor(backend: str = "auto") -> Descriptor:
-    """The descriptor for ``backend``: "dlib", "onnx", or "auto" (onnx when available)."""
-    if backend in ("auto", "dlib"):
-        return DlibDescriptor()
-    raise ValueError(f"unknown descriptor backend {backend!r}")
+def load_descriptor(backend: str = "auto", *, threads: int | None = None) -> Descriptor:
+    """The descriptor for ``backend``: "dlib", "onnx", or "auto" (onnx when installed).
+
+    The onnxruntime path may claim dlib's model id because it reproduces dlib's vectors to
+    within 1e-4 per component (enforced by tests/engine/test_onnx_parity.py).
+    ``threads`` bounds onnxruntime's threads (1 in each worker of a process pool).
+    """
+    if backend not in ("auto", "dlib", "onnx"):
+        raise ValueError(f"unknown descriptor backend {backend!r}: auto, dlib or onnx")
+    if backend != "dlib":
+        from faceledger.engine.onnx.runtime import OnnxDescriptor, onnx_available
+
+        if onnx_available():
+            return OnnxDescriptor(threads=threads)
+        if backend == "onnx":
+            raise ModelError("backend 'onnx' needs the onnx and onnxruntime packages")
+    return DlibDescriptor()
 
 
 def flip_average(descriptor: Descriptor, chips: np.ndarray) -> np.ndarray:

@@ -6,9 +6,10 @@ import numpy as np
 
 from faceledger.engine.types import BoundingBox, Quality
 
-SHARPNESS_SCALE = 300.0
-"""Laplacian variance that maps to sharpness 63 (1 - 1/e). Sharp studio portraits score about
-90, a Gaussian blur of sigma 2 on a 150-pixel chip about 20."""
+SHARPNESS_SCALE = 20.0
+"""Laplacian variance that maps to sharpness 63 (1 - 1/e). Measured on 60 random images each:
+LFW news photos have a median sharpness of 87 (10th percentile 68), Congress portraits 99 (76),
+and the same LFW images after a Gaussian blur of 1.5 px a median of 25 (3 px: 8)."""
 
 
 def laplacian_variance(gray: np.ndarray) -> float:

@@ -1,0 +1,167 @@
+"""``faceledger admin``: organizations, accounts and API keys (host-level, audit-logged)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from faceledger.cli._govopts import DataDirOpt, JsonOpt, log_local, open_db
+from faceledger.cli.output import handle_errors, print_json
+from faceledger.governance.operations import ROLES
+from faceledger.governance.principals import KNOWN_ACTOR_CLASSES, Principals
+
+app = typer.Typer(
+    name="admin",
+    help="Manage organizations, accounts and API keys.",
+    no_args_is_help=True,
+)
+console = Console()
+
+
+@app.command("create-org")
+@handle_errors
+def create_org(
+    name: Annotated[str, typer.Argument(help="Organization name (unique).")],
+    actor_class: Annotated[
+        str,
+        typer.Option(
+            "--actor-class",
+            help=f"What kind of actor it is: {', '.join(KNOWN_ACTOR_CLASSES)}, or another.",
+        ),
+    ],
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create an organization (a tenant)."""
+    db = open_db(data_dir)
+    org = Principals(db).create_org(name, actor_class)
+    log_local(db, "admin.create_org", org.id, {"org": org.to_dict()})
+    if json_out:
+        print_json(org.to_dict())
+    else:
+        typer.echo(f"created organization {org.name} ({org.id}), actor class {org.actor_class}")
+
+
+@app.command("create-account")
+@handle_errors
+def create_account(
+    org: Annotated[str, typer.Argument(help="Organization name or id.")],
+    name: Annotated[str, typer.Argument(help="Account name (unique in the organization).")],
+    role: Annotated[
+        list[str],
+        typer.Option("--role", help=f"A role ({', '.join(ROLES)}); repeat for several."),
+    ],
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create an account with one or more roles."""
+    db = open_db(data_dir)
+    account = Principals(db).create_account(org, name, role)
+    log_local(db, "admin.create_account", account.org_id, {"account": account.to_dict()})
+    if json_out:
+        print_json(account.to_dict())
+    else:
+        typer.echo(
+            f"created account {account.name} ({account.id}), "
+            f"roles {', '.join(sorted(account.roles))}"
+        )
+
+
+@app.command("create-key")
+@handle_errors
+def create_key(
+    account: Annotated[str, typer.Argument(help="Account id, or ORG/NAME.")],
+    label: Annotated[str | None, typer.Option(help="A note: where the key is used.")] = None,
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create an API key and print it. It is shown this once; only its hash is kept."""
+    db = open_db(data_dir)
+    principals = Principals(db)
+    acct = principals.get_account(account)
+    issued = principals.create_key(acct.id, label=label)
+    log_local(
+        db,
+        "admin.create_key",
+        acct.org_id,
+        {"key_id": issued.key_id, "account_id": acct.id, "label": label},
+    )
+    if json_out:
+        print_json({"key_id": issued.key_id, "account_id": acct.id, "api_key": issued.api_key})
+    else:
+        typer.echo(issued.api_key)
+    typer.echo(
+        f"key {issued.key_id} for {acct.name}: store it now, it cannot be shown again", err=True
+    )
+
+
+@app.command("revoke-key")
+@handle_errors
+def revoke_key(
+    key_id: Annotated[str, typer.Argument(help="The key id (or the whole key).")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Revoke an API key; requests with it are refused from now on."""
+    db = open_db(data_dir)
+    principals = Principals(db)
+    info = principals.revoke_key(key_id)
+    acct = principals.get_account(info.account_id)
+    log_local(db, "admin.revoke_key", acct.org_id, {"key_id": info.key_id})
+    typer.echo(f"revoked key {info.key_id} of {acct.name} at {info.revoked_at}")
+
+
+@app.command("list-orgs")
+@handle_errors
+def list_orgs(data_dir: DataDirOpt = None, json_out: JsonOpt = False) -> None:
+    """List organizations."""
+    orgs = Principals(open_db(data_dir)).list_orgs()
+    if json_out:
+        print_json([o.to_dict() for o in orgs])
+        return
+    table = Table(title=f"{len(orgs)} organization{'s' * (len(orgs) != 1)}")
+    for col in ("id", "name", "actor class", "created"):
+        table.add_column(col)
+    for o in orgs:
+        table.add_row(o.id, o.name, o.actor_class, o.created_at)
+    console.print(table)
+
+
+@app.command("list-accounts")
+@handle_errors
+def list_accounts(
+    org: Annotated[str | None, typer.Argument(help="Only this organization.")] = None,
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List accounts with their roles and keys."""
+    principals = Principals(open_db(data_dir))
+    accounts = principals.list_accounts(org)
+    keys = principals.list_keys()
+    if json_out:
+        print_json(
+            [
+                {
+                    **a.to_dict(),
+                    "keys": [k.to_dict() for k in keys if k.account_id == a.id],
+                }
+                for a in accounts
+            ]
+        )
+        return
+    table = Table(title=f"{len(accounts)} account{'s' * (len(accounts) != 1)}")
+    for col in ("id", "org", "name", "roles", "keys (active/revoked)"):
+        table.add_column(col)
+    for a in accounts:
+        mine = [k for k in keys if k.account_id == a.id]
+        active = [k.key_id for k in mine if k.revoked_at is None]
+        table.add_row(
+            a.id,
+            a.org_id,
+            a.name,
+            ", ".join(sorted(a.roles)),
+            f"{', '.join(active) or '-'} / {len(mine) - len(active)}",
+        )
+    console.print(table)

@@ -1,0 +1,73 @@
+"""The operations governance knows, and the role each one needs at the least.
+
+Face-service operations are named by the service; the others are governance's own. The role
+floor here holds whatever the policy file says: a policy can restrict further, never loosen it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+
+FACE_OPERATIONS = (
+    "collection.create",
+    "collection.describe",
+    "collection.list",
+    "collection.delete",
+    "faces.index",
+    "faces.list",
+    "faces.delete",
+    "faces.search",
+    "faces.search_by_image",
+    "users.create",
+    "users.associate",
+    "users.disassociate",
+    "users.list",
+    "users.delete",
+    "users.search",
+    "compare",
+    "detect",
+)
+IDENTIFICATION_OPERATIONS = ("faces.search", "faces.search_by_image", "users.search")
+"""1:N searches: who is this face?"""
+
+LEAD_OPERATIONS = ("leads.list", "leads.get")
+"""The requester's view of their own review leads (results once released)."""
+
+REVIEW_OPERATIONS = ("review.list", "review.get", "review.confirm", "review.reject")
+AUDIT_OPERATIONS = ("audit.read", "audit.export", "audit.verify")
+ADMIN_OPERATIONS = (
+    "admin.create_org",
+    "admin.create_account",
+    "admin.create_key",
+    "admin.revoke_key",
+    "admin.list",
+)
+
+KNOWN_OPERATIONS = (
+    FACE_OPERATIONS + LEAD_OPERATIONS + REVIEW_OPERATIONS + AUDIT_OPERATIONS + ADMIN_OPERATIONS
+)
+
+ROLES = ("admin", "operator", "reviewer", "auditor")
+
+
+def required_role(operation: str) -> str | None:
+    """The role an operation needs whatever the policy says; None for an unknown operation."""
+    if operation in FACE_OPERATIONS or operation in LEAD_OPERATIONS:
+        return "operator"
+    if operation in REVIEW_OPERATIONS:
+        return "reviewer"
+    if operation in AUDIT_OPERATIONS:
+        return "auditor"
+    if operation in ADMIN_OPERATIONS:
+        return "admin"
+    return None
+
+
+def matches(pattern: str, operation: str) -> bool:
+    """Glob match of an operation name (``faces.*``, ``*``)."""
+    return fnmatch.fnmatchcase(operation, pattern)
+
+
+def expand(pattern: str) -> list[str]:
+    """The known operations a pattern matches (empty: a typo)."""
+    return [op for op in KNOWN_OPERATIONS if matches(pattern, op)]
