@@ -81,29 +81,29 @@ def test_every_operation_is_decided_and_recorded_once(service, gate, portraits) 
     service.delete_faces(c, "people", face_ids[-1:])
     assert gate.decided == [op for op, _, _ in gate.records], "one record per decision"
     ops = {op for op, _, _ in gate.records}
-    assert {"create_collection", "index_faces", "search_faces_by_image", "search_users"} <= ops
+    assert {"collection.create", "faces.index", "faces.search_by_image", "users.search"} <= ops
     op, request, outcome = gate.records[1]
-    assert op == "index_faces" and len(request["image_sha256"]) == 64
+    assert op == "faces.index" and len(request["image_sha256"]) == 64
     assert request["collection_id"] == "people"
     assert outcome["face_ids"] == [face_ids[0]]
-    search = next(r for r in gate.records if r[0] == "search_faces_by_image")
-    assert search[2]["results"][0][0]["face_id"] == face_ids[0]
+    search = next(r for r in gate.records if r[0] == "faces.search_by_image")
+    assert search[2]["results"][0]["face_id"] == face_ids[0]
     assert search[1]["image_sha256"] == indexed[0].image_sha256
 
 
 def test_denied_requests_raise_and_are_recorded(service, gate, portraits) -> None:
     c = ctx()
     service.create_collection(c, "people")
-    gate.deny.add("search_faces_by_image")
+    gate.deny.add("faces.search_by_image")
     with pytest.raises(PolicyDenied) as info:
         service.search_faces_by_image(c, "people", portraits[0])
     assert info.value.code == "policy_denied" and info.value.decision.rule == "test-deny"
-    assert gate.records[-1][0] == "search_faces_by_image"
+    assert gate.records[-1][0] == "faces.search_by_image"
     assert gate.records[-1][2] == {"status": "denied"}
     # errors are recorded too, once
     with pytest.raises(NotFoundError):
         service.describe_collection(c, "missing")
-    assert gate.records[-1][2]["error"] == "not_found"
+    assert gate.records[-1][2]["error_code"] == "not_found"
 
 
 def test_decision_limits_raise_threshold_and_cap_results(service, gate, portraits) -> None:
@@ -190,13 +190,13 @@ def test_index_images_is_gated_and_resumable(service, gate, portraits) -> None:
     first = dict(service.index_images(c, "bulk", portraits[:3], workers=1, progress=False))
     assert all(not r.skipped and len(r.face_records) == 1 for r in first.values())
     ops = [op for op, _, _ in gate.records]
-    assert ops == ["create_collection", "index_images"] + ["index_faces"] * 3
+    assert ops == ["collection.create"] + ["faces.index"] * 4
     again = dict(service.index_images(c, "bulk", portraits[:4], workers=1, progress=False))
     skipped = {p for p, r in again.items() if r.skipped}
     assert skipped == {str(p) for p in portraits[:3]}
     for p in portraits[:3]:
         assert again[str(p)].skipped_face_ids == [first[str(p)].face_records[0].face_id]
     op, _request, outcome = gate.records[-2]
-    assert op == "index_images" and outcome["skipped_images"] == 3
+    assert op == "faces.index" and outcome["skipped_images"] == 3
     assert service.describe_collection(c, "bulk").face_count == 4
     assert gate.decided == [op for op, _, _ in gate.records]

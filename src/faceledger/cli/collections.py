@@ -182,6 +182,10 @@ def index(
     ] = True,
     workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
     detector: DetectorOpt = "hog",
+    consent: Annotated[
+        str | None,
+        typer.Option(help="Reference of the consent record for these faces (policy may need it)."),
+    ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="One JSON object per image (JSON Lines), then a summary.")
     ] = False,
@@ -202,7 +206,7 @@ def index(
             ctx, collection, paths,
             external_ids=(lambda p: p.name) if external_id == "name" else (lambda p: p.stem),
             max_faces=max_faces, quality_filter=quality_filter, resume=resume,
-            workers=workers, progress=sys.stderr.isatty(),
+            workers=workers, progress=sys.stderr.isatty(), consent=consent,
         ):  # fmt: skip
             counts["images"] += 1
             if isinstance(result, FaceledgerError):

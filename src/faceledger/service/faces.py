@@ -171,6 +171,8 @@ class SearchResult:
     max_results: int
     searches: list[FaceSearch]
     image_sha256: str | None = None
+    lead_id: str | None = None
+    """Set when the results are held for human review (then no match is returned)."""
 
     @property
     def matches(self) -> list[FaceHit]:
@@ -184,6 +186,7 @@ class SearchResult:
             "threshold": self.threshold,
             "max_results": self.max_results,
             "image_sha256": self.image_sha256,
+            "review_lead_id": self.lead_id,
             "searches": [s.to_dict() for s in self.searches],
         }
 
@@ -212,6 +215,7 @@ class UserSearchResult:
     searched_face: Face | FaceRecord | None
     matches: list[UserMatch]
     image_sha256: str | None = None
+    lead_id: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         f = self.searched_face
@@ -220,6 +224,7 @@ class UserSearchResult:
             "threshold": self.threshold,
             "aggregation": self.aggregation,
             "image_sha256": self.image_sha256,
+            "review_lead_id": self.lead_id,
             "searched_face": None
             if f is None
             else f.to_dict(embedding=False)
@@ -309,11 +314,11 @@ class FaceService:
         try:
             result, outcome = work(decision)
         except FaceledgerError as exc:
-            outcome = {"status": "error", "error": exc.code, "message": str(exc)}
+            outcome = {"status": "error", "error_code": exc.code, "error": str(exc)}
             self.gate.record(ctx, operation, decision, request=request, outcome=outcome)
             raise
         except BaseException as exc:
-            outcome = {"status": "error", "error": "internal", "message": type(exc).__name__}
+            outcome = {"status": "error", "error_code": "internal", "error": type(exc).__name__}
             self.gate.record(ctx, operation, decision, request=request, outcome=outcome)
             raise
         self.gate.record(
@@ -325,20 +330,51 @@ class FaceService:
     def _limits(
         decision: Decision, threshold: float, max_results: int
     ) -> tuple[float, float | None, int]:
+        """The threshold raised to the decision's floor, the result count lowered to its cap
+        (``obligations`` threshold/max_results when the gate computed them)."""
         if not 0.0 <= threshold < 100.0:
             raise InvalidRequestError("threshold must be a similarity in [0, 100)")
         if not 1 <= max_results <= MAX_RESULTS:
             raise InvalidRequestError(f"max_results must be between 1 and {MAX_RESULTS}")
-        if decision.min_similarity is not None:
-            threshold = max(threshold, float(decision.min_similarity))
-        if decision.max_results is not None:
-            max_results = max(0, min(max_results, int(decision.max_results)))
+        floor = decision.obligations.get("threshold", decision.min_similarity)
+        if floor is not None:
+            threshold = max(threshold, float(floor))
+        cap = decision.obligations.get("max_results", decision.max_results)
+        if cap is not None:
+            max_results = max(0, min(max_results, int(cap)))
+        if threshold >= 100.0:
+            raise InvalidRequestError("the effective threshold must be below 100")
         max_distance = distance_from_similarity(threshold) if threshold > 0 else None
         return threshold, max_distance, max_results
 
+    def _withhold(
+        self,
+        ctx: RequestContext,
+        operation: str,
+        decision: Decision,
+        results: list[dict[str, Any]],
+    ) -> str | None:
+        """When the decision requires human review, hand the results to the gate's review
+        queue and return the lead id (the caller then returns no match). Fails closed when the
+        gate cannot hold results."""
+        if not decision.review_required:
+            return None
+        withhold = getattr(self.gate, "withhold", None)
+        if withhold is None:
+            reason = "these results need human review and this gate cannot hold them"
+            raise PolicyDenied(Decision(False, decision.rule, reason))
+        return str(withhold(ctx, operation, decision, results).id)
+
     @staticmethod
-    def _hits(hits: Sequence[FaceHit]) -> list[dict[str, object]]:
-        return [{"face_id": h.face.face_id, "similarity": round(h.similarity, 4)} for h in hits]
+    def _hits(hits: Sequence[FaceHit]) -> list[dict[str, Any]]:
+        return [
+            {
+                "face_id": h.face.face_id,
+                "external_image_id": h.face.external_image_id,
+                "similarity": round(h.similarity, 4),
+            }
+            for h in hits
+        ]
 
     # ------------------------------------------------------------------ collections
     def create_collection(self, ctx: RequestContext, collection_id: str) -> CollectionInfo:
@@ -349,36 +385,37 @@ class FaceService:
             info = self.store.create_collection(ctx.tenant_id, collection_id, self.engine.model_id)
             return info, {"collection_id": collection_id}
 
-        return self._run(ctx, "create_collection", request, work)
+        return self._run(ctx, "collection.create", request, work)
 
     def describe_collection(self, ctx: RequestContext, collection_id: str) -> CollectionInfo:
         def work(_: Decision) -> tuple[CollectionInfo, dict[str, Any]]:
             info = self.store.describe_collection(ctx.tenant_id, collection_id)
             return info, {"face_count": info.face_count, "user_count": info.user_count}
 
-        return self._run(ctx, "describe_collection", {"collection_id": collection_id}, work)
+        return self._run(ctx, "collection.describe", {"collection_id": collection_id}, work)
 
     def list_collections(
         self, ctx: RequestContext, *, limit: int = 100, next_token: str | None = None
     ) -> Page[CollectionInfo]:
         def work(_: Decision) -> tuple[Page[CollectionInfo], dict[str, Any]]:
             page = self.store.list_collections(ctx.tenant_id, limit=limit, next_token=next_token)
-            return page, {"collection_ids": [c.collection_id for c in page.items]}
+            return page, {"collection_ids": [c.collection_id for c in page.items],
+                          "count": len(page.items)}  # fmt: skip
 
         request = {"limit": limit, "next_token": next_token}
-        return self._run(ctx, "list_collections", request, work)
+        return self._run(ctx, "collection.list", request, work)
 
     def delete_collection(self, ctx: RequestContext, collection_id: str) -> CollectionInfo:
         def work(_: Decision) -> tuple[CollectionInfo, dict[str, Any]]:
             info = self.store.delete_collection(ctx.tenant_id, collection_id)
             return info, {"deleted_faces": info.face_count, "deleted_users": info.user_count}
 
-        return self._run(ctx, "delete_collection", {"collection_id": collection_id}, work)
+        return self._run(ctx, "collection.delete", {"collection_id": collection_id}, work)
 
     # ------------------------------------------------------------------ indexing
     def _index_request(
         self, collection_id: str, digest: str | None, external_image_id: str | None,
-        max_faces: int, quality_filter: QualityFilter | str,
+        max_faces: int, quality_filter: QualityFilter | str, consent: str | bool | None,
     ) -> dict[str, Any]:  # fmt: skip
         if not 1 <= max_faces <= DEFAULT_MAX_FACES:
             raise InvalidRequestError(f"max_faces must be between 1 and {DEFAULT_MAX_FACES}")
@@ -388,6 +425,7 @@ class FaceService:
             "external_image_id": external_image_id,
             "max_faces": max_faces,
             "quality_filter": str(QualityFilter(quality_filter)),
+            "consent": consent,
         }
 
     def _store_faces(
@@ -427,14 +465,16 @@ class FaceService:
         max_faces: int = DEFAULT_MAX_FACES,
         quality_filter: QualityFilter | str = QualityFilter.LOW,
         skip_indexed: bool = False,
+        consent: str | bool | None = None,
     ) -> IndexResult:
         """Detect the faces of ``image``, store those that pass the quality filter (at most
         ``max_faces``, largest first) and return them, with the others and why. The faces are
         committed before this returns. ``skip_indexed``: an image already in the collection
-        (same SHA-256) is not indexed again (``skipped=True``)."""
+        (same SHA-256) is not indexed again (``skipped=True``). ``consent``: the reference of
+        the consent record for enrolling these faces (a policy may require one)."""
         data, digest = image_digest(image)
         request = self._index_request(
-            collection_id, digest, external_image_id, max_faces, quality_filter
+            collection_id, digest, external_image_id, max_faces, quality_filter, consent
         )
 
         def work(_: Decision) -> tuple[IndexResult, dict[str, Any]]:
@@ -447,7 +487,7 @@ class FaceService:
             self.store.describe_collection(ctx.tenant_id, collection_id)  # fail before embedding
             return self._store_faces(ctx, request, self.engine.represent(data))
 
-        return self._run(ctx, "index_faces", request, work)
+        return self._run(ctx, "faces.index", request, work)
 
     def index_images(
         self,
@@ -461,6 +501,7 @@ class FaceService:
         resume: bool = True,
         workers: int | None = None,
         progress: bool = True,
+        consent: str | bool | None = None,
     ) -> Iterator[tuple[str, IndexResult | FaceledgerError]]:
         """Index many image files on all cores; yields each image's result once committed.
 
@@ -471,7 +512,13 @@ class FaceService:
         """
         name_of = external_ids or (lambda p: p.name)
         paths = [str(p) for p in paths]
-        request = {"collection_id": collection_id, "images": len(paths), "resume": resume}
+        request = {
+            "collection_id": collection_id,
+            "images": len(paths),
+            "resume": resume,
+            "consent": consent,
+            "phase": "resume-lookup",
+        }
 
         def plan(_: Decision) -> tuple[tuple[list, list, list], dict[str, Any]]:
             """Which images are already indexed (resume): one gated request for the lookup."""
@@ -495,7 +542,7 @@ class FaceService:
             outcome = {"skipped_images": len(skipped), "pending_images": len(pending)}
             return (skipped, pending, unreadable), outcome
 
-        skipped, pending, unreadable = self._run(ctx, "index_images", request, plan)
+        skipped, pending, unreadable = self._run(ctx, "faces.index", request, plan)
         yield from unreadable
         yield from skipped
         for path, embedded in process_images(
@@ -512,10 +559,10 @@ class FaceService:
             digest, faces = embedded
             try:
                 request = self._index_request(
-                    collection_id, digest, name_of(Path(path)), max_faces, quality_filter
+                    collection_id, digest, name_of(Path(path)), max_faces, quality_filter, consent
                 )
                 result = self._run(
-                    ctx, "index_faces", request, lambda _d, r=request, f=faces: (
+                    ctx, "faces.index", request, lambda _d, r=request, f=faces: (
                         self._store_faces(ctx, r, f)
                     ),
                 )  # fmt: skip
@@ -551,7 +598,7 @@ class FaceService:
             )  # fmt: skip
             return page, {"face_ids": [f.face_id for f in page.items]}
 
-        return self._run(ctx, "list_faces", request, work)
+        return self._run(ctx, "faces.list", request, work)
 
     def delete_faces(
         self, ctx: RequestContext, collection_id: str, face_ids: Sequence[str]
@@ -561,9 +608,9 @@ class FaceService:
 
         def work(_: Decision) -> tuple[list[str], dict[str, Any]]:
             deleted = self.store.delete_faces(ctx.tenant_id, collection_id, face_ids)
-            return deleted, {"deleted_face_ids": deleted}
+            return deleted, {"face_ids": deleted, "count": len(deleted)}
 
-        return self._run(ctx, "delete_faces", request, work)
+        return self._run(ctx, "faces.delete", request, work)
 
     # ------------------------------------------------------------------ search
     def _stored_face(self, ctx: RequestContext, collection_id: str, face_id: str):  # noqa: ANN202
@@ -597,11 +644,15 @@ class FaceService:
                 ctx.tenant_id, collection_id, vec, k=k + 1, max_distance=max_distance
             )
             hits = [h for h in hits if h.face.face_id != face_id][:k]
-            info_model = self.engine.model_id
-            result = SearchResult(collection_id, info_model, thr, k, [FaceSearch(record, hits)])
-            return result, {"results": self._hits(hits), "threshold": thr}
+            results = self._hits(hits)
+            lead = self._withhold(ctx, "faces.search", decision, results)
+            shown = [] if lead else hits
+            model = self.engine.model_id
+            result = SearchResult(collection_id, model, thr, k, [FaceSearch(record, shown)])
+            result.lead_id = lead
+            return result, {"results": results, "threshold": thr, "lead_id": lead}
 
-        return self._run(ctx, "search_faces", request, work)
+        return self._run(ctx, "faces.search", request, work)
 
     def search_faces_by_image(
         self,
@@ -635,21 +686,27 @@ class FaceService:
                     max_distance=max_distance, model_id=face.model_id,
                 )  # fmt: skip
                 searches.append(FaceSearch(face, hits))
+            results = [h for s in searches for h in self._hits(s.matches)]
+            lead = self._withhold(ctx, "faces.search_by_image", decision, results)
+            if lead:
+                searches = [FaceSearch(s.searched_face, []) for s in searches]
             result = SearchResult(collection_id, self.engine.model_id, thr, k, searches, digest)
+            result.lead_id = lead
             outcome = {
                 "faces_searched": len(searches),
-                "results": [self._hits(s.matches) for s in searches],
+                "results": results,
                 "threshold": thr,
+                "lead_id": lead,
             }
             return result, outcome
 
-        return self._run(ctx, "search_faces_by_image", request, work)
+        return self._run(ctx, "faces.search_by_image", request, work)
 
     # ------------------------------------------------------------------ users
     def create_user(self, ctx: RequestContext, collection_id: str, user_id: str) -> UserRecord:
         request = {"collection_id": collection_id, "user_id": user_id}
         return self._run(
-            ctx, "create_user", request,
+            ctx, "users.create", request,
             lambda _: (self.store.create_user(ctx.tenant_id, collection_id, user_id), {}),
         )  # fmt: skip
 
@@ -660,7 +717,7 @@ class FaceService:
             record = self.store.delete_user(ctx.tenant_id, collection_id, user_id)
             return record, {"disassociated_faces": record.face_count}
 
-        return self._run(ctx, "delete_user", request, work)
+        return self._run(ctx, "users.delete", request, work)
 
     def list_users(
         self,
@@ -678,7 +735,7 @@ class FaceService:
             )
             return page, {"user_ids": [u.user_id for u in page.items]}
 
-        return self._run(ctx, "list_users", request, work)
+        return self._run(ctx, "users.list", request, work)
 
     def associate_faces(
         self, ctx: RequestContext, collection_id: str, user_id: str, face_ids: Sequence[str]
@@ -688,9 +745,9 @@ class FaceService:
 
         def work(_: Decision) -> tuple[AssociationResult, dict[str, Any]]:
             r = self.store.associate_faces(ctx.tenant_id, collection_id, user_id, face_ids)
-            return r, {"associated": r.succeeded, "unsuccessful": r.unsuccessful}
+            return r, {"face_ids": r.succeeded, "unsuccessful": r.unsuccessful}
 
-        return self._run(ctx, "associate_faces", request, work)
+        return self._run(ctx, "users.associate", request, work)
 
     def disassociate_faces(
         self, ctx: RequestContext, collection_id: str, user_id: str, face_ids: Sequence[str]
@@ -699,9 +756,9 @@ class FaceService:
 
         def work(_: Decision) -> tuple[AssociationResult, dict[str, Any]]:
             r = self.store.disassociate_faces(ctx.tenant_id, collection_id, user_id, face_ids)
-            return r, {"disassociated": r.succeeded, "unsuccessful": r.unsuccessful}
+            return r, {"face_ids": r.succeeded, "unsuccessful": r.unsuccessful}
 
-        return self._run(ctx, "disassociate_faces", request, work)
+        return self._run(ctx, "users.disassociate", request, work)
 
     def search_users(
         self,
@@ -729,7 +786,7 @@ class FaceService:
             "face_id": face_id,
             "image_sha256": digest,
             "threshold": threshold,
-            "max_users": max_users,
+            "max_results": max_users,
             "aggregation": aggregation,
         }
 
@@ -757,13 +814,13 @@ class FaceService:
                         matches.append(UserMatch(user, s, d, int(sum(mask))))
                 matches.sort(key=lambda m: (m.distance, m.user_id))
                 matches = matches[:k]
-            result = UserSearchResult(collection_id, thr, aggregation, searched, matches, digest)
-            outcome = {
-                "results": [
-                    {"user_id": m.user_id, "similarity": round(m.similarity, 4)} for m in matches
-                ],
-                "threshold": thr,
-            }
-            return result, outcome
+            results = [
+                {"user_id": m.user_id, "similarity": round(m.similarity, 4)} for m in matches
+            ]
+            lead = self._withhold(ctx, "users.search", decision, results)
+            shown = [] if lead else matches
+            result = UserSearchResult(collection_id, thr, aggregation, searched, shown, digest)
+            result.lead_id = lead
+            return result, {"results": results, "threshold": thr, "lead_id": lead}
 
-        return self._run(ctx, "search_users", request, work)
+        return self._run(ctx, "users.search", request, work)
