@@ -72,3 +72,40 @@ def test_collection_index_search_users(tmp_path: Path, portraits: list[Path]) ->
     run("collection", "delete", "people", "--yes", home=home)
     missing = run("collection", "describe", "people", home=home, ok=False)
     assert missing.returncode == 1 and "not found" in missing.stderr
+
+
+def test_governed_mode_with_an_api_key(tmp_path: Path, portraits: list[Path]) -> None:
+    """With $FACELEDGER_API_KEY the CLI acts as that account through the governance gate."""
+    from faceledger.governance.db import GovernanceDB
+    from faceledger.governance.paths import governance_db_path
+    from faceledger.governance.principals import Principals
+
+    home = tmp_path / "home"
+    principals = Principals(GovernanceDB(governance_db_path(home)))
+    org = principals.create_org("acme", "commercial")
+    account = principals.create_account(org.id, "ann", ["operator"])
+    key = principals.create_key(account.id)
+    env = {
+        "FACELEDGER_HOME": str(home),
+        "FACELEDGER_API_KEY": key.api_key,
+        "FACELEDGER_PURPOSE": "access-control",
+    }
+
+    def governed(*args: str):  # noqa: ANN202
+        return runner.invoke(app, list(args), env=env)
+
+    assert governed("collection", "create", "staff").exit_code == 0
+    photo = str(portraits[0])
+    refused = governed("index", "staff", photo, "--workers", "1")
+    assert refused.exit_code == 1 and "consent" in refused.stderr
+    ok = governed("index", "staff", photo, "--workers", "1", "--consent", "form-7", "--json")
+    assert ok.exit_code == 0, ok.stderr
+    no_case = governed("search", "staff", photo)
+    assert no_case.exit_code == 1 and "case reference" in no_case.stderr
+    env["FACELEDGER_CASE_REF"] = "door-2"
+    found = governed("search", "staff", photo, "--json")
+    assert found.exit_code == 0, found.stderr
+    assert json.loads(found.stdout)["searches"][0]["matches"][0]["similarity"] == 100.0
+    # the embedded default tenant sees nothing of the organization's collection
+    listing = run("collection", "list", "--json", home=home)
+    assert json.loads(listing.stdout)["collections"] == []

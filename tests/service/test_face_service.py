@@ -200,3 +200,18 @@ def test_index_images_is_gated_and_resumable(service, gate, portraits) -> None:
     assert op == "faces.index" and outcome["skipped_images"] == 3
     assert service.describe_collection(c, "bulk").face_count == 4
     assert gate.decided == [op for op, _, _ in gate.records]
+
+
+def test_blurred_and_dark_faces_are_refused_with_reasons(service, portraits) -> None:
+    from PIL import ImageFilter
+
+    c = ctx()
+    service.create_collection(c, "q")
+    img = Image.open(portraits[0]).convert("RGB")  # 021352: sharpness ~99, blur 2 px: ~9
+    blurred = np.asarray(img.filter(ImageFilter.GaussianBlur(2)))
+    result = service.index_faces(c, "q", blurred, quality_filter="LOW")
+    assert result.face_records == [] and "LOW_SHARPNESS" in result.unindexed_faces[0].reasons
+    dark = (np.asarray(img).astype(np.float32) * 0.12).astype(np.uint8)  # brightness ~6
+    result = service.index_faces(c, "q", dark, quality_filter="LOW")
+    assert result.face_records == [] and "LOW_BRIGHTNESS" in result.unindexed_faces[0].reasons
+    assert len(service.index_faces(c, "q", blurred, quality_filter="NONE").face_records) == 1

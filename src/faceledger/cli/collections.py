@@ -1,15 +1,25 @@
 """``faceledger collection | index | faces | search | user``: the face store from the shell.
 
-Every command goes through ``FaceService`` with the embedded ``OpenGate`` (single local user,
-tenant "default"). Where the data lives: ``--data-dir``, else ``$FACELEDGER_HOME``, else the
-user data folder (see ``faceledger.settings``).
+Every command goes through ``FaceService``. Two modes:
+
+- embedded (default): the ``OpenGate``, single local user, tenant "default" (``--tenant``);
+- governed: with ``$FACELEDGER_API_KEY`` set, the caller is the key's account, the gate is the
+  governance gate of the data folder (policy, review, audit log), and the request declares
+  ``$FACELEDGER_PURPOSE``, ``$FACELEDGER_CASE_REF``, ``$FACELEDGER_AUTHORIZATION_REF`` and
+  ``$FACELEDGER_AUTHORIZATION_DATE`` (YYYY-MM-DD) when set.
+
+Where the data lives: ``--data-dir``, else ``$FACELEDGER_HOME``, else the user data folder
+(see ``faceledger.settings``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +30,7 @@ from rich.table import Table
 from faceledger.cli.output import expand_images, fail, handle_errors, print_json
 from faceledger.engine import DEFAULT_THRESHOLD, Engine, EngineConfig
 from faceledger.errors import FaceledgerError
+from faceledger.service.context import RequestContext
 from faceledger.service.faces import (
     DEFAULT_USER_AGGREGATION,
     USER_AGGREGATIONS,
@@ -27,6 +38,7 @@ from faceledger.service.faces import (
     QualityFilter,
     SearchResult,
 )
+from faceledger.service.gate import Gate
 from faceledger.service.open_gate import DEFAULT_TENANT, OpenGate, local_context
 from faceledger.settings import store_path
 from faceledger.store import SQLiteStore
@@ -41,7 +53,9 @@ DataDirOpt = Annotated[
         show_default=False,
     ),
 ]
-TenantOpt = Annotated[str, typer.Option(help="Tenant the collections belong to.")]
+TenantOpt = Annotated[
+    str, typer.Option(help="Tenant (embedded mode; with an API key: the key's organization).")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON.")]
 CollectionArg = Annotated[str, typer.Argument(help="Collection id.", show_default=False)]
 ThresholdOpt = Annotated[
@@ -57,16 +71,44 @@ faces_app = typer.Typer(help="List and delete the faces of a collection.")
 user_app = typer.Typer(help="Users: groups of faces of one person, searchable as one.")
 
 
+API_KEY_ENV = "FACELEDGER_API_KEY"
+DECLARED_ENV = {
+    "purpose": "FACELEDGER_PURPOSE",
+    "case_ref": "FACELEDGER_CASE_REF",
+    "authorization_ref": "FACELEDGER_AUTHORIZATION_REF",
+    "authorization_date": "FACELEDGER_AUTHORIZATION_DATE",
+}
+
+
+def gate_and_context(data_dir: Path | None, tenant: str) -> tuple[Gate, RequestContext]:
+    """OpenGate and the local user, or (with an API key) the governance gate and the key's
+    account with what the environment declares."""
+    api_key = os.environ.get(API_KEY_ENV)
+    if not api_key:
+        return OpenGate(), local_context(tenant)
+    from faceledger.governance.gate import GovernedGate
+    from faceledger.governance.principals import Principals
+
+    gate = GovernedGate.open(data_dir)
+    ctx = Principals(gate.auditlog.db).authenticate(api_key)
+    declared: dict[str, object] = {}
+    for field, env in DECLARED_ENV.items():
+        if value := os.environ.get(env):
+            try:
+                declared[field] = date.fromisoformat(value) if field.endswith("date") else value
+            except ValueError:
+                raise fail(f"${env} must be a date YYYY-MM-DD, not {value!r}") from None
+    return gate, dataclasses.replace(ctx, **declared)
+
+
 @contextmanager
 def open_service(
     data_dir: Path | None, *, detector: str = "hog", tenant: str = DEFAULT_TENANT
-) -> Iterator[tuple[FaceService, object]]:
+) -> Iterator[tuple[FaceService, RequestContext]]:
+    gate, ctx = gate_and_context(data_dir, tenant)
     store = SQLiteStore(store_path(data_dir))
     try:
-        yield (
-            FaceService(store, Engine(EngineConfig(detector=detector)), OpenGate()),
-            (local_context(tenant)),
-        )
+        yield FaceService(store, Engine(EngineConfig(detector=detector)), gate), ctx
     finally:
         store.close()
 
@@ -326,6 +368,9 @@ def search(
 
 
 def _print_search(image: Path, result: SearchResult) -> None:
+    if result.lead_id:
+        typer.echo(f"results held for human review: lead {result.lead_id}")
+        return
     if not result.searches:
         typer.echo(f"no face found in {image}")
         raise typer.Exit(1)
@@ -474,6 +519,9 @@ def user_search(
         )  # fmt: skip
     if json_out:
         print_json(result.to_dict())
+        return
+    if result.lead_id:
+        typer.echo(f"results held for human review: lead {result.lead_id}")
         return
     if result.searched_face is None:
         typer.echo(f"no face found in {image}")
