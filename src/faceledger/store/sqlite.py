@@ -54,6 +54,8 @@ SCHEMA_VERSION = 1
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-:]{1,255}$")
 """Collection and user ids: letters, digits, and ``_ . - :``, 1 to 255 characters."""
 LOAD_CHUNK = 65_536
+MAX_PAGE_IDS = 4096
+"""At most this many face ids in one ``list_faces(face_ids=...)`` filter."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
@@ -689,6 +691,3 @@ class SQLiteStore(FaceStore):
             if check != "ok":
                 problems.append(f"sqlite quick_check: {check}")
         return problems
-
-
-MAX_PAGE_IDS = 4096
