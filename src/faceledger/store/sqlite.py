@@ -50,7 +50,7 @@ from faceledger.store.base import (
 )
 from faceledger.store.index import DIM, ExactIndex
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-:]{1,255}$")
 """Collection and user ids: letters, digits, and ``_ . - :``, 1 to 255 characters."""
 LOAD_CHUNK = 65_536
@@ -64,6 +64,8 @@ CREATE TABLE IF NOT EXISTS collections (
     collection_id TEXT NOT NULL,
     model_id      TEXT NOT NULL,
     created_at    TEXT NOT NULL,
+    face_count    INTEGER NOT NULL DEFAULT 0,
+    image_count   INTEGER NOT NULL DEFAULT 0,
     UNIQUE (tenant_id, collection_id)
 );
 CREATE TABLE IF NOT EXISTS users (
@@ -183,6 +185,18 @@ class SQLiteStore(FaceStore):
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     c.execute(statement)
+            if version == 1:  # counters kept in the row, updated in the same transactions
+                c.execute(
+                    "ALTER TABLE collections ADD COLUMN face_count INTEGER NOT NULL DEFAULT 0"
+                )
+                c.execute(
+                    "ALTER TABLE collections ADD COLUMN image_count INTEGER NOT NULL DEFAULT 0"
+                )
+                c.execute(
+                    "UPDATE collections SET"
+                    " face_count = (SELECT count(*) FROM faces WHERE collection_pk = pk),"
+                    " image_count = (SELECT count(*) FROM images WHERE collection_pk = pk)"
+                )
             c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # ------------------------------------------------------------------ transactions
@@ -224,18 +238,21 @@ class SQLiteStore(FaceStore):
         return _Collection(*row)
 
     def _info(self, col: _Collection) -> CollectionInfo:
+        """Counts from the collection's counters (kept in step with the rows by every write
+        transaction; ``check_consistency`` compares them with the rows)."""
         c = self._conn
-        faces = c.execute("SELECT count(*) FROM faces WHERE collection_pk = ?", (col.pk,))
+        faces, images = c.execute(
+            "SELECT face_count, image_count FROM collections WHERE pk = ?", (col.pk,)
+        ).fetchone()
         users = c.execute("SELECT count(*) FROM users WHERE collection_pk = ?", (col.pk,))
-        images = c.execute("SELECT count(*) FROM images WHERE collection_pk = ?", (col.pk,))
         return CollectionInfo(
             collection_id=col.collection_id,
             tenant_id=col.tenant_id,
             model_id=col.model_id,
             created_at=col.created_at,
-            face_count=faces.fetchone()[0],
+            face_count=faces,
             user_count=users.fetchone()[0],
-            image_count=images.fetchone()[0],
+            image_count=images,
         )
 
     def create_collection(
@@ -325,10 +342,15 @@ class SQLiteStore(FaceStore):
                         float(p.yaw), float(p.pitch), float(p.roll), created, vec.tobytes(),
                     ),
                 )  # fmt: skip
-            c.execute(
+            new_image = c.execute(
                 "INSERT OR IGNORE INTO images (collection_pk, image_sha256, external_image_id,"
                 " indexed_at) VALUES (?, ?, ?, ?)",
                 (col.pk, image_sha256, external_image_id, now()),
+            ).rowcount
+            c.execute(
+                "UPDATE collections SET face_count = face_count + ?,"
+                " image_count = image_count + ? WHERE pk = ?",
+                (len(rows), max(new_image, 0), col.pk),
             )
         return [
             FaceRecord(fid, collection_id, external_image_id, image_sha256, b, float(s), q, p,
@@ -444,6 +466,10 @@ class SQLiteStore(FaceStore):
                     (col.pk, *part),
                 ).fetchall()
                 c.executemany("DELETE FROM faces WHERE seq = ?", [(r[0],) for r in rows])
+                c.execute(
+                    "UPDATE collections SET face_count = face_count - ? WHERE pk = ?",
+                    (len(rows), col.pk),
+                )
                 c.executemany(
                     "INSERT INTO face_deletions (collection_pk, face_seq) VALUES (?, ?)",
                     [(col.pk, r[0]) for r in rows],
@@ -685,6 +711,15 @@ class SQLiteStore(FaceStore):
             count = c.execute(
                 "SELECT count(*) FROM faces WHERE collection_pk = ?", (col.pk,)
             ).fetchone()[0]
+            images = c.execute(
+                "SELECT count(*) FROM images WHERE collection_pk = ?", (col.pk,)
+            ).fetchone()[0]
+            info = self._info(col)
+            if (info.face_count, info.image_count) != (count, images):
+                problems.append(
+                    f"counters say {info.face_count} faces and {info.image_count} images;"
+                    f" the rows are {count} and {images}"
+                )
             if len(self._live(col).index) != count:
                 problems.append("the search index disagrees with the face count")
             (check,) = c.execute("PRAGMA quick_check").fetchone()
