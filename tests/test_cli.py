@@ -46,7 +46,7 @@ def test_represent_json() -> None:
     out = run("represent", str(A), "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert data["model_id"] == "dlib-resnet-v1+flip"
+    assert data["model_id"] == "dlib-resnet-v1+tta6"
     assert len(data["images"][0]["faces"][0]["embedding"]) == 128
 
 
