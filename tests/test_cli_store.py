@@ -23,6 +23,9 @@ def run(*args: str, home: Path, ok: bool = True):  # noqa: ANN201
 
 def test_collection_index_search_users(tmp_path: Path, portraits: list[Path]) -> None:
     home = tmp_path / "home"
+    no_key = run("collection", "create", "people", home=home, ok=False)
+    assert no_key.returncode == 1 and "admin init" in no_key.stderr
+    run("admin", "init", home=home)
     run("collection", "create", "people", home=home)
     assert (home / "faceledger.sqlite3").exists(), "FACELEDGER_HOME decides where data lives"
     dup = run("collection", "create", "people", home=home, ok=False)
@@ -30,7 +33,9 @@ def test_collection_index_search_users(tmp_path: Path, portraits: list[Path]) ->
         dup.returncode == 1 and dup.stderr.startswith("error: ") and "Traceback" not in dup.stderr
     )
     folder = portraits[0].parent
-    index = ("index", "people", str(folder), "--json", "--workers", "1")
+    refused = run("index", "people", str(folder), "--workers", "1", home=home, ok=False)
+    assert refused.returncode == 1 and "consent" in refused.stderr
+    index = ("index", "people", str(folder), "--json", "--workers", "1", "--consent", "c-1")
     out = run(*index, "--external-id", "stem", home=home)
     lines = [json.loads(x) for x in out.stdout.splitlines()]
     assert lines[-1]["summary"]["indexed_faces"] == len(portraits)
@@ -38,11 +43,14 @@ def test_collection_index_search_users(tmp_path: Path, portraits: list[Path]) ->
     again = run(*index, home=home)
     assert json.loads(again.stdout.splitlines()[-1])["summary"]["skipped"] == len(portraits)
 
-    found = json.loads(run("search", "people", str(portraits[2]), "--json", home=home).stdout)
+    why = ("--purpose", "photo-organization", "--case-ref", "album-1")
+    no_purpose = run("search", "people", str(portraits[2]), home=home, ok=False)
+    assert "purpose" in no_purpose.stderr
+    found = json.loads(run("search", "people", str(portraits[2]), *why, "--json", home=home).stdout)
     matches = found["searches"][0]["matches"]
     assert [m["face"]["face_id"] for m in matches] == [ids[portraits[2].stem]]
     assert matches[0]["similarity"] == 100.0
-    human = run("search", "people", str(portraits[2]), home=home).stdout
+    human = run("search", "people", str(portraits[2]), *why, home=home).stdout
     assert ids[portraits[2].stem] in human
 
     desc = json.loads(run("collection", "describe", "people", "--json", home=home).stdout)
@@ -61,7 +69,7 @@ def test_collection_index_search_users(tmp_path: Path, portraits: list[Path]) ->
     assert json.loads(assoc.stdout)["associated_faces"] == [ids[stem]]
     users = json.loads(run("user", "list", "people", "--json", home=home).stdout)["users"]
     assert users == [{"user_id": "u1", "face_count": 1, "created_at": users[0]["created_at"]}]
-    hit = run("user", "search", "people", "--image", str(portraits[1]), "--json", home=home)
+    hit = run("user", "search", "people", "--image", str(portraits[1]), *why, "--json", home=home)
     assert [m["user_id"] for m in json.loads(hit.stdout)["user_matches"]] == ["u1"]
     run("user", "disassociate", "people", "u1", ids[stem], home=home)
     run("user", "delete", "people", "u1", home=home)
@@ -72,3 +80,6 @@ def test_collection_index_search_users(tmp_path: Path, portraits: list[Path]) ->
     run("collection", "delete", "people", "--yes", home=home)
     missing = run("collection", "describe", "people", home=home, ok=False)
     assert missing.returncode == 1 and "not found" in missing.stderr
+
+    log = run("audit-log", "verify", home=home)
+    assert "intact" in log.stdout

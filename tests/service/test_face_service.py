@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from conftest import group_photo
 from faceledger.service.context import RequestContext
-from faceledger.service.faces import FaceService, PolicyDenied, quality_reasons
+from faceledger.service.faces import FaceService, PolicyDenied, ResultsWithheld, quality_reasons
 from faceledger.service.gate import Decision
-from faceledger.service.open_gate import OpenGate, local_context
 from faceledger.store import NotFoundError, SQLiteStore
+from testdata import group_photo
 
 
 @dataclass
@@ -67,12 +67,12 @@ def test_every_operation_is_decided_and_recorded_once(service, gate, portraits) 
     service.delete_faces(c, "people", face_ids[-1:])
     assert gate.decided == [op for op, _, _ in gate.records], "one record per decision"
     ops = {op for op, _, _ in gate.records}
-    assert {"create_collection", "index_faces", "search_faces_by_image", "search_users"} <= ops
+    assert {"collection.create", "faces.index", "faces.search_by_image", "users.search"} <= ops
     op, request, outcome = gate.records[1]
-    assert op == "index_faces" and len(request["image_sha256"]) == 64
+    assert op == "faces.index" and len(request["image_sha256"]) == 64
     assert request["collection_id"] == "people"
     assert outcome["face_ids"] == [face_ids[0]]
-    search = next(r for r in gate.records if r[0] == "search_faces_by_image")
+    search = next(r for r in gate.records if r[0] == "faces.search_by_image")
     assert search[2]["results"][0][0]["face_id"] == face_ids[0]
     assert search[1]["image_sha256"] == indexed[0].image_sha256
 
@@ -80,11 +80,11 @@ def test_every_operation_is_decided_and_recorded_once(service, gate, portraits) 
 def test_denied_requests_raise_and_are_recorded(service, gate, portraits) -> None:
     c = ctx()
     service.create_collection(c, "people")
-    gate.deny.add("search_faces_by_image")
+    gate.deny.add("faces.search_by_image")
     with pytest.raises(PolicyDenied) as info:
         service.search_faces_by_image(c, "people", portraits[0])
     assert info.value.code == "policy_denied" and info.value.decision.rule == "test-deny"
-    assert gate.records[-1][0] == "search_faces_by_image"
+    assert gate.records[-1][0] == "faces.search_by_image"
     assert gate.records[-1][2] == {"status": "denied"}
     # errors are recorded too, once
     with pytest.raises(NotFoundError):
@@ -162,9 +162,45 @@ def test_users_search_by_face_and_image(service, portraits) -> None:
     assert service.search_users(c, "people", image=portraits[2]).matches == []
 
 
-def test_open_gate_allows_and_records_nothing() -> None:
-    gate = OpenGate()
-    c = local_context()
-    d = gate.decide(c, "anything", {})
-    assert d.allowed and d.rule == "embedded-single-user"
-    assert gate.record(c, "anything", d, request={}, outcome={}) is None
+class ReviewGate(RecordingGate):
+    """Allows with review required and holds results as leads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[tuple[str, list]] = []
+
+    def decide(self, ctx, operation, request):
+        self.decided.append(operation)
+        review = operation.endswith("search_by_image")
+        return Decision(True, "test-review", "review", review_required=review)
+
+    def withhold(self, ctx, operation, decision, results):
+        self.held.append((operation, list(results)))
+        return SimpleNamespace(id=f"lead_{len(self.held)}", status="pending")
+
+
+def test_review_required_withholds_results(tmp_path: Path, engine, portraits) -> None:
+    gate = ReviewGate()
+    store = SQLiteStore(tmp_path / "s.sqlite3")
+    service = FaceService(store, engine, gate)
+    c = ctx()
+    service.create_collection(c, "people")
+    face_id = service.index_faces(c, "people", portraits[0]).face_records[0].face_id
+    with pytest.raises(ResultsWithheld) as info:
+        service.search_faces_by_image(c, "people", portraits[0])
+    assert info.value.lead.id == "lead_1" and info.value.code == "review_pending"
+    op, rows = gate.held[0]
+    assert op == "faces.search_by_image" and rows[0]["face_id"] == face_id
+    assert gate.records[-1][2]["status"] == "withheld"
+    assert gate.records[-1][2]["lead_id"] == "lead_1"
+    assert gate.decided == [op for op, _, _ in gate.records]
+    store.close()
+
+
+def test_review_without_a_way_to_withhold_fails_closed(service, gate, portraits) -> None:
+    c = ctx()
+    service.create_collection(c, "people")
+    gate.decide = lambda ctx, op, req: Decision(True, "needs-review", "r", review_required=True)
+    with pytest.raises(PolicyDenied):
+        service.search_faces_by_image(c, "people", portraits[0])
+    assert gate.records[-1][2] == {"status": "denied"}

@@ -1,15 +1,14 @@
 """``faceledger collection | index | faces | search | user``: the face store from the shell.
 
-Every command goes through ``FaceService`` with the embedded ``OpenGate`` (single local user,
-tenant "default"). Where the data lives: ``--data-dir``, else ``$FACELEDGER_HOME``, else the
-user data folder (see ``faceledger.settings``).
+Every command goes through ``FaceService`` with the data folder's ``GovernedGate``, as the
+account of an API key (see ``faceledger.cli.principal``): the policy decides, the audit log
+records, results wait for two reviewers where the policy says so. Where the data lives:
+``--data-dir``, else ``$FACELEDGER_HOME``, else the user data folder (``faceledger.settings``).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -18,18 +17,24 @@ from rich.console import Console
 from rich.table import Table
 
 from faceledger.cli.output import expand_images, fail, handle_errors, print_json
-from faceledger.engine import DEFAULT_THRESHOLD, Engine, EngineConfig
+from faceledger.cli.principal import (
+    ApiKeyOpt,
+    AuthDateOpt,
+    AuthRefOpt,
+    CaseRefOpt,
+    PurposeOpt,
+    Who,
+    open_service,
+)
+from faceledger.engine import DEFAULT_THRESHOLD
 from faceledger.errors import FaceledgerError
 from faceledger.service.faces import (
     DEFAULT_USER_AGGREGATION,
     USER_AGGREGATIONS,
-    FaceService,
     QualityFilter,
+    ResultsWithheld,
     SearchResult,
 )
-from faceledger.service.open_gate import DEFAULT_TENANT, OpenGate, local_context
-from faceledger.settings import store_path
-from faceledger.store import SQLiteStore
 
 console = Console()
 
@@ -41,7 +46,6 @@ DataDirOpt = Annotated[
         show_default=False,
     ),
 ]
-TenantOpt = Annotated[str, typer.Option(help="Tenant the collections belong to.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON.")]
 CollectionArg = Annotated[str, typer.Argument(help="Collection id.", show_default=False)]
 ThresholdOpt = Annotated[
@@ -57,18 +61,13 @@ faces_app = typer.Typer(help="List and delete the faces of a collection.")
 user_app = typer.Typer(help="Users: groups of faces of one person, searchable as one.")
 
 
-@contextmanager
-def open_service(
-    data_dir: Path | None, *, detector: str = "hog", tenant: str = DEFAULT_TENANT
-) -> Iterator[tuple[FaceService, object]]:
-    store = SQLiteStore(store_path(data_dir))
-    try:
-        yield (
-            FaceService(store, Engine(EngineConfig(detector=detector)), OpenGate()),
-            (local_context(tenant)),
-        )
-    finally:
-        store.close()
+def _withheld(exc: ResultsWithheld, json_out: bool) -> typer.Exit:
+    """Results held for review: say so (the lead), exit 3."""
+    if json_out:
+        print_json({"status": "pending", "lead": exc.lead.to_dict(), "rule": exc.decision.rule})
+    else:
+        typer.echo(f"held for review: {exc}", err=True)
+    return typer.Exit(3)
 
 
 def _echo_line(text: str) -> None:
@@ -83,11 +82,16 @@ def _echo_line(text: str) -> None:
 def collection_create(
     collection: CollectionArg,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create an empty collection for the engine's model."""
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
         info = svc.create_collection(ctx, collection)
     if json_out:
         print_json(info.to_dict())
@@ -99,13 +103,18 @@ def collection_create(
 @handle_errors
 def collection_list(
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     limit: LimitOpt = 100,
     next_token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The tenant's collections, by id."""
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
         page = svc.list_collections(ctx, limit=limit, next_token=next_token)
     if json_out:
         print_json(
@@ -130,11 +139,16 @@ def collection_list(
 def collection_describe(
     collection: CollectionArg,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Face count, user count, model id and creation time of a collection."""
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
         info = svc.describe_collection(ctx, collection)
     if json_out:
         print_json(info.to_dict())
@@ -148,14 +162,19 @@ def collection_describe(
 def collection_delete(
     collection: CollectionArg,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Delete a collection with all its faces and users."""
     if not yes and not typer.confirm(f"delete collection {collection} and all its faces?"):
         raise typer.Exit(1)
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
         info = svc.delete_collection(ctx, collection)
     if json_out:
         print_json({"deleted": info.to_dict()})
@@ -169,7 +188,11 @@ def index(
     collection: CollectionArg,
     images: Annotated[list[Path], typer.Argument(help="Image files or folders (recursive).")],
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     max_faces: Annotated[int, typer.Option(min=1, max=100, help="Faces kept per image.")] = 100,
     quality_filter: Annotated[
         QualityFilter, typer.Option(case_sensitive=False, help="Quality bar (see README).")
@@ -182,6 +205,10 @@ def index(
     ] = True,
     workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
     detector: DetectorOpt = "hog",
+    consent: Annotated[
+        str | None,
+        typer.Option(help="Reference of the recorded consent of the people in these images."),
+    ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="One JSON object per image (JSON Lines), then a summary.")
     ] = False,
@@ -197,12 +224,13 @@ def index(
     if external_id not in ("name", "stem"):
         raise fail("--external-id must be 'name' or 'stem'")
     counts = {"images": 0, "indexed_faces": 0, "unindexed_faces": 0, "skipped": 0, "errors": 0}
-    with open_service(data_dir, detector=detector, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who, detector=detector) as (svc, ctx):
         for path, result in svc.index_images(
             ctx, collection, paths,
             external_ids=(lambda p: p.name) if external_id == "name" else (lambda p: p.stem),
             max_faces=max_faces, quality_filter=quality_filter, resume=resume,
-            workers=workers, progress=sys.stderr.isatty(),
+            workers=workers, progress=sys.stderr.isatty(), consent=consent,
         ):  # fmt: skip
             counts["images"] += 1
             if isinstance(result, FaceledgerError):
@@ -248,14 +276,19 @@ def _jsonl(obj: object) -> str:
 def faces_list(
     collection: CollectionArg,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     limit: LimitOpt = 100,
     next_token: TokenOpt = None,
     user: Annotated[str | None, typer.Option(help="Only the faces of this user.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Faces in insertion order, one page at a time."""
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
         page = svc.list_faces(ctx, collection, limit=limit, next_token=next_token, user_id=user)
     if json_out:
         print_json({"faces": [f.to_dict() for f in page.items], "next_token": page.next_token})
@@ -281,11 +314,16 @@ def faces_delete(
     collection: CollectionArg,
     face_ids: Annotated[list[str], typer.Argument(help="Face ids to delete.")],
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Delete faces by id."""
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
         deleted = svc.delete_faces(ctx, collection, face_ids)
     missing = [f for f in face_ids if f not in set(deleted)]
     if json_out:
@@ -302,7 +340,11 @@ def search(
     collection: CollectionArg,
     image: Annotated[Path, typer.Argument(help="Image whose largest face is searched.")],
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     threshold: ThresholdOpt = DEFAULT_THRESHOLD,
     max_results: Annotated[int, typer.Option(min=1, max=4096, help="Most matches.")] = 10,
     all_faces: Annotated[bool, typer.Option(help="Search every face of the image.")] = False,
@@ -310,11 +352,15 @@ def search(
     json_out: JsonOpt = False,
 ) -> None:
     """Find the faces of COLLECTION most similar to the face in IMAGE (exact search)."""
-    with open_service(data_dir, detector=detector, tenant=tenant) as (svc, ctx):
-        result = svc.search_faces_by_image(
-            ctx, collection, image, threshold=threshold, max_results=max_results,
-            all_faces=all_faces,
-        )  # fmt: skip
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who, detector=detector) as (svc, ctx):
+        try:
+            result = svc.search_faces_by_image(
+                ctx, collection, image, threshold=threshold, max_results=max_results,
+                all_faces=all_faces,
+            )  # fmt: skip
+        except ResultsWithheld as exc:
+            raise _withheld(exc, json_out) from None
     if json_out:
         print_json(result.to_dict())
         return
@@ -354,17 +400,22 @@ def user_create(
     collection: CollectionArg,
     user_id: UserArg,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create a user in a collection."""
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
         record = svc.create_user(ctx, collection, user_id)
     print_json(record.to_dict()) if json_out else typer.echo(f"created user {user_id}")
 
 
-def _association(verb: str, collection, user_id, face_ids, data_dir, tenant, json_out) -> None:  # noqa: ANN001
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+def _association(verb: str, collection, user_id, face_ids, data_dir, who, json_out) -> None:  # noqa: ANN001
+    with open_service(data_dir, who) as (svc, ctx):
         method = svc.associate_faces if verb == "associated" else svc.disassociate_faces
         result = method(ctx, collection, user_id, face_ids)
     if json_out:
@@ -382,11 +433,16 @@ def user_associate(
     user_id: UserArg,
     face_ids: FaceIdsArg,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Associate 1–100 faces to a user."""
-    _association("associated", collection, user_id, face_ids, data_dir, tenant, json_out)
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    _association("associated", collection, user_id, face_ids, data_dir, who, json_out)
 
 
 @user_app.command("disassociate")
@@ -396,11 +452,16 @@ def user_disassociate(
     user_id: UserArg,
     face_ids: FaceIdsArg,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Remove faces from a user (the faces stay in the collection)."""
-    _association("disassociated", collection, user_id, face_ids, data_dir, tenant, json_out)
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    _association("disassociated", collection, user_id, face_ids, data_dir, who, json_out)
 
 
 @user_app.command("list")
@@ -408,13 +469,18 @@ def user_disassociate(
 def user_list(
     collection: CollectionArg,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     limit: LimitOpt = 100,
     next_token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Users of a collection, by id."""
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
         page = svc.list_users(ctx, collection, limit=limit, next_token=next_token)
     if json_out:
         print_json({"users": [u.to_dict() for u in page.items], "next_token": page.next_token})
@@ -431,11 +497,16 @@ def user_delete(
     collection: CollectionArg,
     user_id: UserArg,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Delete a user; its faces stay in the collection."""
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
         record = svc.delete_user(ctx, collection, user_id)
     if json_out:
         print_json({"deleted": record.to_dict()})
@@ -452,7 +523,11 @@ def user_search(
     ] = None,
     face_id: Annotated[str | None, typer.Option(help="Search with a stored face.")] = None,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     threshold: ThresholdOpt = DEFAULT_THRESHOLD,
     max_users: Annotated[int, typer.Option(min=1, max=4096, help="Most users.")] = 10,
     aggregation: Annotated[
@@ -463,11 +538,15 @@ def user_search(
     """Users matching a face (give --image or --face-id)."""
     if (image is None) == (face_id is None):
         raise fail("give exactly one of --image or --face-id", 2)
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
-        result = svc.search_users(
-            ctx, collection, face_id=face_id, image=image, threshold=threshold,
-            max_users=max_users, aggregation=aggregation,
-        )  # fmt: skip
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
+        try:
+            result = svc.search_users(
+                ctx, collection, face_id=face_id, image=image, threshold=threshold,
+                max_users=max_users, aggregation=aggregation,
+            )  # fmt: skip
+        except ResultsWithheld as exc:
+            raise _withheld(exc, json_out) from None
     if json_out:
         print_json(result.to_dict())
         return

@@ -28,7 +28,7 @@ from faceledger.engine.similarity import (
     distance_from_similarity,
     similarity_from_distance,
 )
-from faceledger.engine.types import Face
+from faceledger.engine.types import Comparison, Face
 from faceledger.errors import FaceledgerError, ImageError
 from faceledger.images import ImageInput
 from faceledger.service.context import RequestContext
@@ -40,6 +40,7 @@ from faceledger.store.base import (
     FaceHit,
     FaceRecord,
     FaceStore,
+    ImageRecord,
     InvalidRequestError,
     NotFoundError,
     Page,
@@ -60,6 +61,25 @@ class PolicyDenied(FaceledgerError):
 
     def __init__(self, decision: Decision) -> None:
         super().__init__(f"denied by policy ({decision.rule}): {decision.reason}")
+        self.decision = decision
+
+
+class ResultsWithheld(FaceledgerError):
+    """The policy requires human review: the results were held as a pending lead.
+
+    Raised instead of returning results, so a front end that forgets review cannot leak them:
+    the requester gets ``lead`` (its id and status), reviewers confirm or reject it, and the
+    requester reads the results once two reviewers have confirmed.
+    """
+
+    code = "review_pending"
+
+    def __init__(self, lead: Any, decision: Decision) -> None:
+        super().__init__(
+            f"results held for human review as lead {lead.id} ({decision.rule}): "
+            "two reviewers of your organization must confirm before you see them"
+        )
+        self.lead = lead
         self.decision = decision
 
 
@@ -293,10 +313,22 @@ class FaceService:
         work: Callable[[Decision], tuple[R, dict[str, Any]]],
         *,
         decision: Decision | None = None,
+        lead_results: Callable[[R], list[dict[str, Any]]] | None = None,
     ) -> R:
-        """decide → work → record once, whatever happens."""
+        """decide → work → record once, whatever happens.
+
+        When the decision requires review, the results never leave: ``lead_results`` turns
+        them into the lead's rows, the gate holds them (``withhold``) and
+        :class:`ResultsWithheld` is raised with the lead. A gate that cannot withhold fails
+        closed: the request is denied before the store is touched.
+        """
         if decision is None:
             decision = self.gate.decide(ctx, operation, request)
+        withhold = getattr(self.gate, "withhold", None)
+        if decision.allowed and decision.review_required and withhold is None:
+            decision = Decision(
+                False, decision.rule, "Review is required but this gate cannot hold results."
+            )
         if not decision.allowed:
             self.gate.record(
                 ctx, operation, decision, request=request, outcome={"status": "denied"}
@@ -312,6 +344,17 @@ class FaceService:
             outcome = {"status": "error", "error": "internal", "message": type(exc).__name__}
             self.gate.record(ctx, operation, decision, request=request, outcome=outcome)
             raise
+        if decision.allowed and decision.review_required:
+            rows = lead_results(result) if lead_results is not None else []
+            try:
+                lead = withhold(ctx, operation, decision, rows)  # type: ignore[misc]
+            except BaseException as exc:
+                outcome = {"status": "error", "error": "internal", "message": type(exc).__name__}
+                self.gate.record(ctx, operation, decision, request=request, outcome=outcome)
+                raise
+            outcome = {**outcome, "status": "withheld", "lead_id": lead.id}
+            self.gate.record(ctx, operation, decision, request=request, outcome=outcome)
+            raise ResultsWithheld(lead, decision)
         self.gate.record(
             ctx, operation, decision, request=request, outcome={"status": "ok", **outcome}
         )
@@ -345,14 +388,14 @@ class FaceService:
             info = self.store.create_collection(ctx.tenant_id, collection_id, self.engine.model_id)
             return info, {"collection_id": collection_id}
 
-        return self._run(ctx, "create_collection", request, work)
+        return self._run(ctx, "collection.create", request, work)
 
     def describe_collection(self, ctx: RequestContext, collection_id: str) -> CollectionInfo:
         def work(_: Decision) -> tuple[CollectionInfo, dict[str, Any]]:
             info = self.store.describe_collection(ctx.tenant_id, collection_id)
             return info, {"face_count": info.face_count, "user_count": info.user_count}
 
-        return self._run(ctx, "describe_collection", {"collection_id": collection_id}, work)
+        return self._run(ctx, "collection.describe", {"collection_id": collection_id}, work)
 
     def list_collections(
         self, ctx: RequestContext, *, limit: int = 100, next_token: str | None = None
@@ -362,19 +405,19 @@ class FaceService:
             return page, {"collection_ids": [c.collection_id for c in page.items]}
 
         request = {"limit": limit, "next_token": next_token}
-        return self._run(ctx, "list_collections", request, work)
+        return self._run(ctx, "collection.list", request, work)
 
     def delete_collection(self, ctx: RequestContext, collection_id: str) -> CollectionInfo:
         def work(_: Decision) -> tuple[CollectionInfo, dict[str, Any]]:
             info = self.store.delete_collection(ctx.tenant_id, collection_id)
             return info, {"deleted_faces": info.face_count, "deleted_users": info.user_count}
 
-        return self._run(ctx, "delete_collection", {"collection_id": collection_id}, work)
+        return self._run(ctx, "collection.delete", {"collection_id": collection_id}, work)
 
     # ------------------------------------------------------------------ indexing
     def _index_request(
         self, collection_id: str, digest: str | None, external_image_id: str | None,
-        max_faces: int, quality_filter: QualityFilter | str,
+        max_faces: int, quality_filter: QualityFilter | str, consent: str | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         if not 1 <= max_faces <= DEFAULT_MAX_FACES:
             raise InvalidRequestError(f"max_faces must be between 1 and {DEFAULT_MAX_FACES}")
@@ -384,6 +427,7 @@ class FaceService:
             "external_image_id": external_image_id,
             "max_faces": max_faces,
             "quality_filter": str(QualityFilter(quality_filter)),
+            "consent": consent,
         }
 
     def _store_faces(
@@ -423,14 +467,16 @@ class FaceService:
         max_faces: int = DEFAULT_MAX_FACES,
         quality_filter: QualityFilter | str = QualityFilter.LOW,
         skip_indexed: bool = False,
+        consent: str | None = None,
     ) -> IndexResult:
         """Detect the faces of ``image``, store those that pass the quality filter (at most
         ``max_faces``, largest first) and return them, with the others and why. The faces are
         committed before this returns. ``skip_indexed``: an image already in the collection
-        (same SHA-256) is not indexed again (``skipped=True``)."""
+        (same SHA-256) is not indexed again (``skipped=True``). ``consent``: a reference to the
+        recorded consent of the person whose face this is (policies can require it)."""
         data, digest = image_digest(image)
         request = self._index_request(
-            collection_id, digest, external_image_id, max_faces, quality_filter
+            collection_id, digest, external_image_id, max_faces, quality_filter, consent
         )
 
         def work(_: Decision) -> tuple[IndexResult, dict[str, Any]]:
@@ -443,7 +489,7 @@ class FaceService:
             self.store.describe_collection(ctx.tenant_id, collection_id)  # fail before embedding
             return self._store_faces(ctx, request, self.engine.represent(data))
 
-        return self._run(ctx, "index_faces", request, work)
+        return self._run(ctx, "faces.index", request, work)
 
     def index_images(
         self,
@@ -457,6 +503,7 @@ class FaceService:
         resume: bool = True,
         workers: int | None = None,
         progress: bool = True,
+        consent: str | None = None,
     ) -> Iterator[tuple[str, IndexResult | FaceledgerError]]:
         """Index many image files on all cores; yields each image's result once committed.
 
@@ -467,22 +514,23 @@ class FaceService:
         """
         name_of = external_ids or (lambda p: p.name)
         paths = [str(p) for p in paths]
-        self.store.describe_collection(ctx.tenant_id, collection_id)  # not found: fail early
-        done = self.store.indexed_images(ctx.tenant_id, collection_id) if resume else {}
-        pending: list[str] = []
-        for path in paths:
-            if resume:
+        digests: dict[str, str] = {}
+        if resume:
+            for path in paths:
                 try:
-                    _, digest = image_digest(path)
+                    digests[path] = image_digest(path)[1]
                 except FaceledgerError as exc:
                     yield path, exc
-                    continue
-                if digest in done:
-                    found = self.store.find_image(ctx.tenant_id, collection_id, digest)
-                    skipped = IndexResult(digest, done[digest], skipped=True)
-                    skipped.skipped_face_ids = list(found.face_ids) if found else []
-                    yield path, skipped
-                    continue
+            paths = [p for p in paths if p in digests]
+        done = self._indexed(ctx, collection_id, sorted(set(digests.values())))
+        pending: list[str] = []
+        for path in paths:
+            record = done.get(digests.get(path, ""))
+            if record is not None:
+                skipped = IndexResult(record.image_sha256, record.external_image_id, skipped=True)
+                skipped.skipped_face_ids = list(record.face_ids)
+                yield path, skipped
+                continue
             pending.append(path)
         for path, embedded in process_images(
             pending,
@@ -498,10 +546,11 @@ class FaceService:
             digest, faces = embedded
             try:
                 request = self._index_request(
-                    collection_id, digest, name_of(Path(path)), max_faces, quality_filter
-                )
+                    collection_id, digest, name_of(Path(path)), max_faces, quality_filter,
+                    consent,
+                )  # fmt: skip
                 result = self._run(
-                    ctx, "index_faces", request, lambda _d, r=request, f=faces: (
+                    ctx, "faces.index", request, lambda _d, r=request, f=faces: (
                         self._store_faces(ctx, r, f)
                     ),
                 )  # fmt: skip
@@ -509,6 +558,28 @@ class FaceService:
                 yield path, exc
                 continue
             yield path, result
+
+    def _indexed(
+        self, ctx: RequestContext, collection_id: str, digests: Sequence[str]
+    ) -> dict[str, ImageRecord]:
+        """Which of these images the collection holds already (a governed read: faces.list);
+        also fails early when the collection does not exist."""
+        request = {"collection_id": collection_id, "image_sha256": list(digests)}
+
+        def work(_: Decision) -> tuple[dict[str, ImageRecord], dict[str, Any]]:
+            self.store.describe_collection(ctx.tenant_id, collection_id)
+            found = {}
+            if digests:
+                done = self.store.indexed_images(ctx.tenant_id, collection_id)
+                for digest in digests:
+                    if digest in done:
+                        record = self.store.find_image(ctx.tenant_id, collection_id, digest)
+                        if record is not None:
+                            found[digest] = record
+            face_ids = [f for r in found.values() for f in r.face_ids]
+            return found, {"count": len(found), "face_ids": face_ids}
+
+        return self._run(ctx, "faces.list", request, work)
 
     # ------------------------------------------------------------------ faces
     def list_faces(
@@ -537,7 +608,7 @@ class FaceService:
             )  # fmt: skip
             return page, {"face_ids": [f.face_id for f in page.items]}
 
-        return self._run(ctx, "list_faces", request, work)
+        return self._run(ctx, "faces.list", request, work)
 
     def delete_faces(
         self, ctx: RequestContext, collection_id: str, face_ids: Sequence[str]
@@ -549,7 +620,7 @@ class FaceService:
             deleted = self.store.delete_faces(ctx.tenant_id, collection_id, face_ids)
             return deleted, {"deleted_face_ids": deleted}
 
-        return self._run(ctx, "delete_faces", request, work)
+        return self._run(ctx, "faces.delete", request, work)
 
     # ------------------------------------------------------------------ search
     def _stored_face(self, ctx: RequestContext, collection_id: str, face_id: str):  # noqa: ANN202
@@ -587,7 +658,7 @@ class FaceService:
             result = SearchResult(collection_id, info_model, thr, k, [FaceSearch(record, hits)])
             return result, {"results": self._hits(hits), "threshold": thr}
 
-        return self._run(ctx, "search_faces", request, work)
+        return self._run(ctx, "faces.search", request, work, lead_results=_search_rows)
 
     def search_faces_by_image(
         self,
@@ -629,13 +700,13 @@ class FaceService:
             }
             return result, outcome
 
-        return self._run(ctx, "search_faces_by_image", request, work)
+        return self._run(ctx, "faces.search_by_image", request, work, lead_results=_search_rows)
 
     # ------------------------------------------------------------------ users
     def create_user(self, ctx: RequestContext, collection_id: str, user_id: str) -> UserRecord:
         request = {"collection_id": collection_id, "user_id": user_id}
         return self._run(
-            ctx, "create_user", request,
+            ctx, "users.create", request,
             lambda _: (self.store.create_user(ctx.tenant_id, collection_id, user_id), {}),
         )  # fmt: skip
 
@@ -646,7 +717,7 @@ class FaceService:
             record = self.store.delete_user(ctx.tenant_id, collection_id, user_id)
             return record, {"disassociated_faces": record.face_count}
 
-        return self._run(ctx, "delete_user", request, work)
+        return self._run(ctx, "users.delete", request, work)
 
     def list_users(
         self,
@@ -664,7 +735,7 @@ class FaceService:
             )
             return page, {"user_ids": [u.user_id for u in page.items]}
 
-        return self._run(ctx, "list_users", request, work)
+        return self._run(ctx, "users.list", request, work)
 
     def associate_faces(
         self, ctx: RequestContext, collection_id: str, user_id: str, face_ids: Sequence[str]
@@ -676,7 +747,7 @@ class FaceService:
             r = self.store.associate_faces(ctx.tenant_id, collection_id, user_id, face_ids)
             return r, {"associated": r.succeeded, "unsuccessful": r.unsuccessful}
 
-        return self._run(ctx, "associate_faces", request, work)
+        return self._run(ctx, "users.associate", request, work)
 
     def disassociate_faces(
         self, ctx: RequestContext, collection_id: str, user_id: str, face_ids: Sequence[str]
@@ -687,7 +758,7 @@ class FaceService:
             r = self.store.disassociate_faces(ctx.tenant_id, collection_id, user_id, face_ids)
             return r, {"disassociated": r.succeeded, "unsuccessful": r.unsuccessful}
 
-        return self._run(ctx, "disassociate_faces", request, work)
+        return self._run(ctx, "users.disassociate", request, work)
 
     def search_users(
         self,
@@ -752,4 +823,68 @@ class FaceService:
             }
             return result, outcome
 
-        return self._run(ctx, "search_users", request, work)
+        return self._run(ctx, "users.search", request, work, lead_results=_user_rows)
+
+    # ------------------------------------------------------------------ 1:1 and detection
+    def compare(
+        self,
+        ctx: RequestContext,
+        source: ImageInput,
+        target: ImageInput,
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+    ) -> Comparison:
+        """The largest face of ``source`` against every face of ``target`` (no store involved,
+        but governed like everything else: a policy can require purpose, case and review)."""
+        src, src_digest = image_digest(source)
+        tgt, tgt_digest = image_digest(target)
+        request = {"image_sha256": [src_digest, tgt_digest], "threshold": threshold}
+
+        def work(decision: Decision) -> tuple[Comparison, dict[str, Any]]:
+            thr, _, _ = self._limits(decision, threshold, 1)
+            result = self.engine.compare(src, tgt, threshold=thr)
+            rows = [
+                {"similarity": round(m.similarity, 4), "match": m.match} for m in result.matches
+            ]
+            return result, {"results": rows, "threshold": thr}
+
+        return self._run(ctx, "compare", request, work, lead_results=_compare_rows)
+
+    def detect(self, ctx: RequestContext, image: ImageInput) -> list[Face]:
+        """Faces in ``image`` (boxes, landmarks, pose, quality; no embeddings kept)."""
+        data, digest = image_digest(image)
+
+        def work(_: Decision) -> tuple[list[Face], dict[str, Any]]:
+            faces = self.engine.detect(data)
+            return faces, {"count": len(faces)}
+
+        return self._run(ctx, "detect", {"image_sha256": digest}, work)
+
+
+def _search_rows(result: SearchResult) -> list[dict[str, Any]]:
+    """The rows a review lead holds for a face search: who matched, how closely."""
+    return [
+        {
+            "searched_face": i,
+            "face_id": m.face.face_id,
+            "external_image_id": m.face.external_image_id,
+            "user_id": m.face.user_id,
+            "similarity": round(m.similarity, 4),
+        }
+        for i, search in enumerate(result.searches)
+        for m in search.matches
+    ]
+
+
+def _user_rows(result: UserSearchResult) -> list[dict[str, Any]]:
+    return [
+        {"user_id": m.user_id, "similarity": round(m.similarity, 4), "face_count": m.face_count}
+        for m in result.matches
+    ]
+
+
+def _compare_rows(result: Comparison) -> list[dict[str, Any]]:
+    return [
+        {"target_face": i, "similarity": round(m.similarity, 4), "match": m.match}
+        for i, m in enumerate(result.matches)
+    ]
