@@ -296,6 +296,58 @@ def _embed_file(engine: Engine, path: str) -> tuple[str, list[Face]]:
     return digest, engine.represent(data)
 
 
+def run_governed(
+    gate: Gate,
+    ctx: RequestContext,
+    operation: str,
+    request: dict[str, Any],
+    work: Callable[[Decision], tuple[R, dict[str, Any]]],
+    *,
+    decision: Decision | None = None,
+    lead_results: Callable[[R], list[dict[str, Any]]] | None = None,
+) -> R:
+    """decide → work → record once, whatever happens.
+
+    When the decision requires review, the results never leave: ``lead_results`` turns
+    them into the lead's rows, the gate holds them (``withhold``) and
+    :class:`ResultsWithheld` is raised with the lead. A gate that cannot withhold fails
+    closed: the request is denied before the store is touched.
+    """
+    if decision is None:
+        decision = gate.decide(ctx, operation, request)
+    withhold = getattr(gate, "withhold", None)
+    if decision.allowed and decision.review_required and withhold is None:
+        decision = Decision(
+            False, decision.rule, "Review is required but this gate cannot hold results."
+        )
+    if not decision.allowed:
+        gate.record(ctx, operation, decision, request=request, outcome={"status": "denied"})
+        raise PolicyDenied(decision)
+    try:
+        result, outcome = work(decision)
+    except FaceledgerError as exc:
+        outcome = {"status": "error", "error": exc.code, "message": str(exc)}
+        gate.record(ctx, operation, decision, request=request, outcome=outcome)
+        raise
+    except BaseException as exc:
+        outcome = {"status": "error", "error": "internal", "message": type(exc).__name__}
+        gate.record(ctx, operation, decision, request=request, outcome=outcome)
+        raise
+    if decision.allowed and decision.review_required:
+        rows = lead_results(result) if lead_results is not None else []
+        try:
+            lead = withhold(ctx, operation, decision, rows)  # type: ignore[misc]
+        except BaseException as exc:
+            outcome = {"status": "error", "error": "internal", "message": type(exc).__name__}
+            gate.record(ctx, operation, decision, request=request, outcome=outcome)
+            raise
+        outcome = {**outcome, "status": "withheld", "lead_id": lead.id}
+        gate.record(ctx, operation, decision, request=request, outcome=outcome)
+        raise ResultsWithheld(lead, decision)
+    gate.record(ctx, operation, decision, request=request, outcome={"status": "ok", **outcome})
+    return result
+
+
 class FaceService:
     """The one door to the face store. See the module docstring for the contract."""
 
@@ -315,50 +367,10 @@ class FaceService:
         decision: Decision | None = None,
         lead_results: Callable[[R], list[dict[str, Any]]] | None = None,
     ) -> R:
-        """decide → work → record once, whatever happens.
-
-        When the decision requires review, the results never leave: ``lead_results`` turns
-        them into the lead's rows, the gate holds them (``withhold``) and
-        :class:`ResultsWithheld` is raised with the lead. A gate that cannot withhold fails
-        closed: the request is denied before the store is touched.
-        """
-        if decision is None:
-            decision = self.gate.decide(ctx, operation, request)
-        withhold = getattr(self.gate, "withhold", None)
-        if decision.allowed and decision.review_required and withhold is None:
-            decision = Decision(
-                False, decision.rule, "Review is required but this gate cannot hold results."
-            )
-        if not decision.allowed:
-            self.gate.record(
-                ctx, operation, decision, request=request, outcome={"status": "denied"}
-            )
-            raise PolicyDenied(decision)
-        try:
-            result, outcome = work(decision)
-        except FaceledgerError as exc:
-            outcome = {"status": "error", "error": exc.code, "message": str(exc)}
-            self.gate.record(ctx, operation, decision, request=request, outcome=outcome)
-            raise
-        except BaseException as exc:
-            outcome = {"status": "error", "error": "internal", "message": type(exc).__name__}
-            self.gate.record(ctx, operation, decision, request=request, outcome=outcome)
-            raise
-        if decision.allowed and decision.review_required:
-            rows = lead_results(result) if lead_results is not None else []
-            try:
-                lead = withhold(ctx, operation, decision, rows)  # type: ignore[misc]
-            except BaseException as exc:
-                outcome = {"status": "error", "error": "internal", "message": type(exc).__name__}
-                self.gate.record(ctx, operation, decision, request=request, outcome=outcome)
-                raise
-            outcome = {**outcome, "status": "withheld", "lead_id": lead.id}
-            self.gate.record(ctx, operation, decision, request=request, outcome=outcome)
-            raise ResultsWithheld(lead, decision)
-        self.gate.record(
-            ctx, operation, decision, request=request, outcome={"status": "ok", **outcome}
-        )
-        return result
+        return run_governed(
+            self.gate, ctx, operation, request, work,
+            decision=decision, lead_results=lead_results,
+        )  # fmt: skip
 
     @staticmethod
     def _limits(

@@ -1,0 +1,237 @@
+"""The governed HTTP service: ``create_app(data_dir)`` → a FastAPI app (OpenAPI at /docs).
+
+It is a thin front end over the same service layer as the CLI: ``FaceService`` (collections,
+faces, search, users, compare, detect) and ``GovernanceService`` (leads, reviews, audit log),
+both behind the data folder's ``GovernedGate`` (policy, review queue, rate limits, audit log).
+No route touches the store, the review queue or the audit log directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from faceledger import __version__
+from faceledger.api import errors
+from faceledger.api.routes import ROUTERS
+from faceledger.engine import Engine
+from faceledger.governance.auditlog import AuditLog
+from faceledger.governance.clock import Clock, utc_now
+from faceledger.governance.db import GovernanceDB
+from faceledger.governance.gate import GovernedGate
+from faceledger.governance.paths import governance_db_path
+from faceledger.governance.paths import policy_path as default_policy_path
+from faceledger.governance.policy import PolicyEngine
+from faceledger.governance.principals import Principals
+from faceledger.governance.ratelimit import SqliteRateLimiter
+from faceledger.service.context import RequestContext
+from faceledger.service.faces import FaceService
+from faceledger.service.gate import Decision
+from faceledger.service.governance import GovernanceService
+from faceledger.settings import data_dir as resolve_data_dir
+from faceledger.settings import store_path
+from faceledger.store import SQLiteStore
+
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
+"""Largest request body accepted (bytes); larger is 413 before the body is read."""
+
+log = logging.getLogger("faceledger.api")
+
+current_decision: ContextVar[Decision | None] = ContextVar("current_decision", default=None)
+"""The decision of the request being served (set by the gate, read by the route)."""
+
+
+class TrackingGate(GovernedGate):
+    """GovernedGate that also tells the route which decision it made (to show it)."""
+
+    def decide(self, ctx: RequestContext, operation: str, request: dict[str, Any]) -> Decision:
+        decision = super().decide(ctx, operation, request)
+        current_decision.set(decision)
+        return decision
+
+
+class SerializedEngine:
+    """The engine behind a lock: requests are served from a thread pool, and the dlib models
+    are not documented as thread-safe."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._engine, name)
+        if name in ("detect", "represent", "compare") and callable(attr):
+
+            def locked(*args: Any, **kwargs: Any) -> Any:
+                with self._lock:
+                    return attr(*args, **kwargs)
+
+            return locked
+        return attr
+
+
+class RequestGuard:
+    """ASGI middleware: a request id for every request (``X-Request-ID``) and a body size
+    limit (413 from ``Content-Length`` at once, or as soon as a streamed body passes it)."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", rid.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > self.max_body
+            except ValueError:
+                too_big = False
+            if too_big:
+                await self._too_large(send_with_id, rid)
+                return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except _BodyTooLarge:
+            if not started:
+                await self._too_large(send_with_id, rid)
+
+    async def _too_large(self, send: Send, rid: str) -> None:
+        import json
+
+        body = json.dumps(
+            {
+                "error": {
+                    "code": "payload_too_large",
+                    "message": f"The request body is larger than {self.max_body} bytes.",
+                    "request_id": rid,
+                }
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def create_app(
+    data_dir: str | os.PathLike[str] | None = None,
+    policy_path: str | os.PathLike[str] | None = None,
+    engine: Engine | None = None,
+    *,
+    clock: Clock = utc_now,
+    max_body: int = DEFAULT_MAX_BODY,
+) -> FastAPI:
+    """The HTTP app of a data folder.
+
+    ``policy_path``: the policy file (default: ``<data dir>/policy.yaml`` if present, else the
+    packaged default policy). ``clock``: time as the policy sees it (tests inject one).
+    """
+    root = resolve_data_dir(data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    if policy_path is not None:
+        policy = PolicyEngine.from_file(policy_path)
+    else:
+        policy = PolicyEngine.for_path(default_policy_path(root))
+    db = GovernanceDB(governance_db_path(root))
+    auditlog = AuditLog(db, clock=clock)
+    gate = TrackingGate(policy, auditlog, SqliteRateLimiter(db), clock)
+    store = SQLiteStore(store_path(root))
+    faces = FaceService(store, SerializedEngine(engine or Engine()), gate)  # type: ignore[arg-type]
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.close()
+        db.close()
+
+    app = FastAPI(
+        title="faceledger",
+        version=__version__,
+        summary="Governed face recognition: every request decided by policy and audit-logged.",
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    app.state.data_dir = Path(root)
+    app.state.faces = faces
+    app.state.governance = GovernanceService(gate)
+    app.state.principals = Principals(db, clock=clock)
+    app.state.gate = gate
+    app.state.policy = policy
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(RequestGuard, max_body=max_body)
+    return app
+
+
+def decided() -> dict[str, Any] | None:
+    """The decision behind the current response, for its body."""
+    d = current_decision.get()
+    return errors.decision_dict(d) if d is not None else None
+
+
+Route = Callable[..., Any]
+
+_DESCRIPTION = """
+Every request is authenticated with an API key (`Authorization: Bearer flk_...` or
+`X-API-Key`), declares its purpose and case in headers (`X-Purpose`, `X-Case-Ref`, and where
+the policy asks, `X-Authorization-Ref` and `X-Authorization-Date`), is decided by the policy
+and written to the tamper-evident audit log, allowed or denied. Responses carry the decision
+(`decision.rule`, `decision.reason`); refusals are `403 policy_denied` with the rule.
+
+Where the policy requires human review, a search answers `202` with a pending lead instead of
+results; two reviewers of the organization confirm it (`POST /v1/leads/{id}/confirm`) before
+the requester can read the results (`GET /v1/leads/{id}`).
+
+Errors: `{"error": {"code", "message", "rule"?, "request_id"}}` with a stable `code`.
+"""
