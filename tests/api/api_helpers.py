@@ -44,6 +44,7 @@ class World:
     client: TestClient
     orgs: dict[str, Org]
     db: GovernanceDB
+    app: Any = None
 
     def headers(self, org: str, role: str, **declared: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.orgs[org].keys[role]}", **declared}
@@ -93,7 +94,7 @@ def make_world(
     clock = Clock()
     app = create_app(root, policy, engine, clock=clock, max_body=max_body)
     client = TestClient(app, raise_server_exceptions=False)
-    return World(root, clock, client, orgs, db)
+    return World(root, clock, client, orgs, db, app)
 
 
 def upload(path: Path | bytes, name: str = "image", filename: str = "face.jpg") -> dict:
