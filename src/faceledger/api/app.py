@@ -8,6 +8,7 @@ No route touches the store, the review queue or the audit log directly.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faceledger import __version__
@@ -112,7 +114,8 @@ class RequestGuard:
             except ValueError:
                 too_big = False
             if too_big:
-                await self._too_large(send_with_id, rid)
+                message = f"The request body is larger than {self.max_body} bytes."
+                await _send_error(send_with_id, 413, "payload_too_large", message, rid)
                 return
         seen = 0
 
@@ -122,42 +125,43 @@ class RequestGuard:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge()
             return message
 
         try:
             await self.app(scope, limited_receive, send_with_id)
         except _BodyTooLarge:
             if not started:
-                await self._too_large(send_with_id, rid)
-
-    async def _too_large(self, send: Send, rid: str) -> None:
-        import json
-
-        body = json.dumps(
-            {
-                "error": {
-                    "code": "payload_too_large",
-                    "message": f"The request body is larger than {self.max_body} bytes.",
-                    "request_id": rid,
-                }
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+                message = f"The request body is larger than {self.max_body} bytes."
+                await _send_error(send_with_id, 413, "payload_too_large", message, rid)
+        except Exception:  # noqa: BLE001 - the last line of defence: log it, say nothing
+            log.exception("internal error in request %s", rid)
+            if not started:
+                message = "Internal error; it has been logged."
+                await _send_error(send_with_id, 500, "internal", message, rid)
 
 
-class _BodyTooLarge(Exception):
-    pass
+async def _send_error(send: Send, status: int, code: str, message: str, rid: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message, "request_id": rid}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised by the guarded ``receive``; an HTTPException so that FastAPI's body parsing
+    passes it on (as 413) instead of calling it a parse error."""
+
+    def __init__(self) -> None:
+        super().__init__(413, "The request body is larger than the server accepts.")
 
 
 def create_app(
