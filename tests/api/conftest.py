@@ -9,4 +9,5 @@ def world(tmp_path, engine):
     w = make_world(tmp_path, engine)
     with w.client:
         yield w
+    w.app.state.close()
     w.db.close()

@@ -13,8 +13,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -189,9 +188,9 @@ def create_app(
     store = SQLiteStore(store_path(root))
     faces = FaceService(store, SerializedEngine(engine or Engine()), gate)  # type: ignore[arg-type]
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
+    def close() -> None:
+        """Close the databases (for embedders and tests; a server just exits). Not done at
+        lifespan shutdown: ASGI hosts and test clients may run the lifespan more than once."""
         store.close()
         db.close()
 
@@ -200,7 +199,6 @@ def create_app(
         version=__version__,
         summary="Governed face recognition: every request decided by policy and audit-logged.",
         description=_DESCRIPTION,
-        lifespan=lifespan,
         docs_url="/docs",
         openapi_url="/openapi.json",
         redoc_url=None,
@@ -211,6 +209,7 @@ def create_app(
     app.state.principals = Principals(db, clock=clock)
     app.state.gate = gate
     app.state.policy = policy
+    app.state.close = close
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
