@@ -204,3 +204,68 @@ def test_review_without_a_way_to_withhold_fails_closed(service, gate, portraits)
     with pytest.raises(PolicyDenied):
         service.search_faces_by_image(c, "people", portraits[0])
     assert gate.records[-1][2] == {"status": "denied"}
+
+
+class GuardedStore:
+    """A store that refuses every call not made between the gate's decision and its record."""
+
+    def __init__(self, store, gate) -> None:
+        self._store, self._gate, self.calls = store, gate, 0
+
+    def __getattr__(self, name):
+        attr = getattr(self._store, name)
+        if not callable(attr) or name == "close":
+            return attr
+
+        def guarded(*args, **kwargs):
+            assert self._gate.open_decision, f"store.{name} called outside a decided request"
+            self.calls += 1
+            return attr(*args, **kwargs)
+
+        return guarded
+
+
+class DecisionTrackingGate(RecordingGate):
+    open_decision: bool = False
+
+    def decide(self, ctx, operation, request):
+        assert not self.open_decision, "a request decided twice before its record"
+        self.open_decision = True
+        return super().decide(ctx, operation, request)
+
+    def record(self, ctx, operation, decision, *, request, outcome):
+        assert self.open_decision, "a record without a decision"
+        self.open_decision = False
+        super().record(ctx, operation, decision, request=request, outcome=outcome)
+
+
+def test_no_store_call_outside_a_decided_and_recorded_request(tmp_path, engine, portraits):
+    gate = DecisionTrackingGate()
+    store = GuardedStore(SQLiteStore(tmp_path / "s.sqlite3"), gate)
+    svc = FaceService(store, engine, gate)
+    c = ctx()
+    svc.create_collection(c, "people")
+    done = list(svc.index_images(c, "people", portraits[:2], workers=1, progress=False))
+    assert all(not isinstance(r, Exception) for _, r in done)
+    again = list(svc.index_images(c, "people", portraits[:2], workers=1, progress=False))
+    assert all(r.skipped for _, r in again)
+    face_id = svc.index_faces(c, "people", portraits[2], skip_indexed=True).face_records[0].face_id
+    svc.describe_collection(c, "people")
+    svc.list_collections(c)
+    svc.list_faces(c, "people")
+    svc.search_faces(c, "people", face_id)
+    svc.search_faces_by_image(c, "people", portraits[2])
+    svc.create_user(c, "people", "u1")
+    svc.associate_faces(c, "people", "u1", [face_id])
+    svc.list_users(c, "people")
+    svc.search_users(c, "people", face_id=face_id)
+    svc.disassociate_faces(c, "people", "u1", [face_id])
+    svc.delete_user(c, "people", "u1")
+    svc.compare(c, portraits[0], portraits[1])
+    svc.detect(c, portraits[0])
+    svc.delete_faces(c, "people", [face_id])
+    svc.delete_collection(c, "people")
+    with pytest.raises(NotFoundError):
+        svc.describe_collection(c, "people")
+    assert store.calls > 15 and not gate.open_decision
+    assert gate.decided == [op for op, _, _ in gate.records]

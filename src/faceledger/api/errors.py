@@ -59,7 +59,6 @@ ERROR_SCHEMA = {
                 "code": {"type": "string"},
                 "message": {"type": "string"},
                 "rule": {"type": "string"},
-                "reason": {"type": "string"},
                 "request_id": {"type": "string"},
                 "details": {"type": "array", "items": {"type": "object"}},
             },
@@ -96,10 +95,7 @@ def _faceledger_error(request: Request, exc: FaceledgerError) -> JSONResponse:
                 request, 429, "rate_limited", d.reason, rule=d.rule,
                 headers={"Retry-After": str(retry)},
             )  # fmt: skip
-        return error_response(
-            request, 403, "policy_denied", f"Denied by policy: {d.reason}",
-            rule=d.rule, reason=d.reason,
-        )  # fmt: skip
+        return error_response(request, 403, "policy_denied", d.reason, rule=d.rule)
     status = STATUS_BY_CODE.get(exc.code, 400)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return error_response(request, status, exc.code, str(exc), headers=headers)
