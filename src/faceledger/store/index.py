@@ -1,27 +1,27 @@
 """In-memory exact nearest-neighbour search over a collection's embeddings.
 
 Exact means: the ids and distances returned are those a brute-force scan returns, computed
-with :func:`exact_distances` (float64 Euclidean distance on the stored float32 embeddings),
-ties broken by insertion order. It is tested against brute force with hypothesis.
+with :func:`exact_distances` (float64 Euclidean distance of the stored float32 embeddings), ties
+broken by id (insertion order). Property tests compare it with brute force (hypothesis).
 
-How it is fast without being approximate (a lower-bound filter, then an exact finish):
+How it is fast without being approximate: a scan of int8 codes gives a *lower bound* of every
+distance; only rows whose bound can still beat the k-th best are finished exactly.
 
-1. Vectors are kept *centred and rotated by PCA* (``y = R (x - mu)``, R orthogonal), so
-   distances are unchanged, and most of the variance lands in the first ``head`` components.
-2. A query computes the partial squared distance on the first ``head`` components for every
-   row (one float32 matrix-vector product over a contiguous N x head block). A partial
-   distance is a lower bound of the full distance.
-3. The rows with the smallest bounds get their full distance; the k-th best of those gives a
-   radius T. Every row whose bound is within T (plus rounding margins, see below) gets its full
-   distance too; no other row can be in the top k.
-4. The few survivors' distances are recomputed from the original float32 embeddings (handed in
-   by ``fetch``, the SQLite store reads them from disk) in float64, and ranked by (distance, id).
+1. Each vector is kept as an int8 code on one uniform grid: ``code = round((x - mu) / s)``
+   (clipped to ±127), with its exact reconstruction error ``e_i = |s code + mu - x|`` (float64,
+   rounded up). The query gets a code and an error ``e_q`` the same way.
+2. One SIMD pass (simsimd, integer arithmetic, so exact) gives ``D_i = |code_q - code_i|^2`` for
+   all rows: 128 bytes read per face instead of 512. By the triangle inequality the true distance
+   lies within ``s sqrt(D_i) ± (e_q + e_i)``.
+3. A handful of rows with the smallest D are finished exactly; the k-th best gives a radius T
+   (an upper bound of the true k-th distance). Every row whose lower bound
+   ``s sqrt(D_i) - e_q - e_i`` is at most T is finished exactly; no other row can be in the top k.
+4. "Finished exactly" uses the original float32 embedding handed in by ``fetch`` (the SQLite
+   store reads it from its file), so the in-memory copy is only the int8 codes:
+   about 141 bytes per face (codes, id, error), 0.14 GB per 1M faces.
 
-Rounding is accounted for, never assumed away: the rotated float32 copy differs from the exact
-rotation by at most ``E`` per row (measured when rows are added), the float32 partial distances
-carry a bounded error ``margin``; both widen the candidate set, so nothing the brute force would
-return can be filtered out. Memory: one float32 copy (N x 128 x 4 bytes = 512 MB per 1M faces)
-plus ids and bounds (~13 bytes per face); originals stay in SQLite.
+The grid (``mu``, ``s``) is fitted on the first rows added; ``needs_refit`` tells the owner when
+the index has outgrown a fit made on few rows (the store then rebuilds it from its file).
 """
 
 from __future__ import annotations
@@ -30,19 +30,22 @@ from collections.abc import Callable
 
 import numpy as np
 
+try:  # SIMD kernels; the numpy fallback computes the same integers, slower
+    import simsimd as _simsimd
+except ImportError:  # pragma: no cover - exercised only where the wheel is missing
+    _simsimd = None
+
 DIM = 128
-HEAD = 24
-"""Components used for the lower bound (chosen by benchmarks/search.py on this machine)."""
-BRUTE_FORCE_BELOW = 4096
-"""Below this many rows, every row gets its full distance (the filter does not pay)."""
-FIT_MIN = 1024
-"""PCA is fitted once the index holds at least this many rows (identity rotation before)."""
+FIT_SAMPLE = 65_536
+"""Rows used to fit the grid; fits on fewer rows are redone when the index grows 4x."""
 REFIT_GROWTH = 4
-"""Refit the rotation when the index has grown this many times since the last fit."""
-FIT_SAMPLE = 50_000
+SMALL = 4096
+"""Below this many rows, the first candidates are picked by a full sort (cheap)."""
+SLACK = 1e-9
+"""Covers float64 rounding in the bound arithmetic (distances are ~0.1-2)."""
 
 Fetch = Callable[[np.ndarray], np.ndarray]
-"""Given ids (int64), return their original float32 embeddings, (n, DIM), in that order."""
+"""Given ids (int64), return their original float32 embeddings, (n, dim), in that order."""
 
 
 def exact_distances(query: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -70,33 +73,37 @@ def brute_force(
     return out
 
 
+def squared_code_distances(query: np.ndarray, codes: np.ndarray, threads: int = 1) -> np.ndarray:
+    """Exact integer |query - row|^2 of int8 codes, as float64 (1-D)."""
+    if len(codes) == 0:
+        return np.zeros(0)
+    if _simsimd is not None:
+        out = _simsimd.cdist(query.reshape(1, -1), codes, metric="sqeuclidean", threads=threads)
+        return np.asarray(out, dtype=np.float64).reshape(-1)
+    out = np.empty(len(codes))
+    q = query.astype(np.int32)
+    for start in range(0, len(codes), 65536):
+        diff = codes[start : start + 65536].astype(np.int32) - q
+        out[start : start + 65536] = np.einsum("ij,ij->i", diff, diff)
+    return out
+
+
 class ExactIndex:
     """Exact top-k Euclidean search; ids must be added in increasing order (SQLite rowids)."""
 
-    def __init__(
-        self,
-        fetch: Fetch,
-        *,
-        dim: int = DIM,
-        head: int = HEAD,
-        brute_force_below: int = BRUTE_FORCE_BELOW,
-        fit_min: int = FIT_MIN,
-    ) -> None:
+    def __init__(self, fetch: Fetch, *, dim: int = DIM, threads: int = 1) -> None:
         self.fetch = fetch
         self.dim = dim
-        self.head = min(head, dim)
-        self.brute_force_below = brute_force_below
-        self.fit_min = fit_min
+        self.threads = threads
         self._n = 0  # rows used (alive or dead)
         self._alive_count = 0
         self._ids = np.zeros(0, dtype=np.int64)
-        self._head = np.zeros((0, self.head), dtype=np.float32)
-        self._tail = np.zeros((0, dim - self.head), dtype=np.float32)
-        self._hn = np.zeros(0, dtype=np.float32)  # squared norm of the head; inf when deleted
-        self._mu = np.zeros(dim, dtype=np.float64)
-        self._rot = np.eye(dim, dtype=np.float64)
-        self._fitted_at = 0
-        self._err = 0.0  # E: max distance between a stored row and its exact rotation
+        self._codes = np.zeros((0, dim), dtype=np.int8)
+        self._err = np.zeros(0, dtype=np.float32)  # e_i, rounded up; inf when deleted
+        self._err_max = 0.0
+        self._mu: np.ndarray | None = None
+        self._step = 1.0
+        self._fitted_on = 0
 
     # ------------------------------------------------------------------ size and memory
     def __len__(self) -> int:
@@ -104,15 +111,34 @@ class ExactIndex:
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self._ids, self._head, self._tail, self._hn))
+        """Bytes of the rows in use (capacity beyond them is never touched, so not resident)."""
+        return self._n * (8 + self.dim + 4)
 
     @property
     def last_id(self) -> int:
         return int(self._ids[self._n - 1]) if self._n else -1
 
+    @property
+    def needs_refit(self) -> bool:
+        """The grid was fitted on few rows and the index has since grown a lot."""
+        return self._fitted_on < FIT_SAMPLE and self._alive_count >= REFIT_GROWTH * max(
+            self._fitted_on, 256
+        )
+
     # ------------------------------------------------------------------ changes
-    def add(self, ids: np.ndarray, vectors: np.ndarray, *, refit: bool = True) -> None:
-        """Append rows; ``refit=False`` while bulk loading (then call :meth:`refit` once)."""
+    def fit(self, sample: np.ndarray) -> None:
+        """Fit the grid on ``sample`` (done automatically by the first ``add``)."""
+        if self._n:
+            raise ValueError("fit an empty index only; rebuild it to refit")
+        x = np.asarray(sample, dtype=np.float32).reshape(-1, self.dim).astype(np.float64)
+        if len(x) == 0:
+            return
+        self._mu = x.mean(axis=0)
+        spread = float(np.abs(x - self._mu).max())
+        self._step = spread / 127.0 if spread > 0 else 1.0
+        self._fitted_on = len(x)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.dim)
         if len(ids) != len(vectors):
@@ -121,20 +147,15 @@ class ExactIndex:
             return
         if np.any(np.diff(ids) <= 0) or ids[0] <= self.last_id:
             raise ValueError("ids must be added in strictly increasing order")
-        total = self._alive_count + len(ids)
-        if refit and (
-            self._fitted_at == 0
-            and total >= self.fit_min
-            or (self._fitted_at and total >= REFIT_GROWTH * self._fitted_at)
-        ):
-            self._refit(vectors)
+        if self._mu is None:
+            self.fit(vectors[:FIT_SAMPLE])
+        codes, err = self._encode(vectors)
         self._reserve(self._n + len(ids))
         rows = slice(self._n, self._n + len(ids))
-        y = self._rotate(vectors)
         self._ids[rows] = ids
-        self._head[rows] = y[:, : self.head]
-        self._tail[rows] = y[:, self.head :]
-        self._hn[rows] = np.einsum("ij,ij->i", self._head[rows], self._head[rows])
+        self._codes[rows] = codes
+        self._err[rows] = err
+        self._err_max = max(self._err_max, float(err.max()))
         self._n += len(ids)
         self._alive_count += len(ids)
 
@@ -147,8 +168,8 @@ class ExactIndex:
         pos = np.searchsorted(known, ids)
         pos = pos[pos < self._n]
         pos = pos[np.isin(known[pos], ids)]
-        pos = pos[np.isfinite(self._hn[pos])]
-        self._hn[pos] = np.inf
+        pos = np.unique(pos[np.isfinite(self._err[pos])])
+        self._err[pos] = np.inf
         self._alive_count -= len(pos)
         dead = self._n - self._alive_count
         if dead > 1024 and dead > self._n // 4:
@@ -163,133 +184,91 @@ class ExactIndex:
         query = np.asarray(query, dtype=np.float32).reshape(-1)
         if query.shape != (self.dim,):
             raise ValueError(f"query must have {self.dim} dimensions")
-        if k <= 0 or self._alive_count == 0:
+        if k <= 0 or self._alive_count == 0 or self._mu is None:
             return []
-        n = self._n
-        qr = (query.astype(np.float64) - self._mu) @ self._rot.T
-        slack = self._err + 1e-9 * (1.0 + float(np.abs(qr).sum()))
-        limit = np.inf if max_distance is None else float(max_distance)
-        alive = np.flatnonzero(np.isfinite(self._hn[:n]))
-        if self._alive_count <= max(self.brute_force_below, k):
-            cand = alive
+        n, s = self._n, self._step
+        qc, eq = self._encode(query.reshape(1, -1))
+        eq = float(eq[0])
+        d2 = squared_code_distances(qc[0], self._codes[:n], self.threads)
+        err = self._err[:n]
+        if self._alive_count < n:
+            d2[~np.isfinite(err)] = np.inf
+        # 1. a few promising rows, finished exactly, give the radius T
+        pool = self._promising(d2, k)
+        exact: dict[int, float] = {}
+        self._finish(query, pool, exact)
+        radius = np.inf if max_distance is None else float(max_distance)
+        if len(exact) >= k:
+            radius = min(radius, sorted(exact.values())[k - 1])
+        # 2. every row whose lower bound reaches T (global bound first, then per row)
+        if np.isfinite(radius):
+            limit = ((radius + eq + self._err_max) / s + SLACK) ** 2
+            cand = np.flatnonzero(d2 <= limit)
+            lower = s * np.sqrt(d2[cand]) - eq - err[cand].astype(np.float64)
+            cand = cand[lower <= radius + SLACK]
         else:
-            qh = qr[: self.head].astype(np.float32)
-            qn = float(qh @ qh)
-            hd = self._hn[:n] - 2.0 * (self._head[:n] @ qh) + np.float32(qn)
-            # float32 error of hd, bounded by gamma(head) * (|x|^2 + |q|^2 + 2|x||q|), generously
-            hmax = float(self._hn[alive].max()) if len(alive) else 0.0
-            margin = 64 * (self.head + 4) * 2.0**-24 * (hmax + qn + 2 * np.sqrt(hmax * qn)) + 1e-30
-            m = min(len(alive), max(8 * k, 64))
-            pool = np.argpartition(hd, m - 1)[:m]
-            pool = pool[np.isfinite(hd[pool])]
-            radius = limit + slack
-            if len(pool) >= k:
-                dpool = self._rotated_distances(pool, qr)
-                radius = min(radius, float(np.partition(dpool, k - 1)[k - 1]) + 2 * slack)
-            bound = np.inf if not np.isfinite(radius) else (radius + slack) ** 2 + margin
-            cand = np.flatnonzero(hd <= np.float32(bound) * np.float32(1 + 1e-6))
-            cand = cand[np.isfinite(self._hn[cand])]
-        if len(cand) == 0:
-            return []
-        d = self._rotated_distances(cand, qr)
-        # |d - true| <= slack for every row: keep rows that can still be in the top k
-        top = float(np.partition(d, min(k, len(d)) - 1)[min(k, len(d)) - 1])
-        keep = (d - slack <= top + slack) & (d - slack <= limit)
-        surv = cand[keep]
-        if len(surv) == 0:
-            return []
-        ids = self._ids[surv]
-        exact = exact_distances(query, self.fetch(ids))
-        order = np.lexsort((ids, exact))[:k]
-        out = [(int(ids[i]), float(exact[i])) for i in order]
+            cand = np.flatnonzero(np.isfinite(d2))
+        self._finish(query, cand, exact)
+        # 3. rank the exact distances
+        rows = np.fromiter(exact, dtype=np.int64, count=len(exact))
+        dist = np.fromiter(exact.values(), dtype=np.float64, count=len(exact))
+        ids = self._ids[rows]
+        order = np.lexsort((ids, dist))[:k]
+        out = [(int(ids[i]), float(dist[i])) for i in order]
         if max_distance is not None:
-            out = [(i, dist) for i, dist in out if dist <= max_distance]
+            out = [(i, d) for i, d in out if d <= max_distance]
         return out
 
-    def _rotated_distances(self, rows: np.ndarray, qr: np.ndarray) -> np.ndarray:
-        h = self._head[rows].astype(np.float64) - qr[: self.head]
-        t = self._tail[rows].astype(np.float64) - qr[self.head :]
-        return np.sqrt(np.einsum("ij,ij->i", h, h) + np.einsum("ij,ij->i", t, t))
+    def _promising(self, d2: np.ndarray, k: int) -> np.ndarray:
+        """About 2k rows with the smallest code distances (no full sort on large indexes)."""
+        want = 2 * k
+        n = len(d2)
+        if n <= SMALL:
+            rows = np.flatnonzero(np.isfinite(d2))
+            return rows[np.argsort(d2[rows], kind="stable")[:want]]
+        sample = d2[:: max(1, n // SMALL)]
+        j = min(len(sample) - 1, max(0, int(np.ceil(want * len(sample) / n)) - 1))
+        while True:
+            tau = np.partition(sample, j)[j]
+            rows = np.flatnonzero(d2 <= tau)
+            if len(rows) >= want or j == len(sample) - 1 or not np.isfinite(tau):
+                break
+            j = min(len(sample) - 1, 4 * j + 4)
+        rows = rows[np.isfinite(d2[rows])]
+        return rows[np.argsort(d2[rows], kind="stable")[:want]]
+
+    def _finish(self, query: np.ndarray, rows: np.ndarray, exact: dict[int, float]) -> None:
+        todo = np.array([r for r in rows.tolist() if r not in exact], dtype=np.int64)
+        if len(todo):
+            d = exact_distances(query, self.fetch(self._ids[todo]))
+            exact.update(zip(todo.tolist(), d.tolist(), strict=True))
 
     # ------------------------------------------------------------------ internals
-    def _rotate(self, vectors: np.ndarray) -> np.ndarray:
-        exact = (vectors.astype(np.float64) - self._mu) @ self._rot.T
-        stored = exact.astype(np.float32)
-        if len(stored):
-            err = np.sqrt(((stored.astype(np.float64) - exact) ** 2).sum(axis=1)).max()
-            self._err = max(self._err, float(err))
-        return stored
+    def _encode(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """int8 codes and the exact reconstruction error of each row (rounded up)."""
+        x = vectors.astype(np.float64)
+        codes = np.clip(np.rint((x - self._mu) / self._step), -127, 127).astype(np.int8)
+        back = codes.astype(np.float64) * self._step + self._mu
+        err = np.sqrt(((back - x) ** 2).sum(axis=1))
+        err = err * (1 + 1e-12) + 1e-12  # float64 rounding of the error itself
+        return codes, np.nextafter(err.astype(np.float32), np.float32(np.inf))
 
     def _reserve(self, rows: int) -> None:
         if rows <= len(self._ids):
             return
         cap = max(rows, int(len(self._ids) * 1.5), 1024)
         self._ids = _grow(self._ids, cap)
-        self._head = _grow(self._head, cap)
-        self._tail = _grow(self._tail, cap)
-        self._hn = _grow(self._hn, cap)
-
-    def _stored(self, rows: np.ndarray | slice) -> np.ndarray:
-        """Back to the original space (float64); differs from the originals by at most E."""
-        y = np.concatenate([self._head[rows], self._tail[rows]], axis=1).astype(np.float64)
-        return y @ self._rot + self._mu
-
-    def fit(self, sample: np.ndarray, expected_rows: int | None = None) -> None:
-        """Fit the rotation on ``sample`` before bulk loading (the store calls this on open).
-
-        ``expected_rows``: how many rows will be loaded, so no refit happens while loading.
-        """
-        sample = np.asarray(sample, dtype=np.float32).reshape(-1, self.dim)
-        if len(sample) < min(self.fit_min, expected_rows or self.fit_min):
-            return
-        self._set_rotation(sample.astype(np.float64))
-        self._fitted_at = max(len(sample), expected_rows or 0, self._alive_count)
-
-    def refit(self) -> None:
-        """Fit the rotation to the rows held (after a bulk load); no-op below ``fit_min``."""
-        if self._alive_count >= self.fit_min:
-            self._refit(np.zeros((0, self.dim), dtype=np.float32))
-
-    def _refit(self, incoming: np.ndarray) -> None:
-        self._compact()
-        n = self._n
-        rng = np.random.default_rng(0)
-        pick = np.arange(n) if n <= FIT_SAMPLE else np.sort(rng.choice(n, FIT_SAMPLE, False))
-        sample = np.concatenate([self._stored(pick), incoming[:FIT_SAMPLE].astype(np.float64)])
-        self._set_rotation(sample)
-        self._fitted_at = n + len(incoming)
-
-    def _set_rotation(self, sample: np.ndarray) -> None:
-        """Adopt the PCA of ``sample``; rows already stored are re-expressed in place."""
-        mu = sample.mean(axis=0)
-        values, vectors = np.linalg.eigh(np.cov(sample - mu, rowvar=False))
-        q, r = np.linalg.qr(vectors[:, np.argsort(values)[::-1]])
-        rot = (q * np.sign(np.diag(r))).T  # rows: components, largest variance first
-        self._compact()
-        old_mu, old_rot, prev_err = self._mu, self._rot, self._err
-        self._mu, self._rot = mu, rot
-        err = 0.0
-        for start in range(0, self._n, 65536):
-            rows = slice(start, min(self._n, start + 65536))
-            y = np.concatenate([self._head[rows], self._tail[rows]], axis=1).astype(np.float64)
-            exact = (y @ old_rot + old_mu - mu) @ rot.T
-            stored = exact.astype(np.float32)
-            err = max(err, float(np.sqrt(((stored - exact) ** 2).sum(axis=1)).max()))
-            self._head[rows] = stored[:, : self.head]
-            self._tail[rows] = stored[:, self.head :]
-            self._hn[rows] = np.einsum("ij,ij->i", self._head[rows], self._head[rows])
-        # rows already stored carry the error of their previous copy on top of the new one
-        self._err = prev_err + err if self._n else 0.0
+        self._codes = _grow(self._codes, cap)
+        self._err = _grow(self._err, cap)
 
     def _compact(self) -> None:
-        alive = np.flatnonzero(np.isfinite(self._hn[: self._n]))
+        alive = np.flatnonzero(np.isfinite(self._err[: self._n]))
         count = len(alive)
         if count == self._n:
             return
         self._ids[:count] = self._ids[alive]
-        self._head[:count] = self._head[alive]
-        self._tail[:count] = self._tail[alive]
-        self._hn[:count] = self._hn[alive]
+        self._codes[:count] = self._codes[alive]
+        self._err[:count] = self._err[alive]
         self._n = self._alive_count = count
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from faceledger.engine.types import BoundingBox, Face, Pose, Quality
-from faceledger.errors import ModelError
+from faceledger.errors import FaceledgerError, ModelError
 from faceledger.store.base import (
     MAX_ASSOCIATE,
     AssociationResult,
@@ -166,7 +166,7 @@ class SQLiteStore(FaceStore):
         c.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(path) != ":memory:" and mode.lower() != "wal":
-            raise ModelError(f"cannot put {path} in WAL mode (got {mode})", code="store_error")
+            raise FaceledgerError(f"cannot put {path} in WAL mode (got {mode})", code="store_error")
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError("synchronous must be FULL, EXTRA or NORMAL")
         c.execute(f"PRAGMA synchronous = {synchronous.upper()}")
@@ -174,7 +174,7 @@ class SQLiteStore(FaceStore):
         with self._write():
             version = c.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise ModelError(
+                raise FaceledgerError(
                     f"{path} was written by a newer faceledger (schema {version})",
                     code="store_error",
                 )
@@ -470,25 +470,25 @@ class SQLiteStore(FaceStore):
         """The collection's index, brought up to date (call inside a read transaction)."""
         c = self._conn
         live = self._indexes.get(col.pk)
-        if live is None:
-            index = ExactIndex(self._fetch, **self._index_options)  # type: ignore[arg-type]
-            deletion_seq = c.execute("SELECT coalesce(max(seq), 0) FROM face_deletions").fetchone()
-            live = _Live(index, deletion_seq[0])
-            self._load(col.pk, index, after=-1, refit=False)
-            index.refit()
-            self._indexes[col.pk] = live
-            return live
-        self._load(col.pk, live.index, after=live.index.last_id, refit=True)
-        rows = c.execute(
-            "SELECT seq, face_seq FROM face_deletions WHERE collection_pk = ? AND seq > ?",
-            (col.pk, live.deletion_seq),
-        ).fetchall()
-        if rows:
-            live.index.remove(np.array([r[1] for r in rows], dtype=np.int64))
-            live.deletion_seq = max(r[0] for r in rows)
+        if live is not None:
+            self._load(col.pk, live.index, after=live.index.last_id)
+            rows = c.execute(
+                "SELECT seq, face_seq FROM face_deletions WHERE collection_pk = ? AND seq > ?",
+                (col.pk, live.deletion_seq),
+            ).fetchall()
+            if rows:
+                live.index.remove(np.array([r[1] for r in rows], dtype=np.int64))
+                live.deletion_seq = max(r[0] for r in rows)
+            if not live.index.needs_refit:
+                return live
+        # first use, or the index outgrew the grid it fitted on few faces: build from the file
+        index = ExactIndex(self._fetch, **self._index_options)  # type: ignore[arg-type]
+        deletion_seq = c.execute("SELECT coalesce(max(seq), 0) FROM face_deletions").fetchone()
+        self._load(col.pk, index, after=-1)
+        live = self._indexes[col.pk] = _Live(index, deletion_seq[0])
         return live
 
-    def _load(self, collection_pk: int, index: ExactIndex, *, after: int, refit: bool) -> None:
+    def _load(self, collection_pk: int, index: ExactIndex, *, after: int) -> None:
         cur = self._conn.execute(
             "SELECT seq, embedding FROM faces WHERE collection_pk = ? AND seq > ? ORDER BY seq",
             (collection_pk, after),
@@ -496,7 +496,7 @@ class SQLiteStore(FaceStore):
         while rows := cur.fetchmany(LOAD_CHUNK):
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-            index.add(ids, vecs.reshape(-1, DIM), refit=refit)
+            index.add(ids, vecs.reshape(-1, DIM))
 
     def open_index(self, tenant_id: str, collection_id: str) -> ExactIndex:
         """Load (or update) the collection's search index now; returns it (for benchmarks)."""
