@@ -83,3 +83,27 @@ def test_collection_index_search_users(tmp_path: Path, portraits: list[Path]) ->
 
     log = run("audit-log", "verify", home=home)
     assert "intact" in log.stdout
+
+
+def test_cli_is_governed_like_http(tmp_path: Path, portraits: list[Path]) -> None:
+    """A law-enforcement CLI principal: moratorium refusal with the reason, then a lead."""
+    home = tmp_path / "home"
+    run("admin", "init", "--actor-class", "law-enforcement", home=home)
+    again = run("admin", "init", home=home, ok=False)
+    assert again.returncode == 1 and "already initialized" in again.stderr
+    today = __import__("datetime").date.today().isoformat()
+    case = ("--case-ref", "MP-1", "--authorization-ref", "W-1", "--authorization-date", today)
+    run("collection", "create", "people", home=home)
+    run("index", "people", str(portraits[0]), "--workers", "1", "--purpose", "missing-person",
+        *case, home=home)  # fmt: skip
+    refused = run("search", "people", str(portraits[0]), "--purpose", "criminal-investigation",
+                  *case, home=home, ok=False)  # fmt: skip
+    assert refused.returncode == 1 and "moratorium since 2020-06-10" in refused.stderr
+    held = run("search", "people", str(portraits[0]), "--purpose", "missing-person", *case,
+               "--json", home=home, ok=False)  # fmt: skip
+    assert held.returncode == 3
+    out = json.loads(held.stdout)
+    assert out["status"] == "pending" and out["lead"]["results"] is None
+    assert out["rule"] == "law-enforcement-identification"
+    bad_key = run("collection", "list", "--api-key", "flk_nope", home=home, ok=False)
+    assert bad_key.returncode == 1 and "API key" in bad_key.stderr
