@@ -107,3 +107,20 @@ def test_cli_is_governed_like_http(tmp_path: Path, portraits: list[Path]) -> Non
     assert out["rule"] == "law-enforcement-identification"
     bad_key = run("collection", "list", "--api-key", "flk_nope", home=home, ok=False)
     assert bad_key.returncode == 1 and "API key" in bad_key.stderr
+    lead = out["lead"]["id"]
+    keys = []
+    for name in ("r1", "r2"):
+        run("admin", "create-account", "local", name, "--role", "reviewer", home=home)
+        keys.append(run("admin", "create-key", f"local/{name}", home=home).stdout.strip())
+    queue = json.loads(run("leads", "list", "--review", "--api-key", keys[0], "--json",
+                           home=home).stdout)  # fmt: skip
+    assert [x["id"] for x in queue] == [lead] and queue[0]["results"]
+    mine = json.loads(run("leads", "show", lead, "--json", home=home).stdout)
+    assert mine["status"] == "pending" and mine["results"] is None
+    run("leads", "confirm", lead, "--note", "same person", "--api-key", keys[0], home=home)
+    twice = run("leads", "confirm", lead, "--api-key", keys[0], home=home, ok=False)
+    assert twice.returncode == 1 and "second reviewer" in twice.stderr
+    run("leads", "confirm", lead, "--api-key", keys[1], home=home)
+    mine = json.loads(run("leads", "show", lead, "--json", home=home).stdout)
+    assert mine["status"] == "released" and mine["results"][0]["similarity"] == 100
+    assert "intact" in run("audit-log", "verify", home=home).stdout

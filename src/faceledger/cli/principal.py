@@ -27,6 +27,7 @@ from faceledger.governance.gate import GovernedGate
 from faceledger.governance.principals import Principals
 from faceledger.service.context import RequestContext
 from faceledger.service.faces import FaceService
+from faceledger.service.governance import GovernanceService
 from faceledger.settings import data_dir as resolve_data_dir
 from faceledger.settings import store_path
 from faceledger.store import SQLiteStore
@@ -138,4 +139,17 @@ def open_service(
         yield FaceService(store, Engine(EngineConfig(detector=detector)), gate), ctx
     finally:
         store.close()
+        gate.auditlog.db.close()
+
+
+@contextmanager
+def open_governance(
+    data_dir: Path | None, who: Who
+) -> Iterator[tuple[GovernanceService, RequestContext]]:
+    """Leads and reviews of the data folder, as the CLI's principal."""
+    key = resolve_key(data_dir, who.api_key)
+    gate = GovernedGate.open(data_dir)
+    try:
+        yield GovernanceService(gate), context(Principals(gate.auditlog.db), key, who)
+    finally:
         gate.auditlog.db.close()
