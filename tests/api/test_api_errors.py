@@ -149,3 +149,25 @@ def test_rate_limit_is_429_with_retry_after(tmp_path, engine) -> None:
         r = c.get("/v1/collections", headers=h)
         assert error(r, 403, "policy_denied")["rule"] == "default-deny"
     world.db.close()
+
+
+def test_requests_refused_before_a_decision_are_logged_for_known_principals(ready) -> None:
+    world, h = ready
+    c = world.client
+    refused = [
+        c.get("/v1/collections", params={"limit": 0}, headers=h),
+        c.get("/v1/collections", headers={**h, "X-Authorization-Date": "soon"}),
+        c.post("/v1/collections", content=b"{", headers={**h, "content-type": "application/json"}),
+        c.get("/v1/no-such-thing", headers=h),
+    ]
+    for r in refused:
+        (rec,) = world.records(request_id=r.headers["x-request-id"])
+        assert rec["operation"] == "http.rejected" and rec["tenant_id"] == world.orgs["A"].id
+        assert rec["outcome"] == {"status": "rejected", "error": r.json()["error"]["code"]}
+        assert rec["decision"]["allowed"] is False
+    # no principal, nothing to attribute: not in any organization's log
+    anon = c.get("/v1/collections", params={"limit": 0})
+    assert world.records(request_id=anon.headers["x-request-id"]) == []
+    # a decided request is recorded once, by the service, not again here
+    denied = c.get("/v1/collections", headers=world.headers("A", "auditor"))
+    assert len(world.records(request_id=denied.headers["x-request-id"])) == 1

@@ -8,6 +8,7 @@ No route touches the store, the review queue or the audit log directly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,7 +28,8 @@ from faceledger import __version__
 from faceledger.api import errors
 from faceledger.api.routes import ROUTERS
 from faceledger.engine import Engine
-from faceledger.governance.auditlog import AuditLog
+from faceledger.errors import FaceledgerError
+from faceledger.governance.auditlog import AuditLog, context_fields
 from faceledger.governance.clock import Clock, utc_now
 from faceledger.governance.db import GovernanceDB
 from faceledger.governance.gate import GovernedGate
@@ -51,6 +54,10 @@ log = logging.getLogger("faceledger.api")
 current_decision: ContextVar[Decision | None] = ContextVar("current_decision", default=None)
 """The decision of the request being served (set by the gate, read by the route)."""
 
+_seen: ContextVar[dict[str, bool] | None] = ContextVar("faceledger_request_seen", default=None)
+"""Set by the middleware for each request; the gate marks it when it decides (the object is
+shared with the worker thread, so the middleware sees the mark)."""
+
 
 class TrackingGate(GovernedGate):
     """GovernedGate that also tells the route which decision it made (to show it)."""
@@ -58,6 +65,9 @@ class TrackingGate(GovernedGate):
     def decide(self, ctx: RequestContext, operation: str, request: dict[str, Any]) -> Decision:
         decision = super().decide(ctx, operation, request)
         current_decision.set(decision)
+        seen = _seen.get()
+        if seen is not None:
+            seen["decided"] = True
         return decision
 
 
@@ -82,12 +92,20 @@ class SerializedEngine:
 
 
 class RequestGuard:
-    """ASGI middleware: a request id for every request (``X-Request-ID``) and a body size
-    limit (413 from ``Content-Length`` at once, or as soon as a streamed body passes it)."""
+    """ASGI middleware: a request id for every request (``X-Request-ID``), a body size limit
+    (413 from ``Content-Length`` at once, or as soon as a streamed body passes it), and an
+    audit record for a request refused before the gate decided anything (invalid parameters,
+    body too large, unknown path...), when its API key is valid."""
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body: int,
+        on_rejected: Callable[[Scope, str, int, str], None] | None = None,
+    ) -> None:
         self.app = app
         self.max_body = max_body
+        self.on_rejected = on_rejected
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,6 +113,33 @@ class RequestGuard:
             return
         rid = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
+        seen = {"decided": False}
+        token = _seen.set(seen)
+        response: dict[str, Any] = {"status": 0, "code": ""}
+
+        async def tracking_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response["status"] = message["status"]
+            elif message["type"] == "http.response.body" and response["status"] >= 400:
+                with contextlib.suppress(ValueError, AttributeError, TypeError):
+                    response["code"] = (
+                        response["code"] or json.loads(message["body"])["error"]["code"]
+                    )
+            await send(message)
+
+        try:
+            await self._serve(scope, receive, tracking_send, rid)
+        finally:
+            _seen.reset(token)
+        if response["status"] >= 400 and not seen["decided"] and self.on_rejected is not None:
+            try:
+                await anyio.to_thread.run_sync(
+                    self.on_rejected, scope, rid, response["status"], response["code"]
+                )
+            except Exception:  # noqa: BLE001 - the response is gone; keep serving
+                log.exception("could not record the rejected request %s", rid)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
         started = False
 
         async def send_with_id(message: Message) -> None:
@@ -213,7 +258,35 @@ def create_app(
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
-    app.add_middleware(RequestGuard, max_body=max_body)
+    principals = app.state.principals
+
+    def record_rejected(scope: Scope, rid: str, status: int, code: str) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        key = headers.get("x-api-key") or ""
+        scheme, _, credentials = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            key = credentials.strip()
+        if not key:
+            return
+        try:
+            ctx = principals.authenticate(key, request_id=rid)
+        except FaceledgerError:
+            return  # not a principal: nothing to attribute (the server's access log has it)
+        body = context_fields(ctx)
+        body.update(
+            kind="request",
+            operation="http.rejected",
+            request={"method": scope.get("method"), "path": scope.get("path")},
+            decision={
+                "allowed": False,
+                "rule": "request-rejected",
+                "reason": f"Refused before any operation was decided: HTTP {status} {code}.",
+            },
+            outcome={"status": "rejected", "error": code or str(status)},
+        )
+        auditlog.append(body)
+
+    app.add_middleware(RequestGuard, max_body=max_body, on_rejected=record_rejected)
     return app
 
 
