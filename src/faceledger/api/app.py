@@ -296,8 +296,6 @@ def decided() -> dict[str, Any] | None:
     return errors.decision_dict(d) if d is not None else None
 
 
-Route = Callable[..., Any]
-
 _DESCRIPTION = """
 Every request is authenticated with an API key (`Authorization: Bearer flk_...` or
 `X-API-Key`), declares its purpose and case in headers (`X-Purpose`, `X-Case-Ref`, and where
