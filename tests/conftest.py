@@ -1,20 +1,25 @@
-"""Shared fixtures: the public-domain portraits in tests/fixtures and the optional shared data."""
+"""Shared fixtures: the public-domain portraits in tests/fixtures and the optional shared data.
+
+Helpers (paths, ``encode``, ``rgb``, ``group_photo``) live in ``testdata.py``.
+"""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from faceledger import Engine
 from faceledger.datasets import data_root
-
-FIXTURES = Path(__file__).parent / "fixtures"
-CONGRESS = FIXTURES / "congress"
-PORTRAITS = sorted(CONGRESS.glob("*.jpg"))
+from testdata import (  # noqa: F401 - re-exported for older imports
+    CONGRESS,
+    FIXTURES,
+    PORTRAITS,
+    dataset,
+    encode,
+    group_photo,
+    rgb,
+)
 
 
 @pytest.fixture(scope="session")
@@ -35,33 +40,3 @@ def shared_data() -> Path:
     if root is None or not root.is_dir():
         pytest.skip("shared face datasets not found: set FACELEDGER_DATA or place ../shared/data")
     return root
-
-
-def dataset(shared: Path, name: str) -> Path:
-    path = shared / name
-    if not path.is_dir():
-        pytest.skip(f"dataset {name} not present under {shared}")
-    return path
-
-
-def encode(pixels: np.ndarray | Image.Image, fmt: str = "JPEG", **params: object) -> bytes:
-    img = pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels)
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **params)
-    return buf.getvalue()
-
-
-def rgb(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"))
-
-
-def group_photo(paths: list[Path], *, scales: list[float], size=(1200, 500)) -> np.ndarray:
-    """Paste portraits side by side on a grey canvas: a real multi-face image with known count."""
-    canvas = Image.new("RGB", size, (128, 128, 128))
-    x = 10
-    for path, scale in zip(paths, scales, strict=True):
-        img = Image.open(path).convert("RGB")
-        img = img.resize((int(img.width * scale), int(img.height * scale)))
-        canvas.paste(img, (x, 10))
-        x += img.width + 10
-    return np.asarray(canvas)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import CONGRESS
+from testdata import CONGRESS
 
 A = CONGRESS / "029701.jpg"
 B = CONGRESS / "021506.jpg"

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import CONGRESS, encode, rgb
 from faceledger import ImageError, load_image
 from faceledger.images import load_pixels
+from testdata import CONGRESS, encode, rgb
 
 PORTRAIT = CONGRESS / "029701.jpg"
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import encode, group_photo
 from faceledger import DEFAULT_THRESHOLD, Engine, ModelError
+from testdata import encode, group_photo
 
 
 def _variants(path) -> dict[str, bytes]:

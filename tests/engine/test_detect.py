@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
-from conftest import encode, group_photo, rgb
 from faceledger import Engine
 from faceledger.engine.types import LANDMARK_NAMES
+from testdata import encode, group_photo, rgb
 
 
 def test_one_frontal_face_per_portrait(engine: Engine, portraits) -> None:

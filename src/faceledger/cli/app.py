@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from faceledger import __version__
-from faceledger.cli import admin, auditlog, policy, recognition
+from faceledger.cli import admin, auditlog, collections, leads, policy, recognition, serve
 
 app = typer.Typer(
     name="faceledger",
@@ -21,9 +21,16 @@ app.command()(recognition.detect)
 app.command()(recognition.represent)
 app.command()(recognition.compare)
 # Command groups register here: app.add_typer(module.app, name="...")
+app.add_typer(collections.collection_app, name="collection")
+app.command("index")(collections.index)
+app.add_typer(collections.faces_app, name="faces")
+app.command("search")(collections.search)
+app.add_typer(collections.user_app, name="user")
 app.add_typer(admin.app, name="admin")
 app.add_typer(policy.app, name="policy")
 app.add_typer(auditlog.app, name="audit-log")
+app.add_typer(leads.app, name="leads")
+app.command("serve")(serve.serve)
 
 
 def _version(value: bool) -> None:

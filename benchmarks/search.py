@@ -1,0 +1,379 @@
+"""Exact 1:N search: latency, memory and open time at 10k-1M faces; identification on LFW.
+
+    python benchmarks/search.py                       # everything (about 3-4 minutes, 2 cores)
+    python benchmarks/search.py --sizes 10000,100000  # smaller
+    python benchmarks/search.py --no-scale --users    # only the LFW identification tables
+
+Scale vectors are synthetic: drawn from a Gaussian with the mean and covariance of the real LFW
+embeddings (so the PCA spectrum the index relies on is realistic); half the queries are a
+gallery vector moved by a same-person-sized offset, half are fresh draws (nobody enrolled).
+Correctness is checked on real and synthetic vectors: every query's top 10 equals the float64
+brute force (ids and distances). Baselines run in the same process on the same vectors: plain
+numpy (norms precomputed, one matrix-vector product, argpartition) and FAISS IndexFlatL2 /
+IndexFlatIP (``pip install faiss-cpu``; columns skipped when absent). IndexFlatIP ranks by inner
+product, which is not Euclidean order for these non-unit vectors: it is a speed reference only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from faceledger.engine.similarity import (
+    DEFAULT_THRESHOLD,
+    distance_from_similarity,
+    similarity_from_distance,
+)
+from faceledger.store import SQLiteStore
+from faceledger.store.index import ExactIndex, brute_force
+
+K = 10
+MODEL = "dlib-resnet-v1+flip"
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def lfw_table():  # noqa: ANN201
+    """The cached LFW FaceTable (exactly the arguments that hit the shared cache), or None."""
+    from faceledger.datasets import data_root
+    from faceledger.datasets.embed_cache import embed_images
+    from faceledger.datasets.lfw import identities
+
+    root = data_root()
+    lfw = Path("/work/shared/data/lfw")
+    if not lfw.is_dir() and root is not None:
+        lfw = root / "lfw"
+    if not (lfw / "lfw-deepfunneled").is_dir():
+        return None, None
+    people = identities(lfw)
+    paths = [p for v in people.values() for p in v]
+    if not _cached(lfw / "lfw-deepfunneled", paths):
+        print("LFW embeddings not cached; this benchmark does not compute them", file=sys.stderr)
+        return None, None
+    table = embed_images(lfw / "lfw-deepfunneled", paths, name="lfw")
+    rows = table.select("center")
+    emb = table.embeddings(flip=True)[rows].astype(np.float32)
+    names = np.array([p.split("/")[0] for p in paths])
+    ok = rows >= 0
+    return emb[ok], names[ok]
+
+
+def _cached(root: Path, paths: list[str]) -> bool:
+    """Whether embed_images(root, paths, name="lfw") would hit its cache (same key)."""
+    import hashlib
+    import json
+
+    from faceledger.datasets.embed_cache import CACHE_VERSION, _config_key, cache_dir
+    from faceledger.engine.core import EngineConfig
+
+    blob = json.dumps([CACHE_VERSION, str(root.resolve()), paths, _config_key(EngineConfig())])
+    key = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return (cache_dir() / "embeddings" / f"lfw-{key}.npz").exists()
+
+
+def synthetic(n: int, mean: np.ndarray, chol: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    out = np.empty((n, 128), dtype=np.float32)
+    for start in range(0, n, 200_000):
+        m = min(n, start + 200_000) - start
+        out[start : start + m] = mean + rng.standard_normal((m, 128)) @ chol.T
+    return out
+
+
+def queries_for(x: np.ndarray, count: int, mean, chol, rng) -> np.ndarray:  # noqa: ANN001
+    """Half mated (gallery vector + same-person offset of norm ~0.4), half fresh draws."""
+    mated = x[rng.integers(0, len(x), count // 2)].astype(np.float64)
+    offset = rng.standard_normal(mated.shape)
+    offset *= 0.4 / np.linalg.norm(offset, axis=1, keepdims=True)
+    fresh = synthetic(count - count // 2, mean, chol, rng)
+    return np.concatenate([mated + offset, fresh]).astype(np.float32)
+
+
+def timed(fn, queries: np.ndarray) -> tuple[list, np.ndarray]:  # noqa: ANN001
+    out, times = [], []
+    fn(queries[0])  # warm up
+    for q in queries:
+        t = time.perf_counter()
+        out.append(fn(q))
+        times.append(time.perf_counter() - t)
+    return out, np.array(times) * 1e3
+
+
+def numpy_search(x: np.ndarray, norms: np.ndarray):  # noqa: ANN201
+    def search(q: np.ndarray) -> np.ndarray:
+        d = norms - 2.0 * (x @ q) + float(q @ q)
+        top = np.argpartition(d, K)[:K]
+        return top[np.argsort(d[top])]
+
+    return search
+
+
+def faiss_search(x: np.ndarray, kind: str):  # noqa: ANN201
+    try:
+        import faiss
+    except ImportError:
+        return None
+    index = faiss.IndexFlatL2(128) if kind == "l2" else faiss.IndexFlatIP(128)
+    index.add(x)
+
+    def search(q: np.ndarray) -> np.ndarray:
+        return index.search(q.reshape(1, -1), K)[1][0]
+
+    search.index = index  # keep alive
+    return search
+
+
+def bench_scale(args, mean, chol) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(7)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    heads = [int(t) for t in args.threads.split(",")]
+    rows = []
+    for n in sizes:
+        x = synthetic(n, mean, chol, rng)
+        ids = np.arange(n, dtype=np.int64)
+        queries = queries_for(x, args.queries, mean, chol, rng)
+        row = {"n": n}
+        for head in heads:
+            gc.collect()
+            before = rss_mb()
+            index = ExactIndex(lambda s, x=x: x[s], threads=head)
+            t = time.perf_counter()
+            for start in range(0, n, 65536):
+                index.add(ids[start : start + 65536], x[start : start + 65536])
+            build = time.perf_counter() - t
+            gc.collect()
+            row[f"mem{head}"] = (rss_mb() - before) / n * 1e6 / 1024  # GB per 1M
+            res, ms = timed(lambda q, index=index: index.search(q, K), queries)
+            row[f"ours{head}"] = ms
+            row["build"] = build
+            check = rng.choice(len(queries), min(args.check, len(queries)), replace=False)
+            for i in check:
+                assert res[i] == brute_force(queries[i], ids, x, K), f"not exact at n={n}"
+            row["checked"] = len(check)
+            del index
+        norms = np.einsum("ij,ij->i", x, x)
+        _, row["numpy"] = timed(numpy_search(x, norms), queries)
+        for kind in ("l2", "ip"):
+            fs = faiss_search(x, kind)
+            if fs is not None:
+                _, row[f"faiss_{kind}"] = timed(fs, queries)
+            del fs
+        rows.append(row)
+        del x, norms
+        gc.collect()
+    print(f"\n## Top-{K} exact search latency, ms (p50 / p95), {args.queries} queries")
+    cols = [f"ours{h}" for h in heads] + ["numpy", "faiss_l2", "faiss_ip"]
+    names = {f"ours{h}": f"faceledger ({h} thread{'s' * (h > 1)})" for h in heads}
+    names |= {"numpy": "plain numpy", "faiss_l2": "FAISS FlatL2", "faiss_ip": "FAISS FlatIP"}
+    print("| faces | " + " | ".join(names[c] for c in cols) + " | exact checks |")
+    print("|---:|" + "---:|" * (len(cols) + 1))
+    for row in rows:
+        cells = [
+            f"{np.percentile(row[c], 50):.1f} / {np.percentile(row[c], 95):.1f}"
+            if c in row
+            else "n/a"
+            for c in cols
+        ]
+        print(f"| {row['n']:,} | " + " | ".join(cells) + f" | {row['checked']} = brute force |")
+    print("\n## Index memory (resident growth, GB per 1M faces) and build time")
+    for row in rows:
+        mem = row[f"mem{heads[0]}"] if row["n"] >= 100_000 else None
+        shown = f"{mem:.3f} GB per 1M" if mem is not None else "below measurement noise"
+        print(f"- {row['n']:,} faces: {shown}; build {row['build']:.2f} s")
+
+
+def bench_open(args, mean, chol) -> None:  # noqa: ANN001
+    """Write n faces into a real SQLite store file, then time opening its index and searching."""
+    n = args.open_size
+    path = Path(args.db) if args.db else Path(tempfile.gettempdir()) / f"faceledger-bench-{n}.db"
+    if not path.exists():
+        t = time.perf_counter()
+        tmp = path.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        SQLiteStore(tmp).create_collection("bench", "c", MODEL)
+        con = sqlite3.connect(tmp)
+        con.execute("PRAGMA synchronous = OFF")
+        (pk,) = con.execute("SELECT pk FROM collections").fetchone()
+        rng = np.random.default_rng(11)
+        with con:
+            for start in range(0, n, 100_000):
+                x = synthetic(min(n, start + 100_000) - start, mean, chol, rng)
+                con.executemany(
+                    "INSERT INTO faces (collection_pk, face_id, external_image_id, image_sha256,"
+                    " box_left, box_top, box_width, box_height, score, sharpness, brightness,"
+                    " face_size, yaw, pitch, roll, created_at, embedding) VALUES"
+                    " (?,?,?,?,0,0,100,100,1,50,50,100,0,0,0,'2026-01-01T00:00:00Z',?)",
+                    (
+                        (pk, str(uuid.uuid4()), f"img{start + i}", f"{start + i:064x}", v.tobytes())
+                        for i, v in enumerate(x)
+                    ),
+                )
+                con.executemany(
+                    "INSERT INTO images VALUES (?, ?, ?, '2026-01-01T00:00:00Z')",
+                    ((pk, f"{start + i:064x}", f"img{start + i}") for i in range(len(x))),
+                )
+        con.close()
+        tmp.rename(path)
+        for suffix in ("-wal", "-shm"):
+            Path(str(tmp) + suffix).unlink(missing_ok=True)
+        print(f"\n(wrote {n:,} faces to {path} in {time.perf_counter() - t:.1f} s)")
+    gc.collect()
+    before = rss_mb()
+    store = SQLiteStore(path)
+    t = time.perf_counter()
+    index = store.open_index("bench", "c")
+    opened = time.perf_counter() - t
+    gc.collect()
+    grown = rss_mb() - before
+    rng = np.random.default_rng(3)
+    queries = synthetic(args.queries, mean, chol, rng)
+    _, ms = timed(lambda q: store.search("bench", "c", q, k=K), queries)
+    print(f"\n## Opening a {n:,}-face collection from SQLite ({path.stat().st_size / 1e9:.2f} GB)")
+    print(f"- open (read every embedding, fit the grid, encode): {opened:.1f} s")
+    arrays = index.nbytes / 1e9
+    print(f"- resident growth after open: {grown / 1024:.3f} GB ({arrays:.3f} GB arrays)")
+    p50, p95 = np.percentile(ms, 50), np.percentile(ms, 95)
+    print(f"- store.search top-{K} through SQLite (sync check, exact re-rank, records): "
+          f"p50 {p50:.1f} ms, p95 {p95:.1f} ms")  # fmt: skip
+    store.close()
+
+
+def identification(emb: np.ndarray, names: np.ndarray) -> None:
+    """Open-set identification on LFW: faces (one image per identity) vs users (several)."""
+    max_d = distance_from_similarity(DEFAULT_THRESHOLD)
+    rng = np.random.default_rng(0)
+    uniq, inverse, counts = np.unique(names, return_inverse=True, return_counts=True)
+    per = counts[inverse]
+    singles = np.flatnonzero(per == 1)
+    rng.shuffle(singles)
+    distractors, nonmated = singles[: len(singles) // 2], singles[len(singles) // 2 :]
+
+    def rank1(gallery_sets: dict[str, np.ndarray], probes: np.ndarray, agg: str):  # noqa: ANN202
+        """Best user of each probe and its aggregated distance (exact, float64)."""
+        labels = list(gallery_sets)
+        mats = [emb[gallery_sets[u]].astype(np.float64) for u in labels]
+        flat = np.concatenate(mats)
+        owner = np.concatenate([np.full(len(m), i) for i, m in enumerate(mats)])
+        users = np.arange(len(labels))
+        centroids = np.array([m.mean(0) for m in mats])
+        best_label, best_d = [], []
+        for q in probes:
+            if agg == "centroid":
+                per_user = np.linalg.norm(centroids - emb[q], axis=1)
+            else:
+                d = np.linalg.norm(flat - emb[q], axis=1)
+                order = np.lexsort((d, owner))
+                so, sd = owner[order], d[order]
+                starts = np.searchsorted(so, users)
+                per_user = sd[starts]
+                if agg == "top2-mean":
+                    nxt = np.minimum(starts + 1, len(sd) - 1)
+                    has2 = (starts + 1 < len(sd)) & (so[nxt] == users)
+                    per_user = np.where(has2, (per_user + sd[nxt]) / 2, per_user)
+            i = int(np.argmin(per_user))
+            best_label.append(labels[i])
+            best_d.append(per_user[i])
+        return np.array(best_label), np.array(best_d)
+
+    def report(title: str, gallery: dict[str, np.ndarray], probes: np.ndarray, agg: str) -> str:
+        lab, d = rank1(gallery, probes, agg)
+        correct = lab == names[probes]
+        hit = d <= max_d
+        _nm_lab, nm_d = rank1(gallery, nonmated, agg)
+        # the threshold at which 1% of non-mated searches return someone, and TPIR there
+        d01 = float(np.quantile(nm_d, 0.01))
+        sim01 = float(similarity_from_distance(d01))
+        return (
+            f"| {title} | {agg} | {len(gallery):,} | {len(probes):,} | {correct.mean():.4f} | "
+            f"{(correct & hit).mean():.4f} | {(~correct & hit).mean():.4f} | "
+            f"{(nm_d <= max_d).mean():.4f} | {(correct & (d < d01)).mean():.4f} "
+            f"(distance < {d01:.3f}, similarity > {sim01:.3f}) |"
+        )
+
+    print(f"\n## Identification on LFW (deep-funneled, flip-averaged), threshold "
+          f"{DEFAULT_THRESHOLD:g} (distance ≤ {max_d:.3f})")  # fmt: skip
+    print(f"Distractors enrolled: {len(distractors):,} single-image identities; non-mated probes: "
+          f"the other {len(nonmated):,} single-image identities (never enrolled).")  # fmt: skip
+    print("| gallery | aggregation | enrolled | mated probes | rank-1 | TPIR@thr "
+          "| misidentified@thr | FPIR@thr (non-mated) | TPIR at FPIR 1% |")  # fmt: skip
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    # A: faces. Every identity with >= 2 images: first image enrolled, the rest probe.
+    multi = np.flatnonzero(per >= 2)
+    first = {}
+    for i in multi:
+        first.setdefault(names[i], i)
+    gallery = {u: np.array([i]) for u, i in first.items()}
+    gallery |= {names[i]: np.array([i]) for i in distractors}
+    probes = np.array([i for i in multi if first[names[i]] != i])
+    print(report("faces: 1 image per identity (>= 2 images)", gallery, probes, "max"))
+    # B: users. Identities with >= 3 images: all but the last enrolled as a user, last probes;
+    # compared with enrolling only the first image of the same identities.
+    three = np.flatnonzero(per >= 3)
+    by_name: dict[str, list[int]] = {}
+    for i in three:
+        by_name.setdefault(names[i], []).append(i)
+    probes3 = np.array([v[-1] for v in by_name.values()])
+    dist = {names[i]: np.array([i]) for i in distractors}
+    single = {u: np.array(v[:1]) for u, v in by_name.items()} | dist
+    users = {u: np.array(v[:-1]) for u, v in by_name.items()} | dist
+    print(report("single face per identity (>= 3 images)", single, probes3, "max"))
+    for agg in ("max", "centroid", "top2-mean"):
+        print(report("user: all but one image (>= 3 images)", users, probes3, agg))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--threads", default="1", help="faceledger columns, e.g. 1,2")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--check", type=int, default=20, help="queries checked vs brute force")
+    parser.add_argument("--open-size", type=int, default=1_000_000)
+    parser.add_argument("--db", default="", help="SQLite file for the open test (kept)")
+    parser.add_argument("--no-scale", action="store_true")
+    parser.add_argument("--no-open", action="store_true")
+    parser.add_argument("--users", action="store_true", help="only identification tables")
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    emb, names = lfw_table()
+    if emb is None:
+        print("LFW not found: synthetic spectrum only, no identification tables", file=sys.stderr)
+        rng = np.random.default_rng(0)
+        mean = rng.normal(size=128) * 0.05
+        chol = np.diag(0.12 * np.exp(-2.0 * np.linspace(0, 1, 128)))
+    else:
+        mean = emb.mean(0).astype(np.float64)
+        chol = np.linalg.cholesky(np.cov(emb - mean, rowvar=False) + 1e-9 * np.eye(128))
+        print(f"LFW: {len(emb):,} embeddings, {len(set(names)):,} identities")
+        # correctness on real vectors: every LFW face as a query of the whole set (200 of them)
+        ids = np.arange(len(emb))
+        index = ExactIndex(lambda s: emb[s])
+        index.add(ids, emb)
+        picks = np.random.default_rng(1).choice(len(emb), 200, replace=False)
+        for i in picks:
+            assert index.search(emb[i], K) == brute_force(emb[i], ids, emb, K)
+        print(f"real LFW vectors: {len(picks)} queries, top-{K} identical to brute force")
+    if not args.users:
+        if not args.no_scale:
+            bench_scale(args, mean, chol)
+        if not args.no_open:
+            bench_open(args, mean, chol)
+    if emb is not None:
+        identification(emb, names)
+
+
+if __name__ == "__main__":
+    main()

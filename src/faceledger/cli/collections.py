@@ -1,0 +1,559 @@
+"""``faceledger collection | index | faces | search | user``: the face store from the shell.
+
+Every command goes through ``FaceService`` with the data folder's ``GovernedGate``, as the
+account of an API key (see ``faceledger.cli.principal``): the policy decides, the audit log
+records, results wait for two reviewers where the policy says so. Where the data lives:
+``--data-dir``, else ``$FACELEDGER_HOME``, else the user data folder (``faceledger.settings``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from faceledger.cli.output import expand_images, fail, handle_errors, print_json
+from faceledger.cli.principal import (
+    ApiKeyOpt,
+    AuthDateOpt,
+    AuthRefOpt,
+    CaseRefOpt,
+    PurposeOpt,
+    Who,
+    open_service,
+)
+from faceledger.engine import DEFAULT_THRESHOLD
+from faceledger.errors import FaceledgerError
+from faceledger.service.faces import (
+    DEFAULT_USER_AGGREGATION,
+    USER_AGGREGATIONS,
+    QualityFilter,
+    ResultsWithheld,
+    SearchResult,
+)
+
+console = Console()
+
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Data folder (default: $FACELEDGER_HOME, else the user data folder).",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON.")]
+CollectionArg = Annotated[str, typer.Argument(help="Collection id.", show_default=False)]
+ThresholdOpt = Annotated[
+    float,
+    typer.Option(min=0.0, max=99.999, help="Similarity (0–100) a match must reach; 0: any."),
+]
+LimitOpt = Annotated[int, typer.Option(min=1, max=4096, help="Page size.")]
+TokenOpt = Annotated[str | None, typer.Option(help="Token of the next page (from a listing).")]
+DetectorOpt = Annotated[str, typer.Option(help="Face detector: hog (fast) or cnn.")]
+
+collection_app = typer.Typer(help="Create, list, describe and delete collections.")
+faces_app = typer.Typer(help="List and delete the faces of a collection.")
+user_app = typer.Typer(help="Users: groups of faces of one person, searchable as one.")
+
+
+def _withheld(exc: ResultsWithheld, json_out: bool) -> typer.Exit:
+    """Results held for review: say so (the lead), exit 3."""
+    if json_out:
+        print_json({"status": "pending", "lead": exc.lead.to_dict(), "rule": exc.decision.rule})
+    else:
+        typer.echo(f"held for review: {exc}", err=True)
+    return typer.Exit(3)
+
+
+def _echo_line(text: str) -> None:
+    """A line on stdout, flushed: what is printed is acknowledged."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+# ---------------------------------------------------------------------- collections
+@collection_app.command("create")
+@handle_errors
+def collection_create(
+    collection: CollectionArg,
+    data_dir: DataDirOpt = None,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create an empty collection for the engine's model."""
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
+        info = svc.create_collection(ctx, collection)
+    if json_out:
+        print_json(info.to_dict())
+    else:
+        typer.echo(f"created collection {info.collection_id} (model {info.model_id})")
+
+
+@collection_app.command("list")
+@handle_errors
+def collection_list(
+    data_dir: DataDirOpt = None,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
+    limit: LimitOpt = 100,
+    next_token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The tenant's collections, by id."""
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
+        page = svc.list_collections(ctx, limit=limit, next_token=next_token)
+    if json_out:
+        print_json(
+            {"collections": [c.to_dict() for c in page.items], "next_token": page.next_token}
+        )
+        return
+    table = Table(title="collections")
+    for col in ("collection", "faces", "users", "images", "model", "created"):
+        table.add_column(col)
+    for c in page.items:
+        table.add_row(
+            c.collection_id, str(c.face_count), str(c.user_count), str(c.image_count),
+            c.model_id, c.created_at,
+        )  # fmt: skip
+    console.print(table)
+    if page.next_token:
+        typer.echo(f"next page: --next-token {page.next_token}")
+
+
+@collection_app.command("describe")
+@handle_errors
+def collection_describe(
+    collection: CollectionArg,
+    data_dir: DataDirOpt = None,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Face count, user count, model id and creation time of a collection."""
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
+        info = svc.describe_collection(ctx, collection)
+    if json_out:
+        print_json(info.to_dict())
+        return
+    for key, value in info.to_dict().items():
+        typer.echo(f"{key}: {value}")
+
+
+@collection_app.command("delete")
+@handle_errors
+def collection_delete(
+    collection: CollectionArg,
+    data_dir: DataDirOpt = None,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete a collection with all its faces and users."""
+    if not yes and not typer.confirm(f"delete collection {collection} and all its faces?"):
+        raise typer.Exit(1)
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
+        info = svc.delete_collection(ctx, collection)
+    if json_out:
+        print_json({"deleted": info.to_dict()})
+    else:
+        typer.echo(f"deleted collection {collection} ({info.face_count} faces)")
+
+
+# ---------------------------------------------------------------------- indexing
+@handle_errors
+def index(
+    collection: CollectionArg,
+    images: Annotated[list[Path], typer.Argument(help="Image files or folders (recursive).")],
+    data_dir: DataDirOpt = None,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
+    max_faces: Annotated[int, typer.Option(min=1, max=100, help="Faces kept per image.")] = 100,
+    quality_filter: Annotated[
+        QualityFilter, typer.Option(case_sensitive=False, help="Quality bar (see README).")
+    ] = QualityFilter.LOW,
+    external_id: Annotated[
+        str, typer.Option(help="External image id: the file 'name' or the 'stem'.")
+    ] = "name",
+    resume: Annotated[
+        bool, typer.Option(help="Skip images already indexed (same SHA-256).")
+    ] = True,
+    workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
+    detector: DetectorOpt = "hog",
+    consent: Annotated[
+        str | None,
+        typer.Option(help="Reference of the recorded consent of the people in these images."),
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="One JSON object per image (JSON Lines), then a summary.")
+    ] = False,
+) -> None:
+    """Index the faces of images into COLLECTION, on all cores, resumable.
+
+    A line is printed for each image only after its faces are committed: what was printed is
+    stored, even if the run is killed. Rerunning skips the images already indexed.
+    """
+    paths = expand_images(images)
+    if not paths:
+        raise fail("no image files given")
+    if external_id not in ("name", "stem"):
+        raise fail("--external-id must be 'name' or 'stem'")
+    counts = {"images": 0, "indexed_faces": 0, "unindexed_faces": 0, "skipped": 0, "errors": 0}
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who, detector=detector) as (svc, ctx):
+        for path, result in svc.index_images(
+            ctx, collection, paths,
+            external_ids=(lambda p: p.name) if external_id == "name" else (lambda p: p.stem),
+            max_faces=max_faces, quality_filter=quality_filter, resume=resume,
+            workers=workers, progress=sys.stderr.isatty(), consent=consent,
+        ):  # fmt: skip
+            counts["images"] += 1
+            if isinstance(result, FaceledgerError):
+                counts["errors"] += 1
+                if json_out:
+                    error = {"code": result.code, "message": str(result)}
+                    _echo_line(_jsonl({"image": path, "error": error}))
+                else:
+                    typer.echo(f"error: {path}: {result}", err=True)
+                continue
+            if result.skipped:
+                counts["skipped"] += 1
+            counts["indexed_faces"] += len(result.face_records)
+            counts["unindexed_faces"] += len(result.unindexed_faces)
+            if json_out:
+                _echo_line(_jsonl({"image": path, **result.to_dict()}))
+            elif result.skipped:
+                _echo_line(f"skipped {path} (already indexed)")
+            else:
+                ids = " ".join(r.face_id for r in result.face_records) or "-"
+                _echo_line(f"indexed {path} faces: {ids}")
+    if json_out:
+        _echo_line(_jsonl({"summary": counts}))
+    else:
+        typer.echo(
+            f"{counts['images']} images: {counts['indexed_faces']} faces indexed, "
+            f"{counts['unindexed_faces']} not indexed, {counts['skipped']} skipped, "
+            f"{counts['errors']} errors"
+        )
+    if counts["errors"]:
+        raise typer.Exit(1)
+
+
+def _jsonl(obj: object) -> str:
+    import json
+
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------------- faces
+@faces_app.command("list")
+@handle_errors
+def faces_list(
+    collection: CollectionArg,
+    data_dir: DataDirOpt = None,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
+    limit: LimitOpt = 100,
+    next_token: TokenOpt = None,
+    user: Annotated[str | None, typer.Option(help="Only the faces of this user.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Faces in insertion order, one page at a time."""
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
+        page = svc.list_faces(ctx, collection, limit=limit, next_token=next_token, user_id=user)
+    if json_out:
+        print_json({"faces": [f.to_dict() for f in page.items], "next_token": page.next_token})
+        return
+    table = Table(title=f"faces of {collection}")
+    table.add_column("face id", no_wrap=True, min_width=36)
+    for col in ("external image id", "box (l,t w×h)", "user", "created"):
+        table.add_column(col)
+    for f in page.items:
+        b = f.box
+        table.add_row(
+            f.face_id, f.external_image_id or "", f"{b.left},{b.top} {b.width}×{b.height}",
+            f.user_id or "", f.created_at,
+        )  # fmt: skip
+    console.print(table)
+    if page.next_token:
+        typer.echo(f"next page: --next-token {page.next_token}")
+
+
+@faces_app.command("delete")
+@handle_errors
+def faces_delete(
+    collection: CollectionArg,
+    face_ids: Annotated[list[str], typer.Argument(help="Face ids to delete.")],
+    data_dir: DataDirOpt = None,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete faces by id."""
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
+        deleted = svc.delete_faces(ctx, collection, face_ids)
+    missing = [f for f in face_ids if f not in set(deleted)]
+    if json_out:
+        print_json({"deleted_faces": deleted, "not_found": missing})
+    else:
+        typer.echo(f"deleted {len(deleted)} face(s)")
+        for f in missing:
+            typer.echo(f"not found: {f}", err=True)
+
+
+# ---------------------------------------------------------------------- search
+@handle_errors
+def search(
+    collection: CollectionArg,
+    image: Annotated[Path, typer.Argument(help="Image whose largest face is searched.")],
+    data_dir: DataDirOpt = None,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
+    threshold: ThresholdOpt = DEFAULT_THRESHOLD,
+    max_results: Annotated[int, typer.Option(min=1, max=4096, help="Most matches.")] = 10,
+    all_faces: Annotated[bool, typer.Option(help="Search every face of the image.")] = False,
+    detector: DetectorOpt = "hog",
+    json_out: JsonOpt = False,
+) -> None:
+    """Find the faces of COLLECTION most similar to the face in IMAGE (exact search)."""
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who, detector=detector) as (svc, ctx):
+        try:
+            result = svc.search_faces_by_image(
+                ctx, collection, image, threshold=threshold, max_results=max_results,
+                all_faces=all_faces,
+            )  # fmt: skip
+        except ResultsWithheld as exc:
+            raise _withheld(exc, json_out) from None
+    if json_out:
+        print_json(result.to_dict())
+        return
+    _print_search(image, result)
+
+
+def _print_search(image: Path, result: SearchResult) -> None:
+    if not result.searches:
+        typer.echo(f"no face found in {image}")
+        raise typer.Exit(1)
+    for i, s in enumerate(result.searches, 1):
+        title = f"{image.name} face {i}: matches at similarity ≥ {result.threshold:g}"
+        if not s.matches:
+            typer.echo(f"{title}: none")
+            continue
+        table = Table(title=title)
+        table.add_column("#")
+        table.add_column("face id", no_wrap=True, min_width=36)
+        for col in ("external image id", "user", "similarity", "distance"):
+            table.add_column(col)
+        for rank, m in enumerate(s.matches, 1):
+            table.add_row(
+                str(rank), m.face.face_id, m.face.external_image_id or "", m.face.user_id or "",
+                f"{m.similarity:.2f}", f"{m.distance:.4f}",
+            )  # fmt: skip
+        console.print(table)
+
+
+# ---------------------------------------------------------------------- users
+UserArg = Annotated[str, typer.Argument(help="User id.", show_default=False)]
+FaceIdsArg = Annotated[list[str], typer.Argument(help="Face ids (1–100).")]
+
+
+@user_app.command("create")
+@handle_errors
+def user_create(
+    collection: CollectionArg,
+    user_id: UserArg,
+    data_dir: DataDirOpt = None,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a user in a collection."""
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
+        record = svc.create_user(ctx, collection, user_id)
+    print_json(record.to_dict()) if json_out else typer.echo(f"created user {user_id}")
+
+
+def _association(verb: str, collection, user_id, face_ids, data_dir, who, json_out) -> None:  # noqa: ANN001
+    with open_service(data_dir, who) as (svc, ctx):
+        method = svc.associate_faces if verb == "associated" else svc.disassociate_faces
+        result = method(ctx, collection, user_id, face_ids)
+    if json_out:
+        print_json(result.to_dict(verb))
+        return
+    typer.echo(f"{verb} {len(result.succeeded)} face(s) with user {user_id}")
+    for face_id, reason in result.unsuccessful:
+        typer.echo(f"not {verb}: {face_id}: {reason}", err=True)
+
+
+@user_app.command("associate")
+@handle_errors
+def user_associate(
+    collection: CollectionArg,
+    user_id: UserArg,
+    face_ids: FaceIdsArg,
+    data_dir: DataDirOpt = None,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Associate 1–100 faces to a user."""
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    _association("associated", collection, user_id, face_ids, data_dir, who, json_out)
+
+
+@user_app.command("disassociate")
+@handle_errors
+def user_disassociate(
+    collection: CollectionArg,
+    user_id: UserArg,
+    face_ids: FaceIdsArg,
+    data_dir: DataDirOpt = None,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Remove faces from a user (the faces stay in the collection)."""
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    _association("disassociated", collection, user_id, face_ids, data_dir, who, json_out)
+
+
+@user_app.command("list")
+@handle_errors
+def user_list(
+    collection: CollectionArg,
+    data_dir: DataDirOpt = None,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
+    limit: LimitOpt = 100,
+    next_token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Users of a collection, by id."""
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
+        page = svc.list_users(ctx, collection, limit=limit, next_token=next_token)
+    if json_out:
+        print_json({"users": [u.to_dict() for u in page.items], "next_token": page.next_token})
+        return
+    for u in page.items:
+        typer.echo(f"{u.user_id}\t{u.face_count} faces\t{u.created_at}")
+    if page.next_token:
+        typer.echo(f"next page: --next-token {page.next_token}")
+
+
+@user_app.command("delete")
+@handle_errors
+def user_delete(
+    collection: CollectionArg,
+    user_id: UserArg,
+    data_dir: DataDirOpt = None,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete a user; its faces stay in the collection."""
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
+        record = svc.delete_user(ctx, collection, user_id)
+    if json_out:
+        print_json({"deleted": record.to_dict()})
+    else:
+        typer.echo(f"deleted user {user_id} ({record.face_count} faces disassociated)")
+
+
+@user_app.command("search")
+@handle_errors
+def user_search(
+    collection: CollectionArg,
+    image: Annotated[
+        Path | None, typer.Option(help="Search with this image's largest face.")
+    ] = None,
+    face_id: Annotated[str | None, typer.Option(help="Search with a stored face.")] = None,
+    data_dir: DataDirOpt = None,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
+    threshold: ThresholdOpt = DEFAULT_THRESHOLD,
+    max_users: Annotated[int, typer.Option(min=1, max=4096, help="Most users.")] = 10,
+    aggregation: Annotated[
+        str, typer.Option(help=f"How a user's faces are scored: {', '.join(USER_AGGREGATIONS)}.")
+    ] = DEFAULT_USER_AGGREGATION,
+    json_out: JsonOpt = False,
+) -> None:
+    """Users matching a face (give --image or --face-id)."""
+    if (image is None) == (face_id is None):
+        raise fail("give exactly one of --image or --face-id", 2)
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
+        try:
+            result = svc.search_users(
+                ctx, collection, face_id=face_id, image=image, threshold=threshold,
+                max_users=max_users, aggregation=aggregation,
+            )  # fmt: skip
+        except ResultsWithheld as exc:
+            raise _withheld(exc, json_out) from None
+    if json_out:
+        print_json(result.to_dict())
+        return
+    if result.searched_face is None:
+        typer.echo(f"no face found in {image}")
+        raise typer.Exit(1)
+    if not result.matches:
+        typer.echo(f"no user at similarity ≥ {result.threshold:g}")
+    for m in result.matches:
+        typer.echo(f"{m.user_id}\tsimilarity {m.similarity:.2f}\t({m.face_count} faces)")

@@ -1,0 +1,36 @@
+"""Durable collections of faces with exact 1:N search.
+
+``FaceStore`` (base.py) is the interface; ``SQLiteStore`` (sqlite.py) the embedded default;
+``ExactIndex`` (index.py) the in-memory exact search a store keeps per collection.
+Only ``faceledger.service`` should call a store: it applies policy and audit first.
+"""
+
+from faceledger.store.base import (
+    AssociationResult,
+    CollectionInfo,
+    ConflictError,
+    FaceHit,
+    FaceRecord,
+    FaceStore,
+    ImageRecord,
+    InvalidRequestError,
+    NotFoundError,
+    Page,
+    UserRecord,
+)
+from faceledger.store.sqlite import SQLiteStore
+
+__all__ = [
+    "AssociationResult",
+    "CollectionInfo",
+    "ConflictError",
+    "FaceHit",
+    "FaceRecord",
+    "FaceStore",
+    "ImageRecord",
+    "InvalidRequestError",
+    "NotFoundError",
+    "Page",
+    "SQLiteStore",
+    "UserRecord",
+]

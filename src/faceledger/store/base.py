@@ -1,0 +1,321 @@
+"""The face store's interface: collections, faces, users and exact 1:N search.
+
+Callers (only ``faceledger.service``) depend on :class:`FaceStore`, never on a backend, so a
+PostgreSQL + pgvector backend can implement it later. Every method takes the tenant id first;
+a collection is identified by (tenant, collection id) and a store never returns another
+tenant's rows: a collection of another tenant is "not found".
+
+Contract every backend keeps:
+- a face returned by ``add_image_faces`` is committed (durable) before the call returns;
+- the faces of one image are committed together, with the image's record (its SHA-256 and
+  external id), so a crash never leaves half an image and a rerun can skip what is done;
+- ``search`` is exact (the brute-force top k by Euclidean distance, ties by insertion order)
+  and sees every change committed before it started, by this or any other process.
+"""
+
+from __future__ import annotations
+
+import base64
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import numpy as np
+
+from faceledger.engine.similarity import similarity_from_distance
+from faceledger.engine.types import BoundingBox, Face, Pose, Quality
+from faceledger.errors import FaceledgerError
+
+T = TypeVar("T")
+
+MAX_PAGE = 4096
+MAX_ASSOCIATE = 100
+"""Faces per associate/disassociate call (as in Rekognition's AssociateFaces)."""
+
+
+class NotFoundError(FaceledgerError):
+    """A collection, face or user does not exist (for this tenant)."""
+
+    code = "not_found"
+
+
+class ConflictError(FaceledgerError):
+    """The thing to create exists already, or the change contradicts the stored state."""
+
+    code = "conflict"
+
+
+class InvalidRequestError(FaceledgerError):
+    """An argument is out of range (ids, page size, batch size)."""
+
+    code = "invalid_request"
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionInfo:
+    collection_id: str
+    tenant_id: str
+    model_id: str
+    created_at: str
+    face_count: int
+    user_count: int
+    image_count: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "collection_id": self.collection_id,
+            "tenant_id": self.tenant_id,
+            "model_id": self.model_id,
+            "created_at": self.created_at,
+            "face_count": self.face_count,
+            "user_count": self.user_count,
+            "image_count": self.image_count,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FaceRecord:
+    """A stored face (without its embedding)."""
+
+    face_id: str
+    collection_id: str
+    external_image_id: str | None
+    image_sha256: str
+    box: BoundingBox
+    score: float
+    quality: Quality
+    pose: Pose
+    user_id: str | None
+    created_at: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "face_id": self.face_id,
+            "external_image_id": self.external_image_id,
+            "image_sha256": self.image_sha256,
+            "box": self.box.to_dict(),
+            "score": round(float(self.score), 4),
+            "quality": self.quality.to_dict(),
+            "pose": self.pose.to_dict(),
+            "user_id": self.user_id,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    """An image whose faces were indexed (possibly none): what makes reruns resumable."""
+
+    image_sha256: str
+    external_image_id: str | None
+    face_ids: tuple[str, ...]
+    indexed_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    user_id: str
+    collection_id: str
+    face_count: int
+    created_at: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "user_id": self.user_id,
+            "face_count": self.face_count,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FaceHit:
+    face: FaceRecord
+    distance: float
+
+    @property
+    def similarity(self) -> float:
+        return float(similarity_from_distance(self.distance))
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "face": self.face.to_dict(),
+            "similarity": round(self.similarity, 2),
+            "distance": round(self.distance, 4),
+        }
+
+
+@dataclass(slots=True)
+class Page(Generic[T]):
+    """One page of a listing in a stable order; pass ``next_token`` to get the next."""
+
+    items: list[T]
+    next_token: str | None = None
+
+
+@dataclass(slots=True)
+class AssociationResult:
+    """Outcome of associate/disassociate: ids changed and ids refused with a reason."""
+
+    succeeded: list[str] = field(default_factory=list)
+    unsuccessful: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_dict(self, verb: str) -> dict[str, object]:
+        return {
+            f"{verb}_faces": self.succeeded,
+            f"unsuccessful_face_{verb[:-2] if verb.endswith('ed') else verb}s": [
+                {"face_id": f, "reason": r} for f, r in self.unsuccessful
+            ],
+        }
+
+
+def encode_token(value: str | int) -> str:
+    return base64.urlsafe_b64encode(f"{type(value).__name__}:{value}".encode()).decode()
+
+
+def decode_token(token: str | None, kind: type) -> str | int | None:
+    """Opaque page tokens; a malformed one is an InvalidRequestError."""
+    if token is None:
+        return None
+    try:
+        name, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if name != kind.__name__:
+            raise ValueError(name)
+        return kind(value)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequestError(f"invalid page token {token!r}") from exc
+
+
+def check_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequestError(f"page size must be between 1 and {MAX_PAGE}")
+    return limit
+
+
+class FaceStore(ABC):
+    """Durable collections of faces with exact search. See the module docstring."""
+
+    # ------------------------------------------------------------------ collections
+    @abstractmethod
+    def create_collection(
+        self, tenant_id: str, collection_id: str, model_id: str
+    ) -> CollectionInfo:
+        """Create an empty collection for embeddings of ``model_id``; ConflictError if it exists."""
+
+    @abstractmethod
+    def describe_collection(self, tenant_id: str, collection_id: str) -> CollectionInfo: ...
+
+    @abstractmethod
+    def list_collections(
+        self, tenant_id: str, *, limit: int = 100, next_token: str | None = None
+    ) -> Page[CollectionInfo]:
+        """The tenant's collections ordered by id."""
+
+    @abstractmethod
+    def delete_collection(self, tenant_id: str, collection_id: str) -> CollectionInfo:
+        """Delete the collection with its faces and users; returns what it held."""
+
+    # ------------------------------------------------------------------ faces
+    @abstractmethod
+    def add_image_faces(
+        self,
+        tenant_id: str,
+        collection_id: str,
+        *,
+        image_sha256: str,
+        external_image_id: str | None,
+        faces: Sequence[Face],
+    ) -> list[FaceRecord]:
+        """Store the faces of one image (each with embedding and model id) in one commit.
+
+        ModelError if a face's model id differs from the collection's. The image is recorded
+        even with no faces, so a resumed run skips it.
+        """
+
+    @abstractmethod
+    def find_image(
+        self, tenant_id: str, collection_id: str, image_sha256: str
+    ) -> ImageRecord | None:
+        """The record of an already indexed image, by SHA-256."""
+
+    @abstractmethod
+    def indexed_images(self, tenant_id: str, collection_id: str) -> dict[str, str | None]:
+        """SHA-256 → external image id of every image indexed in the collection."""
+
+    @abstractmethod
+    def list_faces(
+        self,
+        tenant_id: str,
+        collection_id: str,
+        *,
+        limit: int = 100,
+        next_token: str | None = None,
+        user_id: str | None = None,
+        face_ids: Sequence[str] | None = None,
+    ) -> Page[FaceRecord]:
+        """Faces in insertion order (stable across pages while faces are added or deleted)."""
+
+    @abstractmethod
+    def get_embeddings(
+        self, tenant_id: str, collection_id: str, face_ids: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """Embeddings of the faces that exist, by face id."""
+
+    @abstractmethod
+    def delete_faces(
+        self, tenant_id: str, collection_id: str, face_ids: Sequence[str]
+    ) -> list[str]:
+        """Delete faces; returns the ids that existed and were deleted."""
+
+    @abstractmethod
+    def search(
+        self,
+        tenant_id: str,
+        collection_id: str,
+        embedding: np.ndarray,
+        *,
+        k: int,
+        max_distance: float | None = None,
+        model_id: str | None = None,
+    ) -> list[FaceHit]:
+        """Exact top ``k`` faces nearest to ``embedding`` within ``max_distance``."""
+
+    # ------------------------------------------------------------------ users
+    @abstractmethod
+    def create_user(self, tenant_id: str, collection_id: str, user_id: str) -> UserRecord: ...
+
+    @abstractmethod
+    def delete_user(self, tenant_id: str, collection_id: str, user_id: str) -> UserRecord:
+        """Delete the user; its faces stay in the collection, no longer associated."""
+
+    @abstractmethod
+    def list_users(
+        self, tenant_id: str, collection_id: str, *, limit: int = 100, next_token: str | None = None
+    ) -> Page[UserRecord]: ...
+
+    @abstractmethod
+    def associate_faces(
+        self, tenant_id: str, collection_id: str, user_id: str, face_ids: Sequence[str]
+    ) -> AssociationResult:
+        """Associate 1–100 faces to the user; a face belongs to at most one user."""
+
+    @abstractmethod
+    def disassociate_faces(
+        self, tenant_id: str, collection_id: str, user_id: str, face_ids: Sequence[str]
+    ) -> AssociationResult: ...
+
+    @abstractmethod
+    def user_embeddings(
+        self, tenant_id: str, collection_id: str
+    ) -> dict[str, tuple[list[str], np.ndarray]]:
+        """Every user with associated faces: user id → (face ids, (n, 128) embeddings)."""
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:  # noqa: B027 - optional for backends without resources
+        """Release connections and memory."""
+
+    def __enter__(self) -> FaceStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,694 @@
+"""The embedded default store: one SQLite file in WAL mode holds everything, embeddings included.
+
+Durability: ``journal_mode=WAL`` with ``synchronous=FULL``. In WAL mode NORMAL already survives
+a crash of the *process* (the WAL is written before COMMIT returns) but may lose the last
+commits on power loss or an OS crash, because the WAL is only fsynced at checkpoints. Since a
+face is acknowledged to the caller as stored once its commit returns, FULL (an fsync of the WAL
+per commit) is the honest setting; it costs one fsync per indexed image, small next to the
+~100 ms of embedding an image takes.
+
+Readers never block the writer nor each other (WAL); writers take ``BEGIN IMMEDIATE`` and wait
+up to ``busy_timeout`` for one another. The exact search index (``store.index``) lives in
+memory: built from the file the first time a collection is searched, then brought up to date
+before every search from two monotonic logs in the file (new face rows by rowid, deletions by
+the ``face_deletions`` log), inside the same read transaction as the search, so a search sees
+every change committed before it by any process, and nothing half-done.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from faceledger.engine.types import BoundingBox, Face, Pose, Quality
+from faceledger.errors import FaceledgerError, ModelError
+from faceledger.store.base import (
+    MAX_ASSOCIATE,
+    AssociationResult,
+    CollectionInfo,
+    ConflictError,
+    FaceHit,
+    FaceRecord,
+    FaceStore,
+    ImageRecord,
+    InvalidRequestError,
+    NotFoundError,
+    Page,
+    UserRecord,
+    check_limit,
+    decode_token,
+    encode_token,
+)
+from faceledger.store.index import DIM, ExactIndex
+
+SCHEMA_VERSION = 1
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-:]{1,255}$")
+"""Collection and user ids: letters, digits, and ``_ . - :``, 1 to 255 characters."""
+LOAD_CHUNK = 65_536
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS collections (
+    pk            INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id     TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    model_id      TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    UNIQUE (tenant_id, collection_id)
+);
+CREATE TABLE IF NOT EXISTS users (
+    pk            INTEGER PRIMARY KEY AUTOINCREMENT,
+    collection_pk INTEGER NOT NULL REFERENCES collections(pk) ON DELETE CASCADE,
+    user_id       TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    UNIQUE (collection_pk, user_id)
+);
+CREATE TABLE IF NOT EXISTS images (
+    collection_pk     INTEGER NOT NULL REFERENCES collections(pk) ON DELETE CASCADE,
+    image_sha256      TEXT NOT NULL,
+    external_image_id TEXT,
+    indexed_at        TEXT NOT NULL,
+    PRIMARY KEY (collection_pk, image_sha256)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS faces (
+    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    collection_pk     INTEGER NOT NULL REFERENCES collections(pk) ON DELETE CASCADE,
+    face_id           TEXT NOT NULL UNIQUE,
+    external_image_id TEXT,
+    image_sha256      TEXT NOT NULL,
+    box_left INTEGER NOT NULL, box_top INTEGER NOT NULL,
+    box_width INTEGER NOT NULL, box_height INTEGER NOT NULL,
+    score      REAL NOT NULL,
+    sharpness  REAL NOT NULL, brightness REAL NOT NULL, face_size INTEGER NOT NULL,
+    yaw REAL NOT NULL, pitch REAL NOT NULL, roll REAL NOT NULL,
+    user_pk    INTEGER REFERENCES users(pk) ON DELETE SET NULL,
+    created_at TEXT NOT NULL,
+    embedding  BLOB NOT NULL CHECK (length(embedding) = 512)
+);
+CREATE INDEX IF NOT EXISTS faces_by_collection ON faces (collection_pk, seq);
+CREATE INDEX IF NOT EXISTS faces_by_image ON faces (collection_pk, image_sha256);
+CREATE INDEX IF NOT EXISTS faces_by_user ON faces (user_pk) WHERE user_pk IS NOT NULL;
+CREATE TABLE IF NOT EXISTS face_deletions (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    collection_pk INTEGER NOT NULL,
+    face_seq      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deletions_by_collection ON face_deletions (collection_pk, seq);
+"""
+
+FACE_COLUMNS = (
+    "f.seq, f.face_id, f.external_image_id, f.image_sha256, f.box_left, f.box_top, f.box_width,"
+    " f.box_height, f.score, f.sharpness, f.brightness, f.face_size, f.yaw, f.pitch, f.roll,"
+    " u.user_id, f.created_at"
+)
+FACE_FROM = "faces f LEFT JOIN users u ON u.pk = f.user_pk"
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def check_id(value: str, what: str) -> str:
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise InvalidRequestError(
+            f"invalid {what} {value!r}: use 1-255 letters, digits, '_', '.', '-' or ':'"
+        )
+    return value
+
+
+@dataclass
+class _Live:
+    """A collection's in-memory index and how far it has followed the file."""
+
+    index: ExactIndex
+    deletion_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Collection:
+    pk: int
+    collection_id: str
+    tenant_id: str
+    model_id: str
+    created_at: str
+
+
+class SQLiteStore(FaceStore):
+    """A :class:`FaceStore` in one SQLite file. Safe to share between threads of a process and
+    to open from several processes at once (one writer at a time, readers never blocked)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "FULL",
+        busy_timeout_ms: int = 60_000,
+        index_options: dict[str, object] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(
+            str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1e3
+        )
+        self._lock = threading.RLock()
+        self._indexes: dict[int, _Live] = {}
+        self._index_options = index_options or {}
+        c = self._conn
+        c.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(path) != ":memory:" and mode.lower() != "wal":
+            raise FaceledgerError(f"cannot put {path} in WAL mode (got {mode})", code="store_error")
+        if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError("synchronous must be FULL, EXTRA or NORMAL")
+        c.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        c.execute("PRAGMA foreign_keys = ON")
+        with self._write():
+            version = c.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise FaceledgerError(
+                    f"{path} was written by a newer faceledger (schema {version})",
+                    code="store_error",
+                )
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    c.execute(statement)
+            c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    # ------------------------------------------------------------------ transactions
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One consistent snapshot for everything read inside."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield self._conn
+            finally:
+                self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._indexes.clear()
+            self._conn.close()
+
+    # ------------------------------------------------------------------ collections
+    def _collection(self, tenant_id: str, collection_id: str) -> _Collection:
+        row = self._conn.execute(
+            "SELECT pk, collection_id, tenant_id, model_id, created_at FROM collections"
+            " WHERE tenant_id = ? AND collection_id = ?",
+            (tenant_id, collection_id),
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"collection {collection_id!r} not found")
+        return _Collection(*row)
+
+    def _info(self, col: _Collection) -> CollectionInfo:
+        c = self._conn
+        faces = c.execute("SELECT count(*) FROM faces WHERE collection_pk = ?", (col.pk,))
+        users = c.execute("SELECT count(*) FROM users WHERE collection_pk = ?", (col.pk,))
+        images = c.execute("SELECT count(*) FROM images WHERE collection_pk = ?", (col.pk,))
+        return CollectionInfo(
+            collection_id=col.collection_id,
+            tenant_id=col.tenant_id,
+            model_id=col.model_id,
+            created_at=col.created_at,
+            face_count=faces.fetchone()[0],
+            user_count=users.fetchone()[0],
+            image_count=images.fetchone()[0],
+        )
+
+    def create_collection(
+        self, tenant_id: str, collection_id: str, model_id: str
+    ) -> CollectionInfo:
+        check_id(collection_id, "collection id")
+        if not tenant_id or not model_id:
+            raise InvalidRequestError("tenant id and model id must not be empty")
+        with self._write() as c:
+            try:
+                c.execute(
+                    "INSERT INTO collections (tenant_id, collection_id, model_id, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (tenant_id, collection_id, model_id, now()),
+                )
+            except sqlite3.IntegrityError:
+                raise ConflictError(f"collection {collection_id!r} already exists") from None
+            return self._info(self._collection(tenant_id, collection_id))
+
+    def describe_collection(self, tenant_id: str, collection_id: str) -> CollectionInfo:
+        with self._read():
+            return self._info(self._collection(tenant_id, collection_id))
+
+    def list_collections(
+        self, tenant_id: str, *, limit: int = 100, next_token: str | None = None
+    ) -> Page[CollectionInfo]:
+        check_limit(limit)
+        after = decode_token(next_token, str) or ""
+        with self._read() as c:
+            rows = c.execute(
+                "SELECT pk, collection_id, tenant_id, model_id, created_at FROM collections"
+                " WHERE tenant_id = ? AND collection_id > ? ORDER BY collection_id LIMIT ?",
+                (tenant_id, after, limit + 1),
+            ).fetchall()
+            items = [self._info(_Collection(*r)) for r in rows[:limit]]
+        token = encode_token(items[-1].collection_id) if len(rows) > limit else None
+        return Page(items, token)
+
+    def delete_collection(self, tenant_id: str, collection_id: str) -> CollectionInfo:
+        with self._write() as c:
+            col = self._collection(tenant_id, collection_id)
+            info = self._info(col)
+            c.execute("DELETE FROM faces WHERE collection_pk = ?", (col.pk,))
+            c.execute("DELETE FROM face_deletions WHERE collection_pk = ?", (col.pk,))
+            c.execute("DELETE FROM collections WHERE pk = ?", (col.pk,))
+        self._indexes.pop(col.pk, None)
+        return info
+
+    # ------------------------------------------------------------------ faces
+    def add_image_faces(
+        self,
+        tenant_id: str,
+        collection_id: str,
+        *,
+        image_sha256: str,
+        external_image_id: str | None,
+        faces: Sequence[Face],
+    ) -> list[FaceRecord]:
+        if not re.fullmatch(r"[0-9a-f]{64}", image_sha256 or ""):
+            raise InvalidRequestError("image_sha256 must be 64 lowercase hex digits")
+        rows = []
+        with self._write() as c:
+            col = self._collection(tenant_id, collection_id)
+            for face in faces:
+                if face.embedding is None:
+                    raise ModelError("a face to index must carry its embedding")
+                if face.model_id != col.model_id:
+                    raise ModelError(
+                        f"collection {collection_id!r} holds embeddings of model "
+                        f"{col.model_id!r}; this face's are of {face.model_id!r}"
+                    )
+                vec = np.asarray(face.embedding, dtype=np.float32).reshape(-1)
+                if vec.shape != (DIM,) or not np.isfinite(vec).all():
+                    raise ModelError(f"an embedding must be {DIM} finite numbers")
+                created = now()
+                b, q, p = face.box, face.quality, face.pose
+                rows.append((str(uuid.uuid4()), b, face.score, q, p, created))
+                c.execute(
+                    "INSERT INTO faces (collection_pk, face_id, external_image_id, image_sha256,"
+                    " box_left, box_top, box_width, box_height, score, sharpness, brightness,"
+                    " face_size, yaw, pitch, roll, created_at, embedding)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        col.pk, rows[-1][0], external_image_id, image_sha256,
+                        int(b.left), int(b.top), int(b.width), int(b.height), float(face.score),
+                        float(q.sharpness), float(q.brightness), int(q.face_size),
+                        float(p.yaw), float(p.pitch), float(p.roll), created, vec.tobytes(),
+                    ),
+                )  # fmt: skip
+            c.execute(
+                "INSERT OR IGNORE INTO images (collection_pk, image_sha256, external_image_id,"
+                " indexed_at) VALUES (?, ?, ?, ?)",
+                (col.pk, image_sha256, external_image_id, now()),
+            )
+        return [
+            FaceRecord(fid, collection_id, external_image_id, image_sha256, b, float(s), q, p,
+                       None, created)
+            for fid, b, s, q, p, created in rows
+        ]  # fmt: skip
+
+    def find_image(
+        self, tenant_id: str, collection_id: str, image_sha256: str
+    ) -> ImageRecord | None:
+        with self._read() as c:
+            col = self._collection(tenant_id, collection_id)
+            row = c.execute(
+                "SELECT external_image_id, indexed_at FROM images"
+                " WHERE collection_pk = ? AND image_sha256 = ?",
+                (col.pk, image_sha256),
+            ).fetchone()
+            if row is None:
+                return None
+            ids = c.execute(
+                "SELECT face_id FROM faces WHERE collection_pk = ? AND image_sha256 = ?"
+                " ORDER BY seq",
+                (col.pk, image_sha256),
+            ).fetchall()
+        return ImageRecord(image_sha256, row[0], tuple(r[0] for r in ids), row[1])
+
+    def indexed_images(self, tenant_id: str, collection_id: str) -> dict[str, str | None]:
+        with self._read() as c:
+            col = self._collection(tenant_id, collection_id)
+            return dict(
+                c.execute(
+                    "SELECT image_sha256, external_image_id FROM images WHERE collection_pk = ?",
+                    (col.pk,),
+                ).fetchall()
+            )
+
+    def _record(self, row: tuple, collection_id: str) -> FaceRecord:
+        (_, face_id, ext, sha, left, top, width, height, score, sharp, bright, size,
+         yaw, pitch, roll, user_id, created) = row  # fmt: skip
+        return FaceRecord(
+            face_id=face_id,
+            collection_id=collection_id,
+            external_image_id=ext,
+            image_sha256=sha,
+            box=BoundingBox(left, top, width, height),
+            score=score,
+            quality=Quality(sharp, bright, size),
+            pose=Pose(yaw, pitch, roll),
+            user_id=user_id,
+            created_at=created,
+        )
+
+    def list_faces(
+        self,
+        tenant_id: str,
+        collection_id: str,
+        *,
+        limit: int = 100,
+        next_token: str | None = None,
+        user_id: str | None = None,
+        face_ids: Sequence[str] | None = None,
+    ) -> Page[FaceRecord]:
+        check_limit(limit)
+        after = decode_token(next_token, int) or 0
+        where, args = "f.collection_pk = ? AND f.seq > ?", []
+        if user_id is not None:
+            where += " AND u.user_id = ?"
+            args.append(user_id)
+        if face_ids is not None:
+            face_ids = list(face_ids)[:MAX_PAGE_IDS]
+            where += f" AND f.face_id IN ({','.join('?' * len(face_ids))})"
+            args.extend(face_ids)
+        with self._read() as c:
+            col = self._collection(tenant_id, collection_id)
+            if user_id is not None:
+                self._user(col, user_id)
+            rows = c.execute(
+                f"SELECT {FACE_COLUMNS} FROM {FACE_FROM} WHERE {where} ORDER BY f.seq LIMIT ?",
+                (col.pk, after, *args, limit + 1),
+            ).fetchall()
+        items = [self._record(r, collection_id) for r in rows[:limit]]
+        return Page(items, encode_token(rows[limit - 1][0]) if len(rows) > limit else None)
+
+    def get_embeddings(
+        self, tenant_id: str, collection_id: str, face_ids: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        ids = list(face_ids)
+        out: dict[str, np.ndarray] = {}
+        with self._read() as c:
+            col = self._collection(tenant_id, collection_id)
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                for face_id, blob in c.execute(
+                    f"SELECT face_id, embedding FROM faces WHERE collection_pk = ?"
+                    f" AND face_id IN ({','.join('?' * len(part))})",
+                    (col.pk, *part),
+                ):
+                    out[face_id] = np.frombuffer(blob, dtype=np.float32).copy()
+        return out
+
+    def delete_faces(
+        self, tenant_id: str, collection_id: str, face_ids: Sequence[str]
+    ) -> list[str]:
+        ids = list(dict.fromkeys(face_ids))
+        deleted: list[str] = []
+        with self._write() as c:
+            col = self._collection(tenant_id, collection_id)
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                rows = c.execute(
+                    f"SELECT seq, face_id FROM faces WHERE collection_pk = ?"
+                    f" AND face_id IN ({','.join('?' * len(part))})",
+                    (col.pk, *part),
+                ).fetchall()
+                c.executemany("DELETE FROM faces WHERE seq = ?", [(r[0],) for r in rows])
+                c.executemany(
+                    "INSERT INTO face_deletions (collection_pk, face_seq) VALUES (?, ?)",
+                    [(col.pk, r[0]) for r in rows],
+                )
+                deleted.extend(r[1] for r in rows)
+        order = {f: i for i, f in enumerate(ids)}
+        return sorted(deleted, key=order.__getitem__)
+
+    # ------------------------------------------------------------------ search
+    def _fetch(self, seqs: np.ndarray) -> np.ndarray:
+        out = np.empty((len(seqs), DIM), dtype=np.float32)
+        where = {int(s): i for i, s in enumerate(seqs)}
+        keys = list(where)
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            for seq, blob in self._conn.execute(
+                f"SELECT seq, embedding FROM faces WHERE seq IN ({','.join('?' * len(part))})",
+                part,
+            ):
+                out[where.pop(seq)] = np.frombuffer(blob, dtype=np.float32)
+        if where:  # cannot happen inside one snapshot; refuse rather than rank garbage
+            raise NotFoundError("faces vanished during a search; retry")
+        return out
+
+    def _live(self, col: _Collection) -> _Live:
+        """The collection's index, brought up to date (call inside a read transaction)."""
+        c = self._conn
+        live = self._indexes.get(col.pk)
+        if live is not None:
+            self._load(col.pk, live.index, after=live.index.last_id)
+            rows = c.execute(
+                "SELECT seq, face_seq FROM face_deletions WHERE collection_pk = ? AND seq > ?",
+                (col.pk, live.deletion_seq),
+            ).fetchall()
+            if rows:
+                live.index.remove(np.array([r[1] for r in rows], dtype=np.int64))
+                live.deletion_seq = max(r[0] for r in rows)
+            if not live.index.needs_refit:
+                return live
+        # first use, or the index outgrew the grid it fitted on few faces: build from the file
+        index = ExactIndex(self._fetch, **self._index_options)  # type: ignore[arg-type]
+        deletion_seq = c.execute("SELECT coalesce(max(seq), 0) FROM face_deletions").fetchone()
+        self._load(col.pk, index, after=-1)
+        live = self._indexes[col.pk] = _Live(index, deletion_seq[0])
+        return live
+
+    def _load(self, collection_pk: int, index: ExactIndex, *, after: int) -> None:
+        cur = self._conn.execute(
+            "SELECT seq, embedding FROM faces WHERE collection_pk = ? AND seq > ? ORDER BY seq",
+            (collection_pk, after),
+        )
+        while rows := cur.fetchmany(LOAD_CHUNK):
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+            index.add(ids, vecs.reshape(-1, DIM))
+
+    def open_index(self, tenant_id: str, collection_id: str) -> ExactIndex:
+        """Load (or update) the collection's search index now; returns it (for benchmarks)."""
+        with self._read():
+            return self._live(self._collection(tenant_id, collection_id)).index
+
+    def search(
+        self,
+        tenant_id: str,
+        collection_id: str,
+        embedding: np.ndarray,
+        *,
+        k: int,
+        max_distance: float | None = None,
+        model_id: str | None = None,
+    ) -> list[FaceHit]:
+        vec = np.asarray(embedding, dtype=np.float32).reshape(-1)
+        if vec.shape != (DIM,) or not np.isfinite(vec).all():
+            raise ModelError(f"a query embedding must be {DIM} finite numbers")
+        with self._read() as c:
+            col = self._collection(tenant_id, collection_id)
+            if model_id is not None and model_id != col.model_id:
+                raise ModelError(
+                    f"collection {collection_id!r} holds embeddings of model {col.model_id!r};"
+                    f" the query's are of {model_id!r}"
+                )
+            hits = self._live(col).index.search(vec, k, max_distance=max_distance)
+            if not hits:
+                return []
+            seqs = [s for s, _ in hits]
+            rows = c.execute(
+                f"SELECT {FACE_COLUMNS} FROM {FACE_FROM}"
+                f" WHERE f.seq IN ({','.join('?' * len(seqs))})",
+                seqs,
+            ).fetchall()
+        by_seq = {r[0]: self._record(r, collection_id) for r in rows}
+        return [FaceHit(by_seq[s], d) for s, d in hits]
+
+    # ------------------------------------------------------------------ users
+    def _user(self, col: _Collection, user_id: str) -> int:
+        row = self._conn.execute(
+            "SELECT pk FROM users WHERE collection_pk = ? AND user_id = ?", (col.pk, user_id)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"user {user_id!r} not found in collection {col.collection_id!r}")
+        return row[0]
+
+    def _user_record(self, col: _Collection, user_pk: int) -> UserRecord:
+        user_id, created = self._conn.execute(
+            "SELECT user_id, created_at FROM users WHERE pk = ?", (user_pk,)
+        ).fetchone()
+        count = self._conn.execute(
+            "SELECT count(*) FROM faces WHERE user_pk = ?", (user_pk,)
+        ).fetchone()[0]
+        return UserRecord(user_id, col.collection_id, count, created)
+
+    def create_user(self, tenant_id: str, collection_id: str, user_id: str) -> UserRecord:
+        check_id(user_id, "user id")
+        with self._write() as c:
+            col = self._collection(tenant_id, collection_id)
+            try:
+                cur = c.execute(
+                    "INSERT INTO users (collection_pk, user_id, created_at) VALUES (?, ?, ?)",
+                    (col.pk, user_id, now()),
+                )
+            except sqlite3.IntegrityError:
+                raise ConflictError(f"user {user_id!r} already exists") from None
+            return self._user_record(col, cur.lastrowid)  # type: ignore[arg-type]
+
+    def delete_user(self, tenant_id: str, collection_id: str, user_id: str) -> UserRecord:
+        with self._write() as c:
+            col = self._collection(tenant_id, collection_id)
+            pk = self._user(col, user_id)
+            record = self._user_record(col, pk)
+            c.execute("UPDATE faces SET user_pk = NULL WHERE user_pk = ?", (pk,))
+            c.execute("DELETE FROM users WHERE pk = ?", (pk,))
+        return record
+
+    def list_users(
+        self, tenant_id: str, collection_id: str, *, limit: int = 100, next_token: str | None = None
+    ) -> Page[UserRecord]:
+        check_limit(limit)
+        after = decode_token(next_token, str) or ""
+        with self._read() as c:
+            col = self._collection(tenant_id, collection_id)
+            rows = c.execute(
+                "SELECT pk FROM users WHERE collection_pk = ? AND user_id > ?"
+                " ORDER BY user_id LIMIT ?",
+                (col.pk, after, limit + 1),
+            ).fetchall()
+            items = [self._user_record(col, r[0]) for r in rows[:limit]]
+        return Page(items, encode_token(items[-1].user_id) if len(rows) > limit else None)
+
+    def _check_batch(self, face_ids: Sequence[str]) -> list[str]:
+        ids = list(dict.fromkeys(face_ids))
+        if not 1 <= len(ids) <= MAX_ASSOCIATE:
+            raise InvalidRequestError(f"give between 1 and {MAX_ASSOCIATE} face ids")
+        return ids
+
+    def associate_faces(
+        self, tenant_id: str, collection_id: str, user_id: str, face_ids: Sequence[str]
+    ) -> AssociationResult:
+        ids = self._check_batch(face_ids)
+        result = AssociationResult()
+        with self._write() as c:
+            col = self._collection(tenant_id, collection_id)
+            pk = self._user(col, user_id)
+            for face_id in ids:
+                row = c.execute(
+                    "SELECT seq, user_pk FROM faces WHERE collection_pk = ? AND face_id = ?",
+                    (col.pk, face_id),
+                ).fetchone()
+                if row is None:
+                    result.unsuccessful.append((face_id, "FACE_NOT_FOUND"))
+                elif row[1] not in (None, pk):
+                    result.unsuccessful.append((face_id, "ASSOCIATED_TO_A_DIFFERENT_USER"))
+                else:
+                    c.execute("UPDATE faces SET user_pk = ? WHERE seq = ?", (pk, row[0]))
+                    result.succeeded.append(face_id)
+        return result
+
+    def disassociate_faces(
+        self, tenant_id: str, collection_id: str, user_id: str, face_ids: Sequence[str]
+    ) -> AssociationResult:
+        ids = self._check_batch(face_ids)
+        result = AssociationResult()
+        with self._write() as c:
+            col = self._collection(tenant_id, collection_id)
+            pk = self._user(col, user_id)
+            for face_id in ids:
+                row = c.execute(
+                    "SELECT seq, user_pk FROM faces WHERE collection_pk = ? AND face_id = ?",
+                    (col.pk, face_id),
+                ).fetchone()
+                if row is None:
+                    result.unsuccessful.append((face_id, "FACE_NOT_FOUND"))
+                elif row[1] != pk:
+                    result.unsuccessful.append((face_id, "FACE_NOT_ASSOCIATED_TO_USER"))
+                else:
+                    c.execute("UPDATE faces SET user_pk = NULL WHERE seq = ?", (row[0],))
+                    result.succeeded.append(face_id)
+        return result
+
+    def user_embeddings(
+        self, tenant_id: str, collection_id: str
+    ) -> dict[str, tuple[list[str], np.ndarray]]:
+        grouped: dict[str, tuple[list[str], list[bytes]]] = {}
+        with self._read() as c:
+            col = self._collection(tenant_id, collection_id)
+            for user_id, face_id, blob in c.execute(
+                "SELECT u.user_id, f.face_id, f.embedding FROM faces f JOIN users u"
+                " ON u.pk = f.user_pk WHERE f.collection_pk = ? ORDER BY u.user_id, f.seq",
+                (col.pk,),
+            ):
+                ids, blobs = grouped.setdefault(user_id, ([], []))
+                ids.append(face_id)
+                blobs.append(blob)
+        return {
+            u: (ids, np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, DIM))
+            for u, (ids, blobs) in grouped.items()
+        }
+
+    # ------------------------------------------------------------------ checks
+    def check_consistency(self, tenant_id: str, collection_id: str) -> list[str]:
+        """Problems found in the collection's rows (empty when consistent); for tests and ops."""
+        problems = []
+        with self._read() as c:
+            col = self._collection(tenant_id, collection_id)
+            bad = c.execute(
+                "SELECT count(*) FROM faces WHERE collection_pk = ?"
+                " AND (embedding IS NULL OR length(embedding) != 512)",
+                (col.pk,),
+            ).fetchone()[0]
+            if bad:
+                problems.append(f"{bad} faces without a full embedding")
+            orphans = c.execute(
+                "SELECT count(*) FROM faces f LEFT JOIN images i ON i.collection_pk ="
+                " f.collection_pk AND i.image_sha256 = f.image_sha256"
+                " WHERE f.collection_pk = ? AND i.image_sha256 IS NULL",
+                (col.pk,),
+            ).fetchone()[0]
+            if orphans:
+                problems.append(f"{orphans} faces whose image is not recorded")
+            count = c.execute(
+                "SELECT count(*) FROM faces WHERE collection_pk = ?", (col.pk,)
+            ).fetchone()[0]
+            if len(self._live(col).index) != count:
+                problems.append("the search index disagrees with the face count")
+            (check,) = c.execute("PRAGMA quick_check").fetchone()
+            if check != "ok":
+                problems.append(f"sqlite quick_check: {check}")
+        return problems
+
+
+MAX_PAGE_IDS = 4096

@@ -1,0 +1,271 @@
+"""FaceService: gate called on every operation, limits from the decision, indexing, users."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from faceledger.service.context import RequestContext
+from faceledger.service.faces import FaceService, PolicyDenied, ResultsWithheld, quality_reasons
+from faceledger.service.gate import Decision
+from faceledger.store import NotFoundError, SQLiteStore
+from testdata import group_photo
+
+
+@dataclass
+class RecordingGate:
+    """Allows (or denies) everything and keeps every record."""
+
+    deny: set[str] = field(default_factory=set)
+    min_similarity: float | None = None
+    max_results: int | None = None
+    records: list[tuple[str, dict, dict]] = field(default_factory=list)
+    decided: list[str] = field(default_factory=list)
+
+    def decide(self, ctx, operation, request):
+        self.decided.append(operation)
+        if operation in self.deny:
+            return Decision(False, "test-deny", "denied for the test")
+        return Decision(True, "test", "ok", self.min_similarity, self.max_results)
+
+    def record(self, ctx, operation, decision, *, request, outcome):
+        self.records.append((operation, request, outcome))
+
+
+def ctx(tenant: str = "t1") -> RequestContext:
+    return RequestContext("alice", tenant, "research", frozenset({"operator"}))
+
+
+@pytest.fixture()
+def gate() -> RecordingGate:
+    return RecordingGate()
+
+
+@pytest.fixture()
+def service(tmp_path: Path, engine, gate):
+    store = SQLiteStore(tmp_path / "s.sqlite3")
+    yield FaceService(store, engine, gate)
+    store.close()
+
+
+def test_every_operation_is_decided_and_recorded_once(service, gate, portraits) -> None:
+    c = ctx()
+    service.create_collection(c, "people")
+    indexed = [service.index_faces(c, "people", p, external_image_id=p.name) for p in portraits]
+    face_ids = [r.face_records[0].face_id for r in indexed]
+    service.describe_collection(c, "people")
+    service.list_faces(c, "people")
+    result = service.search_faces_by_image(c, "people", portraits[0])
+    assert result.matches[0].face.face_id == face_ids[0]
+    service.search_faces(c, "people", face_ids[0])
+    service.create_user(c, "people", "u1")
+    service.associate_faces(c, "people", "u1", face_ids[:1])
+    service.search_users(c, "people", image=portraits[0])
+    service.delete_faces(c, "people", face_ids[-1:])
+    assert gate.decided == [op for op, _, _ in gate.records], "one record per decision"
+    ops = {op for op, _, _ in gate.records}
+    assert {"collection.create", "faces.index", "faces.search_by_image", "users.search"} <= ops
+    op, request, outcome = gate.records[1]
+    assert op == "faces.index" and len(request["image_sha256"]) == 64
+    assert request["collection_id"] == "people"
+    assert outcome["face_ids"] == [face_ids[0]]
+    search = next(r for r in gate.records if r[0] == "faces.search_by_image")
+    assert search[2]["results"][0][0]["face_id"] == face_ids[0]
+    assert search[1]["image_sha256"] == indexed[0].image_sha256
+
+
+def test_denied_requests_raise_and_are_recorded(service, gate, portraits) -> None:
+    c = ctx()
+    service.create_collection(c, "people")
+    gate.deny.add("faces.search_by_image")
+    with pytest.raises(PolicyDenied) as info:
+        service.search_faces_by_image(c, "people", portraits[0])
+    assert info.value.code == "policy_denied" and info.value.decision.rule == "test-deny"
+    assert gate.records[-1][0] == "faces.search_by_image"
+    assert gate.records[-1][2] == {"status": "denied"}
+    # errors are recorded too, once
+    with pytest.raises(NotFoundError):
+        service.describe_collection(c, "missing")
+    assert gate.records[-1][2]["error"] == "not_found"
+
+
+def test_decision_limits_raise_threshold_and_cap_results(service, gate, portraits) -> None:
+    c = ctx()
+    service.create_collection(c, "people")
+    for p in portraits:
+        service.index_faces(c, "people", p)
+    loose = service.search_faces_by_image(c, "people", portraits[0], threshold=0, max_results=6)
+    assert len(loose.matches) >= 3
+    gate.max_results = 2
+    capped = service.search_faces_by_image(c, "people", portraits[0], threshold=0, max_results=6)
+    assert len(capped.matches) == 2 and capped.max_results == 2
+    gate.max_results, gate.min_similarity = None, 95.0
+    strict = service.search_faces_by_image(c, "people", portraits[0], threshold=0)
+    assert strict.threshold == 95.0
+    assert len(strict.matches) == 1 and strict.matches[0].similarity >= 95
+
+
+def test_index_faces_max_faces_and_quality(service, portraits) -> None:
+    c = ctx()
+    service.create_collection(c, "group")
+    photo = group_photo(portraits[:3], scales=[1.0, 0.8, 0.6])
+    result = service.index_faces(c, "group", photo, max_faces=2, quality_filter="NONE")
+    assert len(result.face_records) == 2
+    assert [u.reasons for u in result.unindexed_faces] == [["EXCEEDS_MAX_FACES"]]
+    sizes = [r.box.width for r in result.face_records]
+    assert sizes == sorted(sizes, reverse=True), "the largest faces are kept"
+    strict = service.index_faces(c, "group", photo, quality_filter="HIGH")
+    assert strict.face_records == []
+    assert all("SMALL_BOUNDING_BOX" in u.reasons for u in strict.unindexed_faces)
+    every = service.search_faces_by_image(c, "group", photo, all_faces=True)
+    assert len(every.searches) == 3
+
+
+def test_quality_levels_are_ordered(engine, portraits) -> None:
+    face = engine.detect(portraits[-1])[0]
+    levels = ["NONE", "LOW", "MEDIUM", "HIGH"]
+    counts = [len(quality_reasons(face, level)) for level in levels]
+    assert counts == sorted(counts)
+
+
+def test_tenants_do_not_see_each_other(service, portraits) -> None:
+    a, b = ctx("A"), ctx("B")
+    service.create_collection(a, "people")
+    service.create_collection(b, "people")
+    service.index_faces(a, "people", portraits[0])
+    assert service.search_faces_by_image(b, "people", portraits[0]).matches == []
+    assert service.describe_collection(b, "people").face_count == 0
+
+
+def test_users_search_by_face_and_image(service, portraits) -> None:
+    c = ctx()
+    service.create_collection(c, "people")
+    ids = [service.index_faces(c, "people", p).face_records[0].face_id for p in portraits]
+    for i, fid in enumerate(ids[:3]):
+        service.create_user(c, "people", f"user{i}")
+        service.associate_faces(c, "people", f"user{i}", [fid])
+    found = service.search_users(c, "people", image=portraits[1])
+    assert [m.user_id for m in found.matches] == ["user1"]
+    assert found.matches[0].similarity > 99
+    # by its own face id: that face is left out, so user0 has nothing left to match
+    assert service.search_users(c, "people", face_id=ids[0]).matches == []
+    for agg in ("centroid", "top2-mean"):
+        r = service.search_users(c, "people", image=portraits[2], aggregation=agg)
+        assert [m.user_id for m in r.matches] == ["user2"]
+    assert [u.user_id for u in service.list_users(c, "people").items] == [
+        "user0", "user1", "user2",
+    ]  # fmt: skip
+    service.delete_user(c, "people", "user2")
+    assert service.search_users(c, "people", image=portraits[2]).matches == []
+
+
+class ReviewGate(RecordingGate):
+    """Allows with review required and holds results as leads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[tuple[str, list]] = []
+
+    def decide(self, ctx, operation, request):
+        self.decided.append(operation)
+        review = operation.endswith("search_by_image")
+        return Decision(True, "test-review", "review", review_required=review)
+
+    def withhold(self, ctx, operation, decision, results):
+        self.held.append((operation, list(results)))
+        return SimpleNamespace(id=f"lead_{len(self.held)}", status="pending")
+
+
+def test_review_required_withholds_results(tmp_path: Path, engine, portraits) -> None:
+    gate = ReviewGate()
+    store = SQLiteStore(tmp_path / "s.sqlite3")
+    service = FaceService(store, engine, gate)
+    c = ctx()
+    service.create_collection(c, "people")
+    face_id = service.index_faces(c, "people", portraits[0]).face_records[0].face_id
+    with pytest.raises(ResultsWithheld) as info:
+        service.search_faces_by_image(c, "people", portraits[0])
+    assert info.value.lead.id == "lead_1" and info.value.code == "review_pending"
+    op, rows = gate.held[0]
+    assert op == "faces.search_by_image" and rows[0]["face_id"] == face_id
+    assert gate.records[-1][2]["status"] == "withheld"
+    assert gate.records[-1][2]["lead_id"] == "lead_1"
+    assert gate.decided == [op for op, _, _ in gate.records]
+    store.close()
+
+
+def test_review_without_a_way_to_withhold_fails_closed(service, gate, portraits) -> None:
+    c = ctx()
+    service.create_collection(c, "people")
+    gate.decide = lambda ctx, op, req: Decision(True, "needs-review", "r", review_required=True)
+    with pytest.raises(PolicyDenied):
+        service.search_faces_by_image(c, "people", portraits[0])
+    assert gate.records[-1][2] == {"status": "denied"}
+
+
+class GuardedStore:
+    """A store that refuses every call not made between the gate's decision and its record."""
+
+    def __init__(self, store, gate) -> None:
+        self._store, self._gate, self.calls = store, gate, 0
+
+    def __getattr__(self, name):
+        attr = getattr(self._store, name)
+        if not callable(attr) or name == "close":
+            return attr
+
+        def guarded(*args, **kwargs):
+            assert self._gate.open_decision, f"store.{name} called outside a decided request"
+            self.calls += 1
+            return attr(*args, **kwargs)
+
+        return guarded
+
+
+class DecisionTrackingGate(RecordingGate):
+    open_decision: bool = False
+
+    def decide(self, ctx, operation, request):
+        assert not self.open_decision, "a request decided twice before its record"
+        self.open_decision = True
+        return super().decide(ctx, operation, request)
+
+    def record(self, ctx, operation, decision, *, request, outcome):
+        assert self.open_decision, "a record without a decision"
+        self.open_decision = False
+        super().record(ctx, operation, decision, request=request, outcome=outcome)
+
+
+def test_no_store_call_outside_a_decided_and_recorded_request(tmp_path, engine, portraits):
+    gate = DecisionTrackingGate()
+    store = GuardedStore(SQLiteStore(tmp_path / "s.sqlite3"), gate)
+    svc = FaceService(store, engine, gate)
+    c = ctx()
+    svc.create_collection(c, "people")
+    done = list(svc.index_images(c, "people", portraits[:2], workers=1, progress=False))
+    assert all(not isinstance(r, Exception) for _, r in done)
+    again = list(svc.index_images(c, "people", portraits[:2], workers=1, progress=False))
+    assert all(r.skipped for _, r in again)
+    face_id = svc.index_faces(c, "people", portraits[2], skip_indexed=True).face_records[0].face_id
+    svc.describe_collection(c, "people")
+    svc.list_collections(c)
+    svc.list_faces(c, "people")
+    svc.search_faces(c, "people", face_id)
+    svc.search_faces_by_image(c, "people", portraits[2])
+    svc.create_user(c, "people", "u1")
+    svc.associate_faces(c, "people", "u1", [face_id])
+    svc.list_users(c, "people")
+    svc.search_users(c, "people", face_id=face_id)
+    svc.disassociate_faces(c, "people", "u1", [face_id])
+    svc.delete_user(c, "people", "u1")
+    svc.compare(c, portraits[0], portraits[1])
+    svc.detect(c, portraits[0])
+    svc.delete_faces(c, "people", [face_id])
+    svc.delete_collection(c, "people")
+    with pytest.raises(NotFoundError):
+        svc.describe_collection(c, "people")
+    assert store.calls > 15 and not gate.open_decision
+    assert gate.decided == [op for op, _, _ in gate.records]
