@@ -26,9 +26,11 @@ import numpy as np
 from faceledger.datasets import require_dataset
 from faceledger.datasets.embed_cache import FaceTable, embed_images
 from faceledger.datasets.lfw import IMAGE_DIR, identities, read_pairs
+from faceledger.engine.embedding import tta_combine
 from faceledger.engine.similarity import DEFAULT_THRESHOLD, distance_from_similarity
 
 THRESHOLDS = (50.0, 80.0, 90.0, 95.0, 99.0, 99.9)
+ALL = ("hog", "cnn", "center")
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -63,21 +65,14 @@ def tar_at_far(dist: np.ndarray, same: np.ndarray, far: float) -> tuple[float, i
 
 
 def pair_distances(
-    table: FaceTable, index: dict[str, int], pairs, *, strategy: str, flip: bool, fallback: bool
+    table: FaceTable, index: dict[str, int], pairs, rows: np.ndarray, vectors: np.ndarray
 ) -> np.ndarray:
-    rows = table.select(strategy)
-    emb = table.embeddings(flip=flip)
-    out = np.empty(len(pairs))
-    for i, p in enumerate(pairs):
-        ra, rb = rows[index[p.left]], rows[index[p.right]]
-        if (
-            ra < 0
-            or rb < 0
-            or (not fallback and (table.sources[ra] != "hog" or table.sources[rb] != "hog"))
-        ):
-            out[i] = np.inf  # no face: counted as "not the same person"
-        else:
-            out[i] = float(np.linalg.norm(emb[ra] - emb[rb]))
+    """Distance of each pair's chosen faces; a pair with a missing face gets +inf (no match)."""
+    left = rows[[index[p.left] for p in pairs]]
+    right = rows[[index[p.right] for p in pairs]]
+    ok = (left >= 0) & (right >= 0)
+    out = np.full(len(pairs), np.inf)
+    out[ok] = np.linalg.norm(vectors[left[ok]] - vectors[right[ok]], axis=1)
     return out
 
 
@@ -91,11 +86,12 @@ def rate(k: int, n: int) -> dict[str, float | int]:
     }
 
 
-def similarity_table(
-    table: FaceTable, paths: list[str], utk: FaceTable | None, seed: int = 20261126
-) -> list[dict[str, object]]:
+def lfw_genuine_impostor(
+    table: FaceTable, paths: list[str], *, tta: bool, seed: int = 20261126
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distances of all genuine pairs and of 2,000,000 sampled impostor pairs of LFW."""
     rows = table.select("center")
-    emb = table.embeddings(flip=True)
+    emb = table.embeddings(tta=tta)
     ident = np.array([p.split("/")[0] for p in paths])
     vec = emb[rows]
     # All genuine pairs of every identity with two or more images.
@@ -115,12 +111,15 @@ def similarity_table(
     b = rng.integers(0, len(paths), n_imp * 2)
     keep = ident[a] != ident[b]
     a, b = a[keep][:n_imp], b[keep][:n_imp]
-    imp = np.linalg.norm(vec[a] - vec[b], axis=1)
+    return gen, np.linalg.norm(vec[a] - vec[b], axis=1)
+
+
+def similarity_table(
+    gen: np.ndarray, imp: np.ndarray, utk: FaceTable | None
+) -> list[dict[str, object]]:
     utk_counts = None
     if utk is not None:
-        u = utk.embeddings(flip=True)[utk.select("center")]
-        utk_d = _all_pair_distances(u)
-        utk_counts = utk_d
+        utk_counts = _all_pair_distances(utk.embeddings()[utk.select("center")])
     out = []
     for s in THRESHOLDS:
         d = distance_from_similarity(s)
@@ -155,6 +154,9 @@ def main() -> None:
     )
     parser.add_argument("--markdown", action="store_true", help="also print the README table")
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument(
+        "--calibrate", action="store_true", help="print the distances at LFW FMR 1e-3 and 1e-4"
+    )
     args = parser.parse_args()
 
     lfw = require_dataset("lfw", args.data)
@@ -168,36 +170,39 @@ def main() -> None:
     folds = np.array([p.fold for p in pairs])
     pair_images = sorted({p.left for p in pairs} | {p.right for p in pairs})
 
+    raw = table.descriptors
     variants = [
-        ("largest face, HOG only, miss = non-match", "largest", False, False),
-        ("+ CNN then central box for misses", "largest", False, True),
-        ("+ face nearest the centre", "center", False, True),
-        ("+ mirrored-chip average (default)", "center", True, True),
+        ("dlib pipeline: largest HOG face, 1 chip, raw", ("largest", ("hog",)), raw[:, 0]),
+        ("+ CNN, then a central box, when no central face", ("largest", ALL), raw[:, 0]),
+        ("+ the face nearest the centre", ("center", ALL), raw[:, 0]),
+        ("+ unit length", ("center", ALL), tta_combine(raw[:, [0]])),
+        ("+ mirrored chip", ("center", ALL), tta_combine(raw[:, [0, 3]])),
+        ("+ crops at padding 0.2 and 0.3 (default: tta6)", ("center", ALL), tta_combine(raw)),
     ]
     results: dict[str, object] = {"embedding_seconds": round(embed_s, 1), "variants": []}
     print(
         f"LFW View 2, {len(pairs)} pairs in 10 folds; {len(pair_images)} images "
         f"(embeddings {'from cache' if embed_s < 60 else 'computed'} in {embed_s:.0f} s)\n"
     )
-    print(f"{'pipeline step':45} {'accuracy %':>16} {'TAR@FAR=1e-3':>13}")
-    for label, strategy, flip, fallback in variants:
-        dist = pair_distances(table, index, pairs, strategy=strategy, flip=flip, fallback=fallback)
+    print(f"{'pipeline step':50} {'accuracy %':>16} {'TAR@FAR=1e-3':>13}")
+    for label, (strategy, sources), vectors in variants:
+        rows = table.select(strategy, sources)
+        dist = pair_distances(table, index, pairs, rows, vectors)
         accs = ten_fold(dist, same, folds)
         tar, _ = tar_at_far(dist, same, 1e-3)
-        print(f"{label:45} {100 * accs.mean():8.2f} ± {100 * accs.std():.2f} {100 * tar:12.2f}%")
+        print(f"{label:50} {100 * accs.mean():8.2f} ± {100 * accs.std():.2f} {100 * tar:12.2f}%")
         results["variants"].append(
             {
                 "label": label,
                 "strategy": strategy,
-                "flip": flip,
-                "fallback": fallback,
+                "sources": sources,
                 "fold_accuracy": accs.tolist(),
                 "mean": accs.mean(),
                 "std": accs.std(),
                 "tar_at_far_1e-3": tar,
             }
         )
-    print("published figure for dlib-resnet-v1 (dlib's own pipeline): 99.38 %")
+    print("published figure for dlib-resnet-v1 (dlib's own pipeline, original LFW): 99.38 %")
 
     rows = table.select("center")
     counts = table.source_counts(np.array([rows[index[p]] for p in pair_images]))
@@ -221,11 +226,17 @@ def main() -> None:
         with (utk_dir / "labels.csv").open() as fh:
             utk_paths = [row["file"] for row in csv.DictReader(fh)]
         utk = embed_images(
-            utk_dir / "images", utk_paths, name="utkface_balanced", workers=args.workers
+            utk_dir / "images", utk_paths, name="utkface", workers=args.workers
         )
     except Exception as exc:  # noqa: BLE001 - the table is still useful without UTKFace
         print(f"UTKFace skipped: {exc}")
-    sim = similarity_table(table, paths, utk)
+    if args.calibrate:
+        for tta in (True, False):
+            _, imp_d = lfw_genuine_impostor(table, paths, tta=tta)
+            d90, d99 = np.quantile(imp_d, [1e-3, 1e-4])
+            print(f"calibration {table.model_id(tta=tta)}: d90={d90:.3f} d99={d99:.3f}")
+    gen, imp = lfw_genuine_impostor(table, paths, tta=True)
+    sim = similarity_table(gen, imp, utk)
     results["similarity_table"] = sim
     print("\nsimilarity threshold → error rates (match iff similarity ≥ threshold)")
     print(f"{'sim':>5} {'dist':>6} {'LFW FMR':>22} {'LFW FNMR':>22} {'UTKFace FMR':>24}")

@@ -1,4 +1,7 @@
-"""Shared fixtures: the public-domain portraits in tests/fixtures and the optional shared data."""
+"""Shared fixtures: the public-domain portraits in tests/fixtures and the optional shared data.
+
+Helpers (paths, ``encode``, ``rgb``, ``group_photo``) live in ``testdata.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import pytest
 
 from faceledger import Engine
 from faceledger.datasets import data_root
-from fixture_helpers import (  # noqa: F401 - re-exported for older imports
+from testdata import (  # noqa: F401 - re-exported for older imports
     CONGRESS,
     FIXTURES,
     PORTRAITS,

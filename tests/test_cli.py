@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from fixture_helpers import CONGRESS
+from testdata import CONGRESS
 
 A = CONGRESS / "029701.jpg"
 B = CONGRESS / "021506.jpg"
@@ -46,7 +46,7 @@ def test_represent_json() -> None:
     out = run("represent", str(A), "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert data["model_id"] == "dlib-resnet-v1+flip"
+    assert data["model_id"] == "dlib-resnet-v1+tta6"
     assert len(data["images"][0]["faces"][0]["embedding"]) == 128
 
 

@@ -23,6 +23,9 @@ def run(*args: str, home: Path, ok: bool = True):  # noqa: ANN201
 
 def test_collection_index_search_users(tmp_path: Path, portraits: list[Path]) -> None:
     home = tmp_path / "home"
+    no_key = run("collection", "create", "people", home=home, ok=False)
+    assert no_key.returncode == 1 and "admin init" in no_key.stderr
+    run("admin", "init", home=home)
     run("collection", "create", "people", home=home)
     assert (home / "faceledger.sqlite3").exists(), "FACELEDGER_HOME decides where data lives"
     dup = run("collection", "create", "people", home=home, ok=False)
@@ -30,7 +33,9 @@ def test_collection_index_search_users(tmp_path: Path, portraits: list[Path]) ->
         dup.returncode == 1 and dup.stderr.startswith("error: ") and "Traceback" not in dup.stderr
     )
     folder = portraits[0].parent
-    index = ("index", "people", str(folder), "--json", "--workers", "1")
+    refused = run("index", "people", str(folder), "--workers", "1", home=home, ok=False)
+    assert refused.returncode == 1 and "consent" in refused.stderr
+    index = ("index", "people", str(folder), "--json", "--workers", "1", "--consent", "c-1")
     out = run(*index, "--external-id", "stem", home=home)
     lines = [json.loads(x) for x in out.stdout.splitlines()]
     assert lines[-1]["summary"]["indexed_faces"] == len(portraits)
@@ -38,11 +43,14 @@ def test_collection_index_search_users(tmp_path: Path, portraits: list[Path]) ->
     again = run(*index, home=home)
     assert json.loads(again.stdout.splitlines()[-1])["summary"]["skipped"] == len(portraits)
 
-    found = json.loads(run("search", "people", str(portraits[2]), "--json", home=home).stdout)
+    why = ("--purpose", "photo-organization", "--case-ref", "album-1")
+    no_purpose = run("search", "people", str(portraits[2]), home=home, ok=False)
+    assert "purpose" in no_purpose.stderr
+    found = json.loads(run("search", "people", str(portraits[2]), *why, "--json", home=home).stdout)
     matches = found["searches"][0]["matches"]
     assert [m["face"]["face_id"] for m in matches] == [ids[portraits[2].stem]]
     assert matches[0]["similarity"] == 100.0
-    human = run("search", "people", str(portraits[2]), home=home).stdout
+    human = run("search", "people", str(portraits[2]), *why, home=home).stdout
     assert ids[portraits[2].stem] in human
 
     desc = json.loads(run("collection", "describe", "people", "--json", home=home).stdout)
@@ -61,7 +69,7 @@ def test_collection_index_search_users(tmp_path: Path, portraits: list[Path]) ->
     assert json.loads(assoc.stdout)["associated_faces"] == [ids[stem]]
     users = json.loads(run("user", "list", "people", "--json", home=home).stdout)["users"]
     assert users == [{"user_id": "u1", "face_count": 1, "created_at": users[0]["created_at"]}]
-    hit = run("user", "search", "people", "--image", str(portraits[1]), "--json", home=home)
+    hit = run("user", "search", "people", "--image", str(portraits[1]), *why, "--json", home=home)
     assert [m["user_id"] for m in json.loads(hit.stdout)["user_matches"]] == ["u1"]
     run("user", "disassociate", "people", "u1", ids[stem], home=home)
     run("user", "delete", "people", "u1", home=home)
@@ -73,39 +81,46 @@ def test_collection_index_search_users(tmp_path: Path, portraits: list[Path]) ->
     missing = run("collection", "describe", "people", home=home, ok=False)
     assert missing.returncode == 1 and "not found" in missing.stderr
 
+    log = run("audit-log", "verify", home=home)
+    assert "intact" in log.stdout
 
-def test_governed_mode_with_an_api_key(tmp_path: Path, portraits: list[Path]) -> None:
-    """With $FACELEDGER_API_KEY the CLI acts as that account through the governance gate."""
-    from faceledger.governance.db import GovernanceDB
-    from faceledger.governance.paths import governance_db_path
-    from faceledger.governance.principals import Principals
 
+def test_cli_is_governed_like_http(tmp_path: Path, portraits: list[Path]) -> None:
+    """A law-enforcement CLI principal: moratorium refusal with the reason, then a lead."""
     home = tmp_path / "home"
-    principals = Principals(GovernanceDB(governance_db_path(home)))
-    org = principals.create_org("acme", "commercial")
-    account = principals.create_account(org.id, "ann", ["operator"])
-    key = principals.create_key(account.id)
-    env = {
-        "FACELEDGER_HOME": str(home),
-        "FACELEDGER_API_KEY": key.api_key,
-        "FACELEDGER_PURPOSE": "access-control",
-    }
-
-    def governed(*args: str):  # noqa: ANN202
-        return runner.invoke(app, list(args), env=env)
-
-    assert governed("collection", "create", "staff").exit_code == 0
-    photo = str(portraits[0])
-    refused = governed("index", "staff", photo, "--workers", "1")
-    assert refused.exit_code == 1 and "consent" in refused.stderr
-    ok = governed("index", "staff", photo, "--workers", "1", "--consent", "form-7", "--json")
-    assert ok.exit_code == 0, ok.stderr
-    no_case = governed("search", "staff", photo)
-    assert no_case.exit_code == 1 and "case reference" in no_case.stderr
-    env["FACELEDGER_CASE_REF"] = "door-2"
-    found = governed("search", "staff", photo, "--json")
-    assert found.exit_code == 0, found.stderr
-    assert json.loads(found.stdout)["searches"][0]["matches"][0]["similarity"] == 100.0
-    # the embedded default tenant sees nothing of the organization's collection
-    listing = run("collection", "list", "--json", home=home)
-    assert json.loads(listing.stdout)["collections"] == []
+    run("admin", "init", "--actor-class", "law-enforcement", home=home)
+    again = run("admin", "init", home=home, ok=False)
+    assert again.returncode == 1 and "already initialized" in again.stderr
+    today = __import__("datetime").date.today().isoformat()
+    case = ("--case-ref", "MP-1", "--authorization-ref", "W-1", "--authorization-date", today)
+    run("collection", "create", "people", home=home)
+    run("index", "people", str(portraits[0]), "--workers", "1", "--purpose", "missing-person",
+        *case, home=home)  # fmt: skip
+    refused = run("search", "people", str(portraits[0]), "--purpose", "criminal-investigation",
+                  *case, home=home, ok=False)  # fmt: skip
+    assert refused.returncode == 1 and "moratorium since 2020-06-10" in refused.stderr
+    held = run("search", "people", str(portraits[0]), "--purpose", "missing-person", *case,
+               "--json", home=home, ok=False)  # fmt: skip
+    assert held.returncode == 3
+    out = json.loads(held.stdout)
+    assert out["status"] == "pending" and out["lead"]["results"] is None
+    assert out["rule"] == "law-enforcement-identification"
+    bad_key = run("collection", "list", "--api-key", "flk_nope", home=home, ok=False)
+    assert bad_key.returncode == 1 and "API key" in bad_key.stderr
+    lead = out["lead"]["id"]
+    keys = []
+    for name in ("r1", "r2"):
+        run("admin", "create-account", "local", name, "--role", "reviewer", home=home)
+        keys.append(run("admin", "create-key", f"local/{name}", home=home).stdout.strip())
+    queue = json.loads(run("leads", "list", "--review", "--api-key", keys[0], "--json",
+                           home=home).stdout)  # fmt: skip
+    assert [x["id"] for x in queue] == [lead] and queue[0]["results"]
+    mine = json.loads(run("leads", "show", lead, "--json", home=home).stdout)
+    assert mine["status"] == "pending" and mine["results"] is None
+    run("leads", "confirm", lead, "--note", "same person", "--api-key", keys[0], home=home)
+    twice = run("leads", "confirm", lead, "--api-key", keys[0], home=home, ok=False)
+    assert twice.returncode == 1 and "second reviewer" in twice.stderr
+    run("leads", "confirm", lead, "--api-key", keys[1], home=home)
+    mine = json.loads(run("leads", "show", lead, "--json", home=home).stdout)
+    assert mine["status"] == "released" and mine["results"][0]["similarity"] == 100
+    assert "intact" in run("audit-log", "verify", home=home).stdout

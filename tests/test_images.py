@@ -12,7 +12,7 @@ from PIL import Image
 
 from faceledger import ImageError, load_image
 from faceledger.images import load_pixels
-from fixture_helpers import CONGRESS, encode, rgb
+from testdata import CONGRESS, encode, rgb
 
 PORTRAIT = CONGRESS / "029701.jpg"
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from faceledger import DEFAULT_THRESHOLD, Engine, ModelError
-from fixture_helpers import encode, group_photo
+from testdata import encode, group_photo
 
 
 def _variants(path) -> dict[str, bytes]:
@@ -32,8 +32,9 @@ def test_represent_gives_embeddings_with_model_id(engine: Engine, portraits) -> 
     assert len(faces) == 1
     emb = faces[0].embedding
     assert emb is not None and emb.shape == (128,) and emb.dtype == np.float32
-    assert faces[0].model_id == engine.model_id == "dlib-resnet-v1+flip"
-    assert Engine(flip=False).model_id == "dlib-resnet-v1"
+    assert faces[0].model_id == engine.model_id == "dlib-resnet-v1+tta6"
+    assert abs(float((emb**2).sum()) - 1.0) < 1e-5  # tta6 vectors have unit length
+    assert Engine(tta=False).model_id == "dlib-resnet-v1"
     again = engine.represent(portraits[0].read_bytes())[0].embedding
     assert np.allclose(emb, again, atol=1e-6)
 
@@ -72,6 +73,6 @@ def test_compare_without_face_in_source(engine: Engine, portraits) -> None:
 
 def test_models_are_never_mixed(portraits) -> None:
     a = Engine().represent(portraits[0])[0]
-    b = Engine(flip=False).represent(portraits[0])[0]
+    b = Engine(tta=False).represent(portraits[0])[0]
     with pytest.raises(ModelError):
         Engine().compare_faces(a, [b])

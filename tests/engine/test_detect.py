@@ -7,7 +7,7 @@ from PIL import Image, ImageFilter
 
 from faceledger import Engine
 from faceledger.engine.types import LANDMARK_NAMES
-from fixture_helpers import encode, group_photo, rgb
+from testdata import encode, group_photo, rgb
 
 
 def test_one_frontal_face_per_portrait(engine: Engine, portraits) -> None:

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from faceledger.service.context import RequestContext
-from faceledger.service.faces import FaceService, PolicyDenied, quality_reasons
+from faceledger.service.faces import FaceService, PolicyDenied, ResultsWithheld, quality_reasons
 from faceledger.service.gate import Decision
-from faceledger.service.open_gate import OpenGate, local_context
 from faceledger.store import NotFoundError, SQLiteStore
-
-
-def group_photo(paths: list[Path], *, scales: list[float]) -> np.ndarray:
-    """Portraits side by side on a grey canvas (kept here: `conftest` is ambiguous as a module
-    name once several test folders have one)."""
-    canvas = Image.new("RGB", (1200, 500), (128, 128, 128))
-    x = 10
-    for path, scale in zip(paths, scales, strict=True):
-        img = Image.open(path).convert("RGB")
-        img = img.resize((int(img.width * scale), int(img.height * scale)))
-        canvas.paste(img, (x, 10))
-        x += img.width + 10
-    return np.asarray(canvas)
+from testdata import group_photo
 
 
 @dataclass
@@ -87,7 +73,7 @@ def test_every_operation_is_decided_and_recorded_once(service, gate, portraits) 
     assert request["collection_id"] == "people"
     assert outcome["face_ids"] == [face_ids[0]]
     search = next(r for r in gate.records if r[0] == "faces.search_by_image")
-    assert search[2]["results"][0]["face_id"] == face_ids[0]
+    assert search[2]["results"][0][0]["face_id"] == face_ids[0]
     assert search[1]["image_sha256"] == indexed[0].image_sha256
 
 
@@ -103,7 +89,7 @@ def test_denied_requests_raise_and_are_recorded(service, gate, portraits) -> Non
     # errors are recorded too, once
     with pytest.raises(NotFoundError):
         service.describe_collection(c, "missing")
-    assert gate.records[-1][2]["error_code"] == "not_found"
+    assert gate.records[-1][2]["error"] == "not_found"
 
 
 def test_decision_limits_raise_threshold_and_cap_results(service, gate, portraits) -> None:
@@ -176,42 +162,110 @@ def test_users_search_by_face_and_image(service, portraits) -> None:
     assert service.search_users(c, "people", image=portraits[2]).matches == []
 
 
-def test_open_gate_allows_and_records_nothing() -> None:
-    gate = OpenGate()
-    c = local_context()
-    d = gate.decide(c, "anything", {})
-    assert d.allowed and d.rule == "embedded-single-user"
-    assert gate.record(c, "anything", d, request={}, outcome={}) is None
+class ReviewGate(RecordingGate):
+    """Allows with review required and holds results as leads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[tuple[str, list]] = []
+
+    def decide(self, ctx, operation, request):
+        self.decided.append(operation)
+        review = operation.endswith("search_by_image")
+        return Decision(True, "test-review", "review", review_required=review)
+
+    def withhold(self, ctx, operation, decision, results):
+        self.held.append((operation, list(results)))
+        return SimpleNamespace(id=f"lead_{len(self.held)}", status="pending")
 
 
-def test_index_images_is_gated_and_resumable(service, gate, portraits) -> None:
+def test_review_required_withholds_results(tmp_path: Path, engine, portraits) -> None:
+    gate = ReviewGate()
+    store = SQLiteStore(tmp_path / "s.sqlite3")
+    service = FaceService(store, engine, gate)
     c = ctx()
-    service.create_collection(c, "bulk")
-    first = dict(service.index_images(c, "bulk", portraits[:3], workers=1, progress=False))
-    assert all(not r.skipped and len(r.face_records) == 1 for r in first.values())
-    ops = [op for op, _, _ in gate.records]
-    assert ops == ["collection.create"] + ["faces.index"] * 4
-    again = dict(service.index_images(c, "bulk", portraits[:4], workers=1, progress=False))
-    skipped = {p for p, r in again.items() if r.skipped}
-    assert skipped == {str(p) for p in portraits[:3]}
-    for p in portraits[:3]:
-        assert again[str(p)].skipped_face_ids == [first[str(p)].face_records[0].face_id]
-    op, _request, outcome = gate.records[-2]
-    assert op == "faces.index" and outcome["skipped_images"] == 3
-    assert service.describe_collection(c, "bulk").face_count == 4
+    service.create_collection(c, "people")
+    face_id = service.index_faces(c, "people", portraits[0]).face_records[0].face_id
+    with pytest.raises(ResultsWithheld) as info:
+        service.search_faces_by_image(c, "people", portraits[0])
+    assert info.value.lead.id == "lead_1" and info.value.code == "review_pending"
+    op, rows = gate.held[0]
+    assert op == "faces.search_by_image" and rows[0]["face_id"] == face_id
+    assert gate.records[-1][2]["status"] == "withheld"
+    assert gate.records[-1][2]["lead_id"] == "lead_1"
     assert gate.decided == [op for op, _, _ in gate.records]
+    store.close()
 
 
-def test_blurred_and_dark_faces_are_refused_with_reasons(service, portraits) -> None:
-    from PIL import ImageFilter
-
+def test_review_without_a_way_to_withhold_fails_closed(service, gate, portraits) -> None:
     c = ctx()
-    service.create_collection(c, "q")
-    img = Image.open(portraits[0]).convert("RGB")  # 021352: sharpness ~99, blur 2 px: ~9
-    blurred = np.asarray(img.filter(ImageFilter.GaussianBlur(2)))
-    result = service.index_faces(c, "q", blurred, quality_filter="LOW")
-    assert result.face_records == [] and "LOW_SHARPNESS" in result.unindexed_faces[0].reasons
-    dark = (np.asarray(img).astype(np.float32) * 0.12).astype(np.uint8)  # brightness ~6
-    result = service.index_faces(c, "q", dark, quality_filter="LOW")
-    assert result.face_records == [] and "LOW_BRIGHTNESS" in result.unindexed_faces[0].reasons
-    assert len(service.index_faces(c, "q", blurred, quality_filter="NONE").face_records) == 1
+    service.create_collection(c, "people")
+    gate.decide = lambda ctx, op, req: Decision(True, "needs-review", "r", review_required=True)
+    with pytest.raises(PolicyDenied):
+        service.search_faces_by_image(c, "people", portraits[0])
+    assert gate.records[-1][2] == {"status": "denied"}
+
+
+class GuardedStore:
+    """A store that refuses every call not made between the gate's decision and its record."""
+
+    def __init__(self, store, gate) -> None:
+        self._store, self._gate, self.calls = store, gate, 0
+
+    def __getattr__(self, name):
+        attr = getattr(self._store, name)
+        if not callable(attr) or name == "close":
+            return attr
+
+        def guarded(*args, **kwargs):
+            assert self._gate.open_decision, f"store.{name} called outside a decided request"
+            self.calls += 1
+            return attr(*args, **kwargs)
+
+        return guarded
+
+
+class DecisionTrackingGate(RecordingGate):
+    open_decision: bool = False
+
+    def decide(self, ctx, operation, request):
+        assert not self.open_decision, "a request decided twice before its record"
+        self.open_decision = True
+        return super().decide(ctx, operation, request)
+
+    def record(self, ctx, operation, decision, *, request, outcome):
+        assert self.open_decision, "a record without a decision"
+        self.open_decision = False
+        super().record(ctx, operation, decision, request=request, outcome=outcome)
+
+
+def test_no_store_call_outside_a_decided_and_recorded_request(tmp_path, engine, portraits):
+    gate = DecisionTrackingGate()
+    store = GuardedStore(SQLiteStore(tmp_path / "s.sqlite3"), gate)
+    svc = FaceService(store, engine, gate)
+    c = ctx()
+    svc.create_collection(c, "people")
+    done = list(svc.index_images(c, "people", portraits[:2], workers=1, progress=False))
+    assert all(not isinstance(r, Exception) for _, r in done)
+    again = list(svc.index_images(c, "people", portraits[:2], workers=1, progress=False))
+    assert all(r.skipped for _, r in again)
+    face_id = svc.index_faces(c, "people", portraits[2], skip_indexed=True).face_records[0].face_id
+    svc.describe_collection(c, "people")
+    svc.list_collections(c)
+    svc.list_faces(c, "people")
+    svc.search_faces(c, "people", face_id)
+    svc.search_faces_by_image(c, "people", portraits[2])
+    svc.create_user(c, "people", "u1")
+    svc.associate_faces(c, "people", "u1", [face_id])
+    svc.list_users(c, "people")
+    svc.search_users(c, "people", face_id=face_id)
+    svc.disassociate_faces(c, "people", "u1", [face_id])
+    svc.delete_user(c, "people", "u1")
+    svc.compare(c, portraits[0], portraits[1])
+    svc.detect(c, portraits[0])
+    svc.delete_faces(c, "people", [face_id])
+    svc.delete_collection(c, "people")
+    with pytest.raises(NotFoundError):
+        svc.describe_collection(c, "people")
+    assert store.calls > 15 and not gate.open_decision
+    assert gate.decided == [op for op, _, _ in gate.records]

@@ -19,10 +19,11 @@ import pytest
 from store_helpers import embed_portraits, jittered, sha
 
 from faceledger.datasets.lfw import identities
+from faceledger.governance import GovernanceDB, Principals
 from faceledger.store import SQLiteStore
 from faceledger.store.index import brute_force
+from testdata import dataset
 
-TENANT = "default"  # the CLI's tenant in embedded mode
 ACKS_BEFORE_KILL = 24
 KILL_AFTER_S = 40.0
 
@@ -41,16 +42,22 @@ def _cli(*args: str, data_dir: Path, **kw) -> subprocess.Popen:
 def test_sigkill_mid_index_loses_nothing_acknowledged_and_rerun_resumes(
     tmp_path: Path, shared_data: Path, engine
 ) -> None:
-    lfw = shared_data / "lfw"
-    if not (lfw / "lfw-deepfunneled").is_dir():
-        pytest.skip(f"LFW not present under {shared_data}")
+    lfw = dataset(shared_data, "lfw")
     people = identities(lfw)
     paths = [str(lfw / "lfw-deepfunneled" / p) for v in people.values() for p in v][:3000]
     store_file = tmp_path / "faceledger.sqlite3"
+    init = _cli("admin", "init", data_dir=tmp_path)
+    assert init.wait(timeout=60) == 0, init.stderr.read()
+    gov = GovernanceDB(tmp_path / "governance.sqlite3")
+    tenant = Principals(gov).get_org("local").id  # the CLI's organization
+    gov.close()
     with SQLiteStore(store_file) as s:
-        s.create_collection(TENANT, "lfw", engine.model_id)
+        s.create_collection(tenant, "lfw", engine.model_id)
 
-    proc = _cli("index", "lfw", *paths, "--json", "--workers", "2", data_dir=tmp_path)
+    proc = _cli(
+        "index", "lfw", *paths, "--json", "--workers", "2", "--consent", "test",
+        data_dir=tmp_path,
+    )  # fmt: skip
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
@@ -62,9 +69,9 @@ def test_sigkill_mid_index_loses_nothing_acknowledged_and_rerun_resumes(
     while len(lines) < ACKS_BEFORE_KILL and time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"index exited early: {proc.stderr.read()}")
-        counts.append(observer.describe_collection(TENANT, "lfw").face_count)
-        observer.search(TENANT, "lfw", probe, k=5)
-        observer.list_faces(TENANT, "lfw", limit=50)
+        counts.append(observer.describe_collection(tenant, "lfw").face_count)
+        observer.search(tenant, "lfw", probe, k=5)
+        observer.list_faces(tenant, "lfw", limit=50)
         searches += 1
         time.sleep(0.05)
     assert len(lines) >= ACKS_BEFORE_KILL, "the indexer acknowledged too little in time"
@@ -86,19 +93,21 @@ def test_sigkill_mid_index_loses_nothing_acknowledged_and_rerun_resumes(
     assert len(acked) < len(paths), "the run was killed part-way"
 
     with SQLiteStore(store_file) as s:
-        assert s.check_consistency(TENANT, "lfw") == []
-        info = s.describe_collection(TENANT, "lfw")
-        listed = {f.face_id for f in s.list_faces(TENANT, "lfw", limit=4096).items}
+        assert s.check_consistency(tenant, "lfw") == []
+        info = s.describe_collection(tenant, "lfw")
+        listed = {f.face_id for f in s.list_faces(tenant, "lfw", limit=4096).items}
         assert set(acked_faces) <= listed, "every acknowledged face is stored"
-        emb = s.get_embeddings(TENANT, "lfw", list(acked_faces))
+        emb = s.get_embeddings(tenant, "lfw", list(acked_faces))
         for face_id, vec in list(emb.items())[:40]:
-            hits = s.search(TENANT, "lfw", vec, k=3)
+            hits = s.search(tenant, "lfw", vec, k=3)
             assert face_id in {h.face.face_id for h in hits if h.distance == 0.0}
         before = info.face_count
 
     # rerun over the acknowledged images and a few more: acknowledged ones are skipped
     done = len(acked)
-    rerun = _cli("index", "lfw", *paths[: done + 4], "--json", data_dir=tmp_path)
+    rerun = _cli(
+        "index", "lfw", *paths[: done + 4], "--json", "--consent", "test", data_dir=tmp_path
+    )
     out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
     items = [json.loads(x) for x in out.splitlines()]
@@ -110,9 +119,9 @@ def test_sigkill_mid_index_loses_nothing_acknowledged_and_rerun_resumes(
         ]
     new = sum(len(i["face_records"]) for i in by_image.values())
     with SQLiteStore(store_file) as s:
-        assert s.describe_collection(TENANT, "lfw").face_count == before + new
-        assert s.check_consistency(TENANT, "lfw") == []
-        images = s.indexed_images(TENANT, "lfw")
+        assert s.describe_collection(tenant, "lfw").face_count == before + new
+        assert s.check_consistency(tenant, "lfw") == []
+        images = s.indexed_images(tenant, "lfw")
         assert len(images) == len(set(images)), "no image indexed twice"
 
 

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from faceledger.cli._govopts import DataDirOpt, JsonOpt, log_local, open_db
-from faceledger.cli.output import handle_errors, print_json
+from faceledger.cli.output import fail, handle_errors, print_json
+from faceledger.cli.principal import key_file, write_key_file
 from faceledger.governance.operations import ROLES
 from faceledger.governance.principals import KNOWN_ACTOR_CLASSES, Principals
 
@@ -19,6 +20,48 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 console = Console()
+
+
+@app.command("init")
+@handle_errors
+def init(
+    org: Annotated[str, typer.Option("--org", help="Name of the local organization.")] = "local",
+    actor_class: Annotated[
+        str, typer.Option("--actor-class", help="Actor class of the local organization.")
+    ] = "research",
+    account: Annotated[str, typer.Option(help="Name of the CLI's operator account.")] = "cli",
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Set up the single-user embedded default: an organization with one operator account,
+    whose API key is stored in the data folder (file cli-key, mode 600) for the face commands.
+
+    The CLI then acts as that account: every command is decided by the policy and recorded in
+    the audit log like any HTTP request."""
+    path = key_file(data_dir)
+    if path.exists():
+        raise fail(f"already initialized: {path} exists")
+    db = open_db(data_dir)
+    principals = Principals(db)
+    created = principals.create_org(org, actor_class)
+    log_local(db, "admin.create_org", created.id, {"org": created.to_dict()})
+    acct = principals.create_account(created.id, account, ["operator"])
+    log_local(db, "admin.create_account", created.id, {"account": acct.to_dict()})
+    issued = principals.create_key(acct.id, label="cli")
+    log_local(
+        db,
+        "admin.create_key",
+        created.id,
+        {"key_id": issued.key_id, "account_id": acct.id, "label": "cli"},
+    )
+    write_key_file(data_dir, issued.api_key)
+    if json_out:
+        print_json({"org": created.to_dict(), "account": acct.to_dict(), "key_file": str(path)})
+    else:
+        typer.echo(
+            f"created organization {created.name} ({created.id}, {created.actor_class}) and "
+            f"operator account {acct.name}; the CLI uses its key from {path}"
+        )
 
 
 @app.command("create-org")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from faceledger import __version__
-from faceledger.cli import admin, auditlog, collections, policy, recognition
+from faceledger.cli import admin, auditlog, collections, leads, policy, recognition, serve
 
 app = typer.Typer(
     name="faceledger",
@@ -29,6 +29,8 @@ app.add_typer(collections.user_app, name="user")
 app.add_typer(admin.app, name="admin")
 app.add_typer(policy.app, name="policy")
 app.add_typer(auditlog.app, name="audit-log")
+app.add_typer(leads.app, name="leads")
+app.command("serve")(serve.serve)
 
 
 def _version(value: bool) -> None:

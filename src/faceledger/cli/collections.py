@@ -1,25 +1,14 @@
 """``faceledger collection | index | faces | search | user``: the face store from the shell.
 
-Every command goes through ``FaceService``. Two modes:
-
-- embedded (default): the ``OpenGate``, single local user, tenant "default" (``--tenant``);
-- governed: with ``$FACELEDGER_API_KEY`` set, the caller is the key's account, the gate is the
-  governance gate of the data folder (policy, review, audit log), and the request declares
-  ``$FACELEDGER_PURPOSE``, ``$FACELEDGER_CASE_REF``, ``$FACELEDGER_AUTHORIZATION_REF`` and
-  ``$FACELEDGER_AUTHORIZATION_DATE`` (YYYY-MM-DD) when set.
-
-Where the data lives: ``--data-dir``, else ``$FACELEDGER_HOME``, else the user data folder
-(see ``faceledger.settings``).
+Every command goes through ``FaceService`` with the data folder's ``GovernedGate``, as the
+account of an API key (see ``faceledger.cli.principal``): the policy decides, the audit log
+records, results wait for two reviewers where the policy says so. Where the data lives:
+``--data-dir``, else ``$FACELEDGER_HOME``, else the user data folder (``faceledger.settings``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -28,20 +17,24 @@ from rich.console import Console
 from rich.table import Table
 
 from faceledger.cli.output import expand_images, fail, handle_errors, print_json
-from faceledger.engine import DEFAULT_THRESHOLD, Engine, EngineConfig
+from faceledger.cli.principal import (
+    ApiKeyOpt,
+    AuthDateOpt,
+    AuthRefOpt,
+    CaseRefOpt,
+    PurposeOpt,
+    Who,
+    open_service,
+)
+from faceledger.engine import DEFAULT_THRESHOLD
 from faceledger.errors import FaceledgerError
-from faceledger.service.context import RequestContext
 from faceledger.service.faces import (
     DEFAULT_USER_AGGREGATION,
     USER_AGGREGATIONS,
-    FaceService,
     QualityFilter,
+    ResultsWithheld,
     SearchResult,
 )
-from faceledger.service.gate import Gate
-from faceledger.service.open_gate import DEFAULT_TENANT, OpenGate, local_context
-from faceledger.settings import store_path
-from faceledger.store import SQLiteStore
 
 console = Console()
 
@@ -52,9 +45,6 @@ DataDirOpt = Annotated[
         help="Data folder (default: $FACELEDGER_HOME, else the user data folder).",
         show_default=False,
     ),
-]
-TenantOpt = Annotated[
-    str, typer.Option(help="Tenant (embedded mode; with an API key: the key's organization).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON.")]
 CollectionArg = Annotated[str, typer.Argument(help="Collection id.", show_default=False)]
@@ -71,46 +61,13 @@ faces_app = typer.Typer(help="List and delete the faces of a collection.")
 user_app = typer.Typer(help="Users: groups of faces of one person, searchable as one.")
 
 
-API_KEY_ENV = "FACELEDGER_API_KEY"
-DECLARED_ENV = {
-    "purpose": "FACELEDGER_PURPOSE",
-    "case_ref": "FACELEDGER_CASE_REF",
-    "authorization_ref": "FACELEDGER_AUTHORIZATION_REF",
-    "authorization_date": "FACELEDGER_AUTHORIZATION_DATE",
-}
-
-
-def gate_and_context(data_dir: Path | None, tenant: str) -> tuple[Gate, RequestContext]:
-    """OpenGate and the local user, or (with an API key) the governance gate and the key's
-    account with what the environment declares."""
-    api_key = os.environ.get(API_KEY_ENV)
-    if not api_key:
-        return OpenGate(), local_context(tenant)
-    from faceledger.governance.gate import GovernedGate
-    from faceledger.governance.principals import Principals
-
-    gate = GovernedGate.open(data_dir)
-    ctx = Principals(gate.auditlog.db).authenticate(api_key)
-    declared: dict[str, object] = {}
-    for field, env in DECLARED_ENV.items():
-        if value := os.environ.get(env):
-            try:
-                declared[field] = date.fromisoformat(value) if field.endswith("date") else value
-            except ValueError:
-                raise fail(f"${env} must be a date YYYY-MM-DD, not {value!r}") from None
-    return gate, dataclasses.replace(ctx, **declared)
-
-
-@contextmanager
-def open_service(
-    data_dir: Path | None, *, detector: str = "hog", tenant: str = DEFAULT_TENANT
-) -> Iterator[tuple[FaceService, RequestContext]]:
-    gate, ctx = gate_and_context(data_dir, tenant)
-    store = SQLiteStore(store_path(data_dir))
-    try:
-        yield FaceService(store, Engine(EngineConfig(detector=detector)), gate), ctx
-    finally:
-        store.close()
+def _withheld(exc: ResultsWithheld, json_out: bool) -> typer.Exit:
+    """Results held for review: say so (the lead), exit 3."""
+    if json_out:
+        print_json({"status": "pending", "lead": exc.lead.to_dict(), "rule": exc.decision.rule})
+    else:
+        typer.echo(f"held for review: {exc}", err=True)
+    return typer.Exit(3)
 
 
 def _echo_line(text: str) -> None:
@@ -125,11 +82,16 @@ def _echo_line(text: str) -> None:
 def collection_create(
     collection: CollectionArg,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create an empty collection for the engine's model."""
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
         info = svc.create_collection(ctx, collection)
     if json_out:
         print_json(info.to_dict())
@@ -141,13 +103,18 @@ def collection_create(
 @handle_errors
 def collection_list(
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     limit: LimitOpt = 100,
     next_token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The tenant's collections, by id."""
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
         page = svc.list_collections(ctx, limit=limit, next_token=next_token)
     if json_out:
         print_json(
@@ -172,11 +139,16 @@ def collection_list(
 def collection_describe(
     collection: CollectionArg,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Face count, user count, model id and creation time of a collection."""
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
         info = svc.describe_collection(ctx, collection)
     if json_out:
         print_json(info.to_dict())
@@ -190,14 +162,19 @@ def collection_describe(
 def collection_delete(
     collection: CollectionArg,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Delete a collection with all its faces and users."""
     if not yes and not typer.confirm(f"delete collection {collection} and all its faces?"):
         raise typer.Exit(1)
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
         info = svc.delete_collection(ctx, collection)
     if json_out:
         print_json({"deleted": info.to_dict()})
@@ -211,7 +188,11 @@ def index(
     collection: CollectionArg,
     images: Annotated[list[Path], typer.Argument(help="Image files or folders (recursive).")],
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     max_faces: Annotated[int, typer.Option(min=1, max=100, help="Faces kept per image.")] = 100,
     quality_filter: Annotated[
         QualityFilter, typer.Option(case_sensitive=False, help="Quality bar (see README).")
@@ -226,7 +207,7 @@ def index(
     detector: DetectorOpt = "hog",
     consent: Annotated[
         str | None,
-        typer.Option(help="Reference of the consent record for these faces (policy may need it)."),
+        typer.Option(help="Reference of the recorded consent of the people in these images."),
     ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="One JSON object per image (JSON Lines), then a summary.")
@@ -243,7 +224,8 @@ def index(
     if external_id not in ("name", "stem"):
         raise fail("--external-id must be 'name' or 'stem'")
     counts = {"images": 0, "indexed_faces": 0, "unindexed_faces": 0, "skipped": 0, "errors": 0}
-    with open_service(data_dir, detector=detector, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who, detector=detector) as (svc, ctx):
         for path, result in svc.index_images(
             ctx, collection, paths,
             external_ids=(lambda p: p.name) if external_id == "name" else (lambda p: p.stem),
@@ -294,14 +276,19 @@ def _jsonl(obj: object) -> str:
 def faces_list(
     collection: CollectionArg,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     limit: LimitOpt = 100,
     next_token: TokenOpt = None,
     user: Annotated[str | None, typer.Option(help="Only the faces of this user.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Faces in insertion order, one page at a time."""
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
         page = svc.list_faces(ctx, collection, limit=limit, next_token=next_token, user_id=user)
     if json_out:
         print_json({"faces": [f.to_dict() for f in page.items], "next_token": page.next_token})
@@ -327,11 +314,16 @@ def faces_delete(
     collection: CollectionArg,
     face_ids: Annotated[list[str], typer.Argument(help="Face ids to delete.")],
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Delete faces by id."""
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
         deleted = svc.delete_faces(ctx, collection, face_ids)
     missing = [f for f in face_ids if f not in set(deleted)]
     if json_out:
@@ -348,7 +340,11 @@ def search(
     collection: CollectionArg,
     image: Annotated[Path, typer.Argument(help="Image whose largest face is searched.")],
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     threshold: ThresholdOpt = DEFAULT_THRESHOLD,
     max_results: Annotated[int, typer.Option(min=1, max=4096, help="Most matches.")] = 10,
     all_faces: Annotated[bool, typer.Option(help="Search every face of the image.")] = False,
@@ -356,11 +352,15 @@ def search(
     json_out: JsonOpt = False,
 ) -> None:
     """Find the faces of COLLECTION most similar to the face in IMAGE (exact search)."""
-    with open_service(data_dir, detector=detector, tenant=tenant) as (svc, ctx):
-        result = svc.search_faces_by_image(
-            ctx, collection, image, threshold=threshold, max_results=max_results,
-            all_faces=all_faces,
-        )  # fmt: skip
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who, detector=detector) as (svc, ctx):
+        try:
+            result = svc.search_faces_by_image(
+                ctx, collection, image, threshold=threshold, max_results=max_results,
+                all_faces=all_faces,
+            )  # fmt: skip
+        except ResultsWithheld as exc:
+            raise _withheld(exc, json_out) from None
     if json_out:
         print_json(result.to_dict())
         return
@@ -368,9 +368,6 @@ def search(
 
 
 def _print_search(image: Path, result: SearchResult) -> None:
-    if result.lead_id:
-        typer.echo(f"results held for human review: lead {result.lead_id}")
-        return
     if not result.searches:
         typer.echo(f"no face found in {image}")
         raise typer.Exit(1)
@@ -403,17 +400,22 @@ def user_create(
     collection: CollectionArg,
     user_id: UserArg,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create a user in a collection."""
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
         record = svc.create_user(ctx, collection, user_id)
     print_json(record.to_dict()) if json_out else typer.echo(f"created user {user_id}")
 
 
-def _association(verb: str, collection, user_id, face_ids, data_dir, tenant, json_out) -> None:  # noqa: ANN001
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+def _association(verb: str, collection, user_id, face_ids, data_dir, who, json_out) -> None:  # noqa: ANN001
+    with open_service(data_dir, who) as (svc, ctx):
         method = svc.associate_faces if verb == "associated" else svc.disassociate_faces
         result = method(ctx, collection, user_id, face_ids)
     if json_out:
@@ -431,11 +433,16 @@ def user_associate(
     user_id: UserArg,
     face_ids: FaceIdsArg,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Associate 1–100 faces to a user."""
-    _association("associated", collection, user_id, face_ids, data_dir, tenant, json_out)
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    _association("associated", collection, user_id, face_ids, data_dir, who, json_out)
 
 
 @user_app.command("disassociate")
@@ -445,11 +452,16 @@ def user_disassociate(
     user_id: UserArg,
     face_ids: FaceIdsArg,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Remove faces from a user (the faces stay in the collection)."""
-    _association("disassociated", collection, user_id, face_ids, data_dir, tenant, json_out)
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    _association("disassociated", collection, user_id, face_ids, data_dir, who, json_out)
 
 
 @user_app.command("list")
@@ -457,13 +469,18 @@ def user_disassociate(
 def user_list(
     collection: CollectionArg,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     limit: LimitOpt = 100,
     next_token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Users of a collection, by id."""
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
         page = svc.list_users(ctx, collection, limit=limit, next_token=next_token)
     if json_out:
         print_json({"users": [u.to_dict() for u in page.items], "next_token": page.next_token})
@@ -480,11 +497,16 @@ def user_delete(
     collection: CollectionArg,
     user_id: UserArg,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Delete a user; its faces stay in the collection."""
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
         record = svc.delete_user(ctx, collection, user_id)
     if json_out:
         print_json({"deleted": record.to_dict()})
@@ -501,7 +523,11 @@ def user_search(
     ] = None,
     face_id: Annotated[str | None, typer.Option(help="Search with a stored face.")] = None,
     data_dir: DataDirOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    api_key: ApiKeyOpt = None,
+    purpose: PurposeOpt = None,
+    case_ref: CaseRefOpt = None,
+    authorization_ref: AuthRefOpt = None,
+    authorization_date: AuthDateOpt = None,
     threshold: ThresholdOpt = DEFAULT_THRESHOLD,
     max_users: Annotated[int, typer.Option(min=1, max=4096, help="Most users.")] = 10,
     aggregation: Annotated[
@@ -512,16 +538,17 @@ def user_search(
     """Users matching a face (give --image or --face-id)."""
     if (image is None) == (face_id is None):
         raise fail("give exactly one of --image or --face-id", 2)
-    with open_service(data_dir, tenant=tenant) as (svc, ctx):
-        result = svc.search_users(
-            ctx, collection, face_id=face_id, image=image, threshold=threshold,
-            max_users=max_users, aggregation=aggregation,
-        )  # fmt: skip
+    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
+    with open_service(data_dir, who) as (svc, ctx):
+        try:
+            result = svc.search_users(
+                ctx, collection, face_id=face_id, image=image, threshold=threshold,
+                max_users=max_users, aggregation=aggregation,
+            )  # fmt: skip
+        except ResultsWithheld as exc:
+            raise _withheld(exc, json_out) from None
     if json_out:
         print_json(result.to_dict())
-        return
-    if result.lead_id:
-        typer.echo(f"results held for human review: lead {result.lead_id}")
         return
     if result.searched_face is None:
         typer.echo(f"no face found in {image}")

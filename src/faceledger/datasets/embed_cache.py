@@ -1,13 +1,16 @@
 """Embeddings of an evaluation dataset, computed once on all cores and cached on disk.
 
-For evaluation the images are known to hold a face, so a miss is not accepted silently: HOG
-first, then the CNN detector, then a fixed central box (LFW deep-funneled and UTKFace chips are
-centred). Every face records which of the three produced it, so reports can count them.
-Both the plain and the mirrored-chip descriptors are kept, so variants are compared from one run.
+For evaluation the images are known to hold their subject's face in the centre (LFW
+deep-funneled, UTKFace chips, portraits), so a miss is not accepted silently: when HOG finds no
+face plausibly central, the CNN detector runs too, and when neither does, a fixed central box is
+used. Every face records which of the three produced it, so reports can count them.
+All six raw descriptors of the test-time augmentation are kept, so pipeline variants are
+compared from one run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -20,13 +23,19 @@ import platformdirs
 from faceledger.engine.batch import process_images
 from faceledger.engine.core import Engine, EngineConfig
 from faceledger.engine.detection import FaceDetector
-from faceledger.engine.types import BoundingBox
+from faceledger.engine.embedding import tta_combine, tta_descriptors
+from faceledger.engine.models import DESCRIPTOR_MODEL_ID
+from faceledger.engine.similarity import DEFAULT_MODEL_ID
+from faceledger.engine.types import BoundingBox, Face
 from faceledger.errors import FaceledgerError
 from faceledger.images import load_pixels
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 FALLBACK_CENTER_FRACTION = 0.45
 """Side of the central fallback box as a fraction of the image's shorter side."""
+CENTRAL_TOLERANCE = 0.2
+"""A face is plausibly the subject when its centre is within 20 % of the image centre and it is
+wider than 20 % of the image."""
 
 _cnn: FaceDetector | None = None
 
@@ -46,19 +55,27 @@ class FaceTable:
     boxes: np.ndarray  # (F,4) left, top, width, height
     scores: np.ndarray  # (F,)
     sources: np.ndarray  # (F,) str: hog | cnn | center
-    plain: np.ndarray  # (F,128) float32 descriptor of the chip
-    flipped: np.ndarray  # (F,128) float32 descriptor of the mirrored chip
+    descriptors: np.ndarray  # (F,6,128) raw: chips at TTA_PADDINGS, then their mirrors
     sizes: np.ndarray  # (I,2) width, height of each image
     errors: dict[str, str]
 
-    def embeddings(self, *, flip: bool) -> np.ndarray:
-        return (self.plain + self.flipped) / 2.0 if flip else self.plain
+    def embeddings(self, *, tta: bool = True) -> np.ndarray:
+        """Vectors of the default model (``dlib-resnet-v1+tta6``), or dlib's raw single chip."""
+        return tta_combine(self.descriptors) if tta else self.descriptors[:, 0]
 
-    def select(self, strategy: str = "center") -> np.ndarray:
-        """One face row per image (-1 when none): the largest, or the one nearest the centre."""
+    def model_id(self, *, tta: bool = True) -> str:
+        return DEFAULT_MODEL_ID if tta else DESCRIPTOR_MODEL_ID
+
+    def select(
+        self, strategy: str = "center", sources: tuple[str, ...] = ("hog", "cnn", "center")
+    ) -> np.ndarray:
+        """One face row per image (-1 when none): the largest, or the one nearest the centre,
+        among faces found by ``sources``."""
         chosen = np.full(len(self.paths), -1, dtype=np.int64)
         best = np.full(len(self.paths), np.inf)
         for row, img in enumerate(self.image_index):
+            if self.sources[row] not in sources:
+                continue
             left, top, w, h = self.boxes[row]
             if strategy == "largest":
                 key = -float(w * h)
@@ -89,7 +106,7 @@ def embed_images(
     use_cache: bool = True,
 ) -> FaceTable:
     """Faces and descriptors of ``root/p`` for each p, cached under ``cache_dir()``."""
-    config = config or EngineConfig()
+    config = dataclasses.replace(config or EngineConfig(), tta=True)  # all six crops are kept
     key = hashlib.sha256(
         json.dumps(
             [CACHE_VERSION, str(root.resolve()), relative_paths, _config_key(config)]
@@ -99,7 +116,7 @@ def embed_images(
     if use_cache and file.exists():
         return _load(file)
     absolute = [str(root / p) for p in relative_paths]
-    rows: list[tuple[int, list[float], float, str, np.ndarray, np.ndarray]] = []
+    rows: list[tuple[int, list[float], float, str, np.ndarray]] = []
     sizes = np.zeros((len(absolute), 2), dtype=np.int32)
     errors: dict[str, str] = {}
     results = process_images(
@@ -110,16 +127,15 @@ def embed_images(
             errors[relative_paths[index]] = str(result)
             continue
         sizes[index] = result["size"]
-        for box, score, source, plain, flipped in result["faces"]:
-            rows.append((index, box, score, source, plain, flipped))
+        for box, score, source, descriptors in result["faces"]:
+            rows.append((index, box, score, source, descriptors))
     table = FaceTable(
         paths=list(relative_paths),
         image_index=np.array([r[0] for r in rows], dtype=np.int64),
         boxes=np.array([r[1] for r in rows], dtype=np.float32).reshape(-1, 4),
         scores=np.array([r[2] for r in rows], dtype=np.float32),
         sources=np.array([r[3] for r in rows], dtype="U8"),
-        plain=np.array([r[4] for r in rows], dtype=np.float32).reshape(-1, 128),
-        flipped=np.array([r[5] for r in rows], dtype=np.float32).reshape(-1, 128),
+        descriptors=np.array([r[4] for r in rows], dtype=np.float32).reshape(-1, 6, 128),
         sizes=sizes,
         errors=errors,
     )
@@ -131,35 +147,36 @@ def _config_key(config: EngineConfig) -> list[object]:
     return [config.detector, config.min_face_size, config.max_detect_pixels, config.max_faces]
 
 
+def _plausibly_central(face: Face, width: int, height: int) -> bool:
+    cx, cy = face.box.center
+    return (
+        abs(cx - width / 2) < CENTRAL_TOLERANCE * width
+        and abs(cy - height / 2) < CENTRAL_TOLERANCE * height
+        and face.box.width > CENTRAL_TOLERANCE * width
+    )
+
+
 def _describe_for_eval(engine: Engine, path: str) -> dict[str, object]:
-    """Worker task: every face with plain and mirrored descriptors, with the fallback chain."""
+    """Worker task: every face with its six raw descriptors, with the fallback chain."""
     global _cnn
     pixels = load_pixels(path, max_pixels=engine.config.max_pixels)
+    h, w = pixels.shape[:2]
     faces = engine.detect_pixels(pixels, keep_chips=True)
-    if not faces:
+    if not any(_plausibly_central(f, w, h) for f in faces):
         _cnn = _cnn or FaceDetector("cnn", threads=engine.config.threads)
         dets, _ = _cnn.detect(pixels, min_face_size=engine.config.min_face_size)
         dets.sort(key=lambda d: d.box.area, reverse=True)
-        faces = engine.faces_at(pixels, [(d.box, d.score, "cnn") for d in dets], keep_chips=True)
-    if not faces:
-        h, w = pixels.shape[:2]
+        faces += engine.faces_at(pixels, [(d.box, d.score, "cnn") for d in dets], keep_chips=True)
+    if not any(_plausibly_central(f, w, h) for f in faces):
         side = int(min(h, w) * FALLBACK_CENTER_FRACTION)
         box = BoundingBox((w - side) // 2, (h - side) // 2, side, side)
-        faces = engine.faces_at(pixels, [(box, 0.0, "center")], keep_chips=True)
-    chips = np.stack([f.chip for f in faces])
-    both = engine.descriptor.compute(np.concatenate([chips, chips[:, :, ::-1]]))
-    n = len(faces)
+        faces += engine.faces_at(pixels, [(box, 0.0, "center")], keep_chips=True)
+    descriptors = tta_descriptors(engine.descriptor, np.stack([f.chips for f in faces]))
     return {
-        "size": (pixels.shape[1], pixels.shape[0]),
+        "size": (w, h),
         "faces": [
-            (
-                [f.box.left, f.box.top, f.box.width, f.box.height],
-                float(f.score),
-                f.detector,
-                both[i],
-                both[n + i],
-            )
-            for i, f in enumerate(faces)
+            ([f.box.left, f.box.top, f.box.width, f.box.height], float(f.score), f.detector, d)
+            for f, d in zip(faces, descriptors, strict=True)
         ],
     }
 
@@ -174,8 +191,7 @@ def _save(file: Path, table: FaceTable) -> None:
         boxes=table.boxes,
         scores=table.scores,
         sources=table.sources,
-        plain=table.plain,
-        flipped=table.flipped,
+        descriptors=table.descriptors,
         sizes=table.sizes,
         errors=np.array(json.dumps(table.errors)),
     )
@@ -190,8 +206,7 @@ def _load(file: Path) -> FaceTable:
             boxes=z["boxes"],
             scores=z["scores"],
             sources=z["sources"],
-            plain=z["plain"],
-            flipped=z["flipped"],
+            descriptors=z["descriptors"],
             sizes=z["sizes"],
             errors=json.loads(str(z["errors"])),
         )

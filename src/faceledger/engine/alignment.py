@@ -34,7 +34,14 @@ class Aligner:
         return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
 
     @staticmethod
-    def chip(pixels: np.ndarray, shape) -> np.ndarray:  # noqa: ANN001 - dlib type
+    def chips(
+        pixels: np.ndarray,
+        shape,
+        paddings: tuple[float, ...] = (CHIP_PADDING,),  # noqa: ANN001
+    ) -> np.ndarray:
+        """(len(paddings), 150, 150, 3) aligned chips, one per padding (crop scale)."""
         import dlib
 
-        return np.asarray(dlib.get_face_chip(pixels, shape, CHIP_SIZE, CHIP_PADDING))
+        return np.stack(
+            [np.asarray(dlib.get_face_chip(pixels, shape, CHIP_SIZE, pad)) for pad in paddings]
+        )

@@ -6,13 +6,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faceledger.engine.alignment import Aligner
+from faceledger.engine.alignment import CHIP_PADDING, Aligner
 from faceledger.engine.detection import (
     DEFAULT_MAX_DETECT_PIXELS,
     DEFAULT_MIN_FACE_SIZE,
     FaceDetector,
 )
-from faceledger.engine.embedding import Descriptor, flip_average, load_descriptor
+from faceledger.engine.embedding import (
+    TTA_PADDINGS,
+    Descriptor,
+    load_descriptor,
+    tta_combine,
+    tta_descriptors,
+)
 from faceledger.engine.pose import estimate_pose
 from faceledger.engine.quality import measure_quality
 from faceledger.engine.similarity import (
@@ -38,7 +44,7 @@ class EngineConfig:
     max_pixels: int = DEFAULT_MAX_PIXELS
     backend: str = "auto"
     threads: int | None = None
-    flip: bool = True
+    tta: bool = True
 
 
 class Engine:
@@ -71,7 +77,11 @@ class Engine:
     def model_id(self) -> str:
         """Id of the embeddings this engine makes; embeddings of different ids never compare."""
         base = self.descriptor.model_id
-        return f"{base}+flip" if self.config.flip else base
+        return f"{base}+tta6" if self.config.tta else base
+
+    @property
+    def paddings(self) -> tuple[float, ...]:
+        return TTA_PADDINGS if self.config.tta else (CHIP_PADDING,)
 
     def detect(self, image: ImageInput, *, keep_chips: bool = False) -> list[Face]:
         """Faces in ``image``, largest first, at most ``max_faces``; [] when there is none."""
@@ -102,7 +112,8 @@ class Engine:
         for box, score, source in boxes:
             shape = self._aligner.shape(pixels, box)
             points = self._aligner.points(shape)
-            chip = self._aligner.chip(pixels, shape)
+            paddings = self.paddings if keep_chips else (CHIP_PADDING,)  # quality needs one
+            chips = self._aligner.chips(pixels, shape, paddings)
             faces.append(
                 Face(
                     box=box,
@@ -110,8 +121,8 @@ class Engine:
                     detector=source,
                     landmarks=points,
                     pose=estimate_pose(points),
-                    quality=measure_quality(chip, box),
-                    chip=chip if keep_chips else None,
+                    quality=measure_quality(chips[0], box),
+                    chips=chips if keep_chips else None,
                 )
             )
         return faces
@@ -127,22 +138,26 @@ class Engine:
         return faces
 
     def embed_faces(self, faces: list[Face]) -> None:
-        """Fill in ``embedding`` and ``model_id`` of faces that carry their chip."""
+        """Fill in ``embedding`` and ``model_id`` of faces that carry their chips."""
         if not faces:
             return
-        chips = np.stack([f.chip for f in faces])  # type: ignore[misc]
+        chips = np.stack([f.chips for f in faces])  # type: ignore[misc]
         vecs = self.embed_chips(chips)
         model_id = self.model_id
         for face, vec in zip(faces, vecs, strict=True):
             face.embedding = vec
             face.model_id = model_id
-            face.chip = None
+            face.chips = None
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
-        """(N,150,150,3) aligned chips → (N,128) embeddings of this engine's model id."""
-        if self.config.flip:
-            return flip_average(self.descriptor, chips)
-        return self.descriptor.compute(chips)
+        """(N, K, 150, 150, 3) chips at ``self.paddings`` → (N, 128) embeddings of this model id.
+
+        With ``tta`` (default): six crops per face (three scales, each mirrored), combined by
+        ``tta_combine`` into a unit vector. Without: dlib's raw descriptor of the 0.25 chip.
+        """
+        if self.config.tta:
+            return tta_combine(tta_descriptors(self.descriptor, chips))
+        return self.descriptor.compute(chips[:, 0])
 
     def compare(
         self, source: ImageInput, target: ImageInput, *, threshold: float = DEFAULT_THRESHOLD
@@ -166,7 +181,7 @@ class Engine:
         matches = []
         for face in targets:
             d = float(distance(source.embedding, face.embedding))  # type: ignore[arg-type]
-            s = float(similarity_from_distance(d))
+            s = float(similarity_from_distance(d, source.model_id or self.model_id))
             matches.append(FaceMatch(face=face, distance=d, similarity=s, match=s >= threshold))
         return Comparison(source, matches, threshold, source.model_id or self.model_id)
 

@@ -62,9 +62,26 @@ def load_descriptor(backend: str = "auto", *, threads: int | None = None) -> Des
     return DlibDescriptor()
 
 
-def flip_average(descriptor: Descriptor, chips: np.ndarray) -> np.ndarray:
-    """Mean of the descriptors of each chip and its mirror image (test-time augmentation)."""
-    both = np.concatenate([chips, chips[:, :, ::-1]], axis=0)
-    vecs = descriptor.compute(np.ascontiguousarray(both))
-    n = len(chips)
-    return (vecs[:n] + vecs[n:]) / 2.0
+TTA_PADDINGS = (0.25, 0.2, 0.3)
+"""Crop scales of the test-time augmentation; 0.25 is dlib's own chip. Each is also mirrored."""
+
+
+def tta_descriptors(descriptor: Descriptor, chips: np.ndarray) -> np.ndarray:
+    """(N, K, 150, 150, 3) chips → (N, 2K, 128) raw descriptors: the K chips, then their mirrors."""
+    n, k = chips.shape[:2]
+    flat = chips.reshape(n * k, *chips.shape[2:])
+    both = np.ascontiguousarray(np.concatenate([flat, flat[:, :, ::-1]], axis=0))
+    vecs = descriptor.compute(both)
+    plain, mirrored = vecs[: n * k].reshape(n, k, -1), vecs[n * k :].reshape(n, k, -1)
+    return np.concatenate([plain, mirrored], axis=1)
+
+
+def tta_combine(vecs: np.ndarray) -> np.ndarray:
+    """(N, M, 128) descriptors of one face's crops → (N, 128) unit vectors.
+
+    Each descriptor is scaled to unit length, averaged, and the mean scaled to unit length:
+    on LFW folds 1–3 this gained 0.8 points over dlib's single chip (benchmarks/lfw_verification).
+    """
+    unit = vecs / np.linalg.norm(vecs, axis=-1, keepdims=True).clip(1e-12)
+    mean = unit.mean(axis=1)
+    return (mean / np.linalg.norm(mean, axis=-1, keepdims=True).clip(1e-12)).astype(np.float32)

@@ -107,8 +107,8 @@ class Face:
     quality: Quality
     embedding: np.ndarray | None = None
     model_id: str | None = None
-    chip: np.ndarray | None = field(default=None, repr=False)
-    """The aligned 150×150 RGB chip the embedding was computed from (kept only on request)."""
+    chips: np.ndarray | None = field(default=None, repr=False)
+    """(K, 150, 150, 3) aligned RGB chips the embedding is computed from (kept on request)."""
 
     def to_dict(self, *, embedding: bool = True) -> dict[str, object]:
         out: dict[str, object] = {

@@ -1,8 +1,6 @@
-"""Where governance keeps its data.
-
-Resolution order of the data folder: an explicit path (``--data-dir``), then
-``$FACELEDGER_HOME``, then ``platformdirs.user_data_dir("faceledger")``. (The same order as the
-store's settings; the two are to be unified.)
+"""Where governance keeps its data: files inside the one data folder of
+:func:`faceledger.settings.data_dir` (``--data-dir``, else ``$FACELEDGER_HOME``, else the
+platform's user data folder), next to the face store.
 """
 
 from __future__ import annotations
@@ -10,20 +8,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
+from faceledger.settings import HOME_ENV, data_dir
 
-HOME_ENV = "FACELEDGER_HOME"
 GOVERNANCE_FILE = "governance.sqlite3"
 POLICY_FILE = "policy.yaml"
 
-
-def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The data folder (not created here)."""
-    if explicit:
-        return Path(explicit).expanduser()
-    if env := os.environ.get(HOME_ENV):
-        return Path(env).expanduser()
-    return Path(platformdirs.user_data_dir("faceledger"))
+__all__ = [
+    "GOVERNANCE_FILE",
+    "HOME_ENV",
+    "POLICY_FILE",
+    "data_dir",
+    "governance_db_path",
+    "policy_path",
+]
 
 
 def governance_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -28,7 +28,7 @@ from faceledger.engine.similarity import (
     distance_from_similarity,
     similarity_from_distance,
 )
-from faceledger.engine.types import Face
+from faceledger.engine.types import Comparison, Face
 from faceledger.errors import FaceledgerError, ImageError
 from faceledger.images import ImageInput
 from faceledger.service.context import RequestContext
@@ -40,6 +40,7 @@ from faceledger.store.base import (
     FaceHit,
     FaceRecord,
     FaceStore,
+    ImageRecord,
     InvalidRequestError,
     NotFoundError,
     Page,
@@ -60,6 +61,25 @@ class PolicyDenied(FaceledgerError):
 
     def __init__(self, decision: Decision) -> None:
         super().__init__(f"denied by policy ({decision.rule}): {decision.reason}")
+        self.decision = decision
+
+
+class ResultsWithheld(FaceledgerError):
+    """The policy requires human review: the results were held as a pending lead.
+
+    Raised instead of returning results, so a front end that forgets review cannot leak them:
+    the requester gets ``lead`` (its id and status), reviewers confirm or reject it, and the
+    requester reads the results once two reviewers have confirmed.
+    """
+
+    code = "review_pending"
+
+    def __init__(self, lead: Any, decision: Decision) -> None:
+        super().__init__(
+            f"results held for human review as lead {lead.id} ({decision.rule}): "
+            "two reviewers of your organization must confirm before you see them"
+        )
+        self.lead = lead
         self.decision = decision
 
 
@@ -87,15 +107,13 @@ class QualityBar:
 
 QUALITY_BARS: dict[QualityFilter, QualityBar | None] = {
     QualityFilter.NONE: None,
-    # LOW refuses only faces recognition cannot use (heavy blur, tiny, dark, profile).
-    QualityFilter.LOW: QualityBar(30, 10.0, 10.0, 60.0, 45.0),
-    QualityFilter.MEDIUM: QualityBar(50, 30.0, 20.0, 45.0, 30.0),
-    QualityFilter.HIGH: QualityBar(80, 60.0, 30.0, 30.0, 20.0),
+    # LOW refuses only faces recognition cannot use; on LFW (250 px, often soft) it drops ~1%.
+    QualityFilter.LOW: QualityBar(30, 3.0, 10.0, 60.0, 45.0),
+    QualityFilter.MEDIUM: QualityBar(50, 8.0, 20.0, 45.0, 30.0),
+    QualityFilter.HIGH: QualityBar(80, 20.0, 30.0, 30.0, 20.0),
 }
-"""Quality filter levels, on the engine's measured scales (engine/quality.py, engine/pose.py).
-Sharpness: LFW news photos have a median of 87-91 (1st percentile ~47), the Congress portraits
-77-100, LFW after a 1.5 px Gaussian blur ~25 and after 3 px ~8: LOW drops the 3 px blur, MEDIUM
-the 1.5 px blur. Face size on LFW: 90-155 px (median 108)."""
+"""Quality filter levels (measured scales: see engine/quality.py and engine/pose.py). On LFW
+faces the median sharpness is ~15 and face size ~108 px; the Congress portraits score 9-43."""
 
 
 def quality_reasons(face: Face, level: QualityFilter | str) -> list[str]:
@@ -173,8 +191,6 @@ class SearchResult:
     max_results: int
     searches: list[FaceSearch]
     image_sha256: str | None = None
-    lead_id: str | None = None
-    """Set when the results are held for human review (then no match is returned)."""
 
     @property
     def matches(self) -> list[FaceHit]:
@@ -188,7 +204,6 @@ class SearchResult:
             "threshold": self.threshold,
             "max_results": self.max_results,
             "image_sha256": self.image_sha256,
-            "review_lead_id": self.lead_id,
             "searches": [s.to_dict() for s in self.searches],
         }
 
@@ -217,7 +232,6 @@ class UserSearchResult:
     searched_face: Face | FaceRecord | None
     matches: list[UserMatch]
     image_sha256: str | None = None
-    lead_id: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         f = self.searched_face
@@ -226,7 +240,6 @@ class UserSearchResult:
             "threshold": self.threshold,
             "aggregation": self.aggregation,
             "image_sha256": self.image_sha256,
-            "review_lead_id": self.lead_id,
             "searched_face": None
             if f is None
             else f.to_dict(embedding=False)
@@ -287,6 +300,58 @@ def _embed_file(engine: Engine, path: str) -> tuple[str, list[Face]]:
     return digest, engine.represent(data)
 
 
+def run_governed(
+    gate: Gate,
+    ctx: RequestContext,
+    operation: str,
+    request: dict[str, Any],
+    work: Callable[[Decision], tuple[R, dict[str, Any]]],
+    *,
+    decision: Decision | None = None,
+    lead_results: Callable[[R], list[dict[str, Any]]] | None = None,
+) -> R:
+    """decide → work → record once, whatever happens.
+
+    When the decision requires review, the results never leave: ``lead_results`` turns
+    them into the lead's rows, the gate holds them (``withhold``) and
+    :class:`ResultsWithheld` is raised with the lead. A gate that cannot withhold fails
+    closed: the request is denied before the store is touched.
+    """
+    if decision is None:
+        decision = gate.decide(ctx, operation, request)
+    withhold = getattr(gate, "withhold", None)
+    if decision.allowed and decision.review_required and withhold is None:
+        decision = Decision(
+            False, decision.rule, "Review is required but this gate cannot hold results."
+        )
+    if not decision.allowed:
+        gate.record(ctx, operation, decision, request=request, outcome={"status": "denied"})
+        raise PolicyDenied(decision)
+    try:
+        result, outcome = work(decision)
+    except FaceledgerError as exc:
+        outcome = {"status": "error", "error": exc.code, "message": str(exc)}
+        gate.record(ctx, operation, decision, request=request, outcome=outcome)
+        raise
+    except BaseException as exc:
+        outcome = {"status": "error", "error": "internal", "message": type(exc).__name__}
+        gate.record(ctx, operation, decision, request=request, outcome=outcome)
+        raise
+    if decision.allowed and decision.review_required:
+        rows = lead_results(result) if lead_results is not None else []
+        try:
+            lead = withhold(ctx, operation, decision, rows)  # type: ignore[misc]
+        except BaseException as exc:
+            outcome = {"status": "error", "error": "internal", "message": type(exc).__name__}
+            gate.record(ctx, operation, decision, request=request, outcome=outcome)
+            raise
+        outcome = {**outcome, "status": "withheld", "lead_id": lead.id}
+        gate.record(ctx, operation, decision, request=request, outcome=outcome)
+        raise ResultsWithheld(lead, decision)
+    gate.record(ctx, operation, decision, request=request, outcome={"status": "ok", **outcome})
+    return result
+
+
 class FaceService:
     """The one door to the face store. See the module docstring for the contract."""
 
@@ -304,79 +369,31 @@ class FaceService:
         work: Callable[[Decision], tuple[R, dict[str, Any]]],
         *,
         decision: Decision | None = None,
+        lead_results: Callable[[R], list[dict[str, Any]]] | None = None,
     ) -> R:
-        """decide → work → record once, whatever happens."""
-        if decision is None:
-            decision = self.gate.decide(ctx, operation, request)
-        if not decision.allowed:
-            self.gate.record(
-                ctx, operation, decision, request=request, outcome={"status": "denied"}
-            )
-            raise PolicyDenied(decision)
-        try:
-            result, outcome = work(decision)
-        except FaceledgerError as exc:
-            outcome = {"status": "error", "error_code": exc.code, "error": str(exc)}
-            self.gate.record(ctx, operation, decision, request=request, outcome=outcome)
-            raise
-        except BaseException as exc:
-            outcome = {"status": "error", "error_code": "internal", "error": type(exc).__name__}
-            self.gate.record(ctx, operation, decision, request=request, outcome=outcome)
-            raise
-        self.gate.record(
-            ctx, operation, decision, request=request, outcome={"status": "ok", **outcome}
-        )
-        return result
+        return run_governed(
+            self.gate, ctx, operation, request, work,
+            decision=decision, lead_results=lead_results,
+        )  # fmt: skip
 
     @staticmethod
     def _limits(
         decision: Decision, threshold: float, max_results: int
     ) -> tuple[float, float | None, int]:
-        """The threshold raised to the decision's floor, the result count lowered to its cap
-        (``obligations`` threshold/max_results when the gate computed them)."""
         if not 0.0 <= threshold < 100.0:
             raise InvalidRequestError("threshold must be a similarity in [0, 100)")
         if not 1 <= max_results <= MAX_RESULTS:
             raise InvalidRequestError(f"max_results must be between 1 and {MAX_RESULTS}")
-        floor = decision.obligations.get("threshold", decision.min_similarity)
-        if floor is not None:
-            threshold = max(threshold, float(floor))
-        cap = decision.obligations.get("max_results", decision.max_results)
-        if cap is not None:
-            max_results = max(0, min(max_results, int(cap)))
-        if threshold >= 100.0:
-            raise InvalidRequestError("the effective threshold must be below 100")
+        if decision.min_similarity is not None:
+            threshold = max(threshold, float(decision.min_similarity))
+        if decision.max_results is not None:
+            max_results = max(0, min(max_results, int(decision.max_results)))
         max_distance = distance_from_similarity(threshold) if threshold > 0 else None
         return threshold, max_distance, max_results
 
-    def _withhold(
-        self,
-        ctx: RequestContext,
-        operation: str,
-        decision: Decision,
-        results: list[dict[str, Any]],
-    ) -> str | None:
-        """When the decision requires human review, hand the results to the gate's review
-        queue and return the lead id (the caller then returns no match). Fails closed when the
-        gate cannot hold results."""
-        if not decision.review_required:
-            return None
-        withhold = getattr(self.gate, "withhold", None)
-        if withhold is None:
-            reason = "these results need human review and this gate cannot hold them"
-            raise PolicyDenied(Decision(False, decision.rule, reason))
-        return str(withhold(ctx, operation, decision, results).id)
-
     @staticmethod
-    def _hits(hits: Sequence[FaceHit]) -> list[dict[str, Any]]:
-        return [
-            {
-                "face_id": h.face.face_id,
-                "external_image_id": h.face.external_image_id,
-                "similarity": round(h.similarity, 4),
-            }
-            for h in hits
-        ]
+    def _hits(hits: Sequence[FaceHit]) -> list[dict[str, object]]:
+        return [{"face_id": h.face.face_id, "similarity": round(h.similarity, 4)} for h in hits]
 
     # ------------------------------------------------------------------ collections
     def create_collection(self, ctx: RequestContext, collection_id: str) -> CollectionInfo:
@@ -401,8 +418,7 @@ class FaceService:
     ) -> Page[CollectionInfo]:
         def work(_: Decision) -> tuple[Page[CollectionInfo], dict[str, Any]]:
             page = self.store.list_collections(ctx.tenant_id, limit=limit, next_token=next_token)
-            return page, {"collection_ids": [c.collection_id for c in page.items],
-                          "count": len(page.items)}  # fmt: skip
+            return page, {"collection_ids": [c.collection_id for c in page.items]}
 
         request = {"limit": limit, "next_token": next_token}
         return self._run(ctx, "collection.list", request, work)
@@ -417,7 +433,7 @@ class FaceService:
     # ------------------------------------------------------------------ indexing
     def _index_request(
         self, collection_id: str, digest: str | None, external_image_id: str | None,
-        max_faces: int, quality_filter: QualityFilter | str, consent: str | bool | None,
+        max_faces: int, quality_filter: QualityFilter | str, consent: str | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         if not 1 <= max_faces <= DEFAULT_MAX_FACES:
             raise InvalidRequestError(f"max_faces must be between 1 and {DEFAULT_MAX_FACES}")
@@ -467,13 +483,13 @@ class FaceService:
         max_faces: int = DEFAULT_MAX_FACES,
         quality_filter: QualityFilter | str = QualityFilter.LOW,
         skip_indexed: bool = False,
-        consent: str | bool | None = None,
+        consent: str | None = None,
     ) -> IndexResult:
         """Detect the faces of ``image``, store those that pass the quality filter (at most
         ``max_faces``, largest first) and return them, with the others and why. The faces are
         committed before this returns. ``skip_indexed``: an image already in the collection
-        (same SHA-256) is not indexed again (``skipped=True``). ``consent``: the reference of
-        the consent record for enrolling these faces (a policy may require one)."""
+        (same SHA-256) is not indexed again (``skipped=True``). ``consent``: a reference to the
+        recorded consent of the person whose face this is (policies can require it)."""
         data, digest = image_digest(image)
         request = self._index_request(
             collection_id, digest, external_image_id, max_faces, quality_filter, consent
@@ -503,7 +519,7 @@ class FaceService:
         resume: bool = True,
         workers: int | None = None,
         progress: bool = True,
-        consent: str | bool | None = None,
+        consent: str | None = None,
     ) -> Iterator[tuple[str, IndexResult | FaceledgerError]]:
         """Index many image files on all cores; yields each image's result once committed.
 
@@ -514,39 +530,24 @@ class FaceService:
         """
         name_of = external_ids or (lambda p: p.name)
         paths = [str(p) for p in paths]
-        request = {
-            "collection_id": collection_id,
-            "images": len(paths),
-            "resume": resume,
-            "consent": consent,
-            "phase": "resume-lookup",
-        }
-
-        def plan(_: Decision) -> tuple[tuple[list, list, list], dict[str, Any]]:
-            """Which images are already indexed (resume): one gated request for the lookup."""
-            self.store.describe_collection(ctx.tenant_id, collection_id)  # not found: fail early
-            done = self.store.indexed_images(ctx.tenant_id, collection_id) if resume else {}
-            skipped, pending, unreadable = [], [], []
+        digests: dict[str, str] = {}
+        if resume:
             for path in paths:
-                if resume:
-                    try:
-                        _, digest = image_digest(path)
-                    except FaceledgerError as exc:
-                        unreadable.append((path, exc))
-                        continue
-                    if digest in done:
-                        found = self.store.find_image(ctx.tenant_id, collection_id, digest)
-                        result = IndexResult(digest, done[digest], skipped=True)
-                        result.skipped_face_ids = list(found.face_ids) if found else []
-                        skipped.append((path, result))
-                        continue
-                pending.append(path)
-            outcome = {"skipped_images": len(skipped), "pending_images": len(pending)}
-            return (skipped, pending, unreadable), outcome
-
-        skipped, pending, unreadable = self._run(ctx, "faces.index", request, plan)
-        yield from unreadable
-        yield from skipped
+                try:
+                    digests[path] = image_digest(path)[1]
+                except FaceledgerError as exc:
+                    yield path, exc
+            paths = [p for p in paths if p in digests]
+        done = self._indexed(ctx, collection_id, sorted(set(digests.values())))
+        pending: list[str] = []
+        for path in paths:
+            record = done.get(digests.get(path, ""))
+            if record is not None:
+                skipped = IndexResult(record.image_sha256, record.external_image_id, skipped=True)
+                skipped.skipped_face_ids = list(record.face_ids)
+                yield path, skipped
+                continue
+            pending.append(path)
         for path, embedded in process_images(
             pending,
             _embed_file,
@@ -561,8 +562,9 @@ class FaceService:
             digest, faces = embedded
             try:
                 request = self._index_request(
-                    collection_id, digest, name_of(Path(path)), max_faces, quality_filter, consent
-                )
+                    collection_id, digest, name_of(Path(path)), max_faces, quality_filter,
+                    consent,
+                )  # fmt: skip
                 result = self._run(
                     ctx, "faces.index", request, lambda _d, r=request, f=faces: (
                         self._store_faces(ctx, r, f)
@@ -572,6 +574,28 @@ class FaceService:
                 yield path, exc
                 continue
             yield path, result
+
+    def _indexed(
+        self, ctx: RequestContext, collection_id: str, digests: Sequence[str]
+    ) -> dict[str, ImageRecord]:
+        """Which of these images the collection holds already (a governed read: faces.list);
+        also fails early when the collection does not exist."""
+        request = {"collection_id": collection_id, "image_sha256": list(digests)}
+
+        def work(_: Decision) -> tuple[dict[str, ImageRecord], dict[str, Any]]:
+            self.store.describe_collection(ctx.tenant_id, collection_id)
+            found = {}
+            if digests:
+                done = self.store.indexed_images(ctx.tenant_id, collection_id)
+                for digest in digests:
+                    if digest in done:
+                        record = self.store.find_image(ctx.tenant_id, collection_id, digest)
+                        if record is not None:
+                            found[digest] = record
+            face_ids = [f for r in found.values() for f in r.face_ids]
+            return found, {"count": len(found), "face_ids": face_ids}
+
+        return self._run(ctx, "faces.list", request, work)
 
     # ------------------------------------------------------------------ faces
     def list_faces(
@@ -610,7 +634,7 @@ class FaceService:
 
         def work(_: Decision) -> tuple[list[str], dict[str, Any]]:
             deleted = self.store.delete_faces(ctx.tenant_id, collection_id, face_ids)
-            return deleted, {"face_ids": deleted, "count": len(deleted)}
+            return deleted, {"deleted_face_ids": deleted}
 
         return self._run(ctx, "faces.delete", request, work)
 
@@ -646,15 +670,11 @@ class FaceService:
                 ctx.tenant_id, collection_id, vec, k=k + 1, max_distance=max_distance
             )
             hits = [h for h in hits if h.face.face_id != face_id][:k]
-            results = self._hits(hits)
-            lead = self._withhold(ctx, "faces.search", decision, results)
-            shown = [] if lead else hits
-            model = self.engine.model_id
-            result = SearchResult(collection_id, model, thr, k, [FaceSearch(record, shown)])
-            result.lead_id = lead
-            return result, {"results": results, "threshold": thr, "lead_id": lead}
+            info_model = self.engine.model_id
+            result = SearchResult(collection_id, info_model, thr, k, [FaceSearch(record, hits)])
+            return result, {"results": self._hits(hits), "threshold": thr}
 
-        return self._run(ctx, "faces.search", request, work)
+        return self._run(ctx, "faces.search", request, work, lead_results=_search_rows)
 
     def search_faces_by_image(
         self,
@@ -688,21 +708,15 @@ class FaceService:
                     max_distance=max_distance, model_id=face.model_id,
                 )  # fmt: skip
                 searches.append(FaceSearch(face, hits))
-            results = [h for s in searches for h in self._hits(s.matches)]
-            lead = self._withhold(ctx, "faces.search_by_image", decision, results)
-            if lead:
-                searches = [FaceSearch(s.searched_face, []) for s in searches]
             result = SearchResult(collection_id, self.engine.model_id, thr, k, searches, digest)
-            result.lead_id = lead
             outcome = {
                 "faces_searched": len(searches),
-                "results": results,
+                "results": [self._hits(s.matches) for s in searches],
                 "threshold": thr,
-                "lead_id": lead,
             }
             return result, outcome
 
-        return self._run(ctx, "faces.search_by_image", request, work)
+        return self._run(ctx, "faces.search_by_image", request, work, lead_results=_search_rows)
 
     # ------------------------------------------------------------------ users
     def create_user(self, ctx: RequestContext, collection_id: str, user_id: str) -> UserRecord:
@@ -747,7 +761,7 @@ class FaceService:
 
         def work(_: Decision) -> tuple[AssociationResult, dict[str, Any]]:
             r = self.store.associate_faces(ctx.tenant_id, collection_id, user_id, face_ids)
-            return r, {"face_ids": r.succeeded, "unsuccessful": r.unsuccessful}
+            return r, {"associated": r.succeeded, "unsuccessful": r.unsuccessful}
 
         return self._run(ctx, "users.associate", request, work)
 
@@ -758,7 +772,7 @@ class FaceService:
 
         def work(_: Decision) -> tuple[AssociationResult, dict[str, Any]]:
             r = self.store.disassociate_faces(ctx.tenant_id, collection_id, user_id, face_ids)
-            return r, {"face_ids": r.succeeded, "unsuccessful": r.unsuccessful}
+            return r, {"disassociated": r.succeeded, "unsuccessful": r.unsuccessful}
 
         return self._run(ctx, "users.disassociate", request, work)
 
@@ -788,7 +802,7 @@ class FaceService:
             "face_id": face_id,
             "image_sha256": digest,
             "threshold": threshold,
-            "max_results": max_users,
+            "max_users": max_users,
             "aggregation": aggregation,
         }
 
@@ -816,13 +830,77 @@ class FaceService:
                         matches.append(UserMatch(user, s, d, int(sum(mask))))
                 matches.sort(key=lambda m: (m.distance, m.user_id))
                 matches = matches[:k]
-            results = [
-                {"user_id": m.user_id, "similarity": round(m.similarity, 4)} for m in matches
-            ]
-            lead = self._withhold(ctx, "users.search", decision, results)
-            shown = [] if lead else matches
-            result = UserSearchResult(collection_id, thr, aggregation, searched, shown, digest)
-            result.lead_id = lead
-            return result, {"results": results, "threshold": thr, "lead_id": lead}
+            result = UserSearchResult(collection_id, thr, aggregation, searched, matches, digest)
+            outcome = {
+                "results": [
+                    {"user_id": m.user_id, "similarity": round(m.similarity, 4)} for m in matches
+                ],
+                "threshold": thr,
+            }
+            return result, outcome
 
-        return self._run(ctx, "users.search", request, work)
+        return self._run(ctx, "users.search", request, work, lead_results=_user_rows)
+
+    # ------------------------------------------------------------------ 1:1 and detection
+    def compare(
+        self,
+        ctx: RequestContext,
+        source: ImageInput,
+        target: ImageInput,
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+    ) -> Comparison:
+        """The largest face of ``source`` against every face of ``target`` (no store involved,
+        but governed like everything else: a policy can require purpose, case and review)."""
+        src, src_digest = image_digest(source)
+        tgt, tgt_digest = image_digest(target)
+        request = {"image_sha256": [src_digest, tgt_digest], "threshold": threshold}
+
+        def work(decision: Decision) -> tuple[Comparison, dict[str, Any]]:
+            thr, _, _ = self._limits(decision, threshold, 1)
+            result = self.engine.compare(src, tgt, threshold=thr)
+            rows = [
+                {"similarity": round(m.similarity, 4), "match": m.match} for m in result.matches
+            ]
+            return result, {"results": rows, "threshold": thr}
+
+        return self._run(ctx, "compare", request, work, lead_results=_compare_rows)
+
+    def detect(self, ctx: RequestContext, image: ImageInput) -> list[Face]:
+        """Faces in ``image`` (boxes, landmarks, pose, quality; no embeddings kept)."""
+        data, digest = image_digest(image)
+
+        def work(_: Decision) -> tuple[list[Face], dict[str, Any]]:
+            faces = self.engine.detect(data)
+            return faces, {"count": len(faces)}
+
+        return self._run(ctx, "detect", {"image_sha256": digest}, work)
+
+
+def _search_rows(result: SearchResult) -> list[dict[str, Any]]:
+    """The rows a review lead holds for a face search: who matched, how closely."""
+    return [
+        {
+            "searched_face": i,
+            "face_id": m.face.face_id,
+            "external_image_id": m.face.external_image_id,
+            "user_id": m.face.user_id,
+            "similarity": round(m.similarity, 4),
+        }
+        for i, search in enumerate(result.searches)
+        for m in search.matches
+    ]
+
+
+def _user_rows(result: UserSearchResult) -> list[dict[str, Any]]:
+    return [
+        {"user_id": m.user_id, "similarity": round(m.similarity, 4), "face_count": m.face_count}
+        for m in result.matches
+    ]
+
+
+def _compare_rows(result: Comparison) -> list[dict[str, Any]]:
+    return [
+        {"target_face": i, "similarity": round(m.similarity, 4), "match": m.match}
+        for i, m in enumerate(result.matches)
+    ]

@@ -42,3 +42,7 @@ class Gate(Protocol):
     ) -> None:
         """Append one audit record for this request (inputs' hashes, results, decision)."""
         ...
+
+    # A gate that can hold results for human review also has
+    # ``withhold(ctx, operation, decision, results) -> lead`` (see GovernedGate); the service
+    # refuses decisions that require review when the gate has none.

@@ -1,7 +1,7 @@
-"""Helpers shared by the tests: the portraits in tests/fixtures, image encoding, group photos.
+"""Shared test data and helpers: the public-domain portraits, image encoding, group photos.
 
-Import them with ``from fixture_helpers import ...``, not ``from conftest import ...``: several
-test folders have a conftest.py, so the module name ``conftest`` is ambiguous.
+Imported as ``from testdata import ...`` (tests/ is on sys.path): every test folder may have its
+own conftest.py, so ``from conftest import`` would be ambiguous.
 """
 
 from __future__ import annotations

@@ -1,0 +1,311 @@
+"""The governed HTTP service: ``create_app(data_dir)`` → a FastAPI app (OpenAPI at /docs).
+
+It is a thin front end over the same service layer as the CLI: ``FaceService`` (collections,
+faces, search, users, compare, detect) and ``GovernanceService`` (leads, reviews, audit log),
+both behind the data folder's ``GovernedGate`` (policy, review queue, rate limits, audit log).
+No route touches the store, the review queue or the audit log directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from faceledger import __version__
+from faceledger.api import errors
+from faceledger.api.routes import ROUTERS
+from faceledger.engine import Engine
+from faceledger.errors import FaceledgerError
+from faceledger.governance.auditlog import AuditLog, context_fields
+from faceledger.governance.clock import Clock, utc_now
+from faceledger.governance.db import GovernanceDB
+from faceledger.governance.gate import GovernedGate
+from faceledger.governance.paths import governance_db_path
+from faceledger.governance.paths import policy_path as default_policy_path
+from faceledger.governance.policy import PolicyEngine
+from faceledger.governance.principals import Principals
+from faceledger.governance.ratelimit import SqliteRateLimiter
+from faceledger.service.context import RequestContext
+from faceledger.service.faces import FaceService
+from faceledger.service.gate import Decision
+from faceledger.service.governance import GovernanceService
+from faceledger.settings import data_dir as resolve_data_dir
+from faceledger.settings import store_path
+from faceledger.store import SQLiteStore
+
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
+"""Largest request body accepted (bytes); larger is 413 before the body is read."""
+
+log = logging.getLogger("faceledger.api")
+
+current_decision: ContextVar[Decision | None] = ContextVar("current_decision", default=None)
+"""The decision of the request being served (set by the gate, read by the route)."""
+
+_seen: ContextVar[dict[str, bool] | None] = ContextVar("faceledger_request_seen", default=None)
+"""Set by the middleware for each request; the gate marks it when it decides (the object is
+shared with the worker thread, so the middleware sees the mark)."""
+
+
+class TrackingGate(GovernedGate):
+    """GovernedGate that also tells the route which decision it made (to show it)."""
+
+    def decide(self, ctx: RequestContext, operation: str, request: dict[str, Any]) -> Decision:
+        decision = super().decide(ctx, operation, request)
+        current_decision.set(decision)
+        seen = _seen.get()
+        if seen is not None:
+            seen["decided"] = True
+        return decision
+
+
+class SerializedEngine:
+    """The engine behind a lock: requests are served from a thread pool, and the dlib models
+    are not documented as thread-safe."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._engine, name)
+        if name in ("detect", "represent", "compare") and callable(attr):
+
+            def locked(*args: Any, **kwargs: Any) -> Any:
+                with self._lock:
+                    return attr(*args, **kwargs)
+
+            return locked
+        return attr
+
+
+class RequestGuard:
+    """ASGI middleware: a request id for every request (``X-Request-ID``), a body size limit
+    (413 from ``Content-Length`` at once, or as soon as a streamed body passes it), and an
+    audit record for a request refused before the gate decided anything (invalid parameters,
+    body too large, unknown path...), when its API key is valid."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body: int,
+        on_rejected: Callable[[Scope, str, int, str], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.on_rejected = on_rejected
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        seen = {"decided": False}
+        token = _seen.set(seen)
+        response: dict[str, Any] = {"status": 0, "code": ""}
+
+        async def tracking_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response["status"] = message["status"]
+            elif message["type"] == "http.response.body" and response["status"] >= 400:
+                with contextlib.suppress(ValueError, AttributeError, TypeError):
+                    response["code"] = (
+                        response["code"] or json.loads(message["body"])["error"]["code"]
+                    )
+            await send(message)
+
+        try:
+            await self._serve(scope, receive, tracking_send, rid)
+        finally:
+            _seen.reset(token)
+        if response["status"] >= 400 and not seen["decided"] and self.on_rejected is not None:
+            try:
+                await anyio.to_thread.run_sync(
+                    self.on_rejected, scope, rid, response["status"], response["code"]
+                )
+            except Exception:  # noqa: BLE001 - the response is gone; keep serving
+                log.exception("could not record the rejected request %s", rid)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", rid.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > self.max_body
+            except ValueError:
+                too_big = False
+            if too_big:
+                message = f"The request body is larger than {self.max_body} bytes."
+                await _send_error(send_with_id, 413, "payload_too_large", message, rid)
+                return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise _BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except _BodyTooLarge:
+            if not started:
+                message = f"The request body is larger than {self.max_body} bytes."
+                await _send_error(send_with_id, 413, "payload_too_large", message, rid)
+        except Exception:  # noqa: BLE001 - the last line of defence: log it, say nothing
+            log.exception("internal error in request %s", rid)
+            if not started:
+                message = "Internal error; it has been logged."
+                await _send_error(send_with_id, 500, "internal", message, rid)
+
+
+async def _send_error(send: Send, status: int, code: str, message: str, rid: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message, "request_id": rid}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised by the guarded ``receive``; an HTTPException so that FastAPI's body parsing
+    passes it on (as 413) instead of calling it a parse error."""
+
+    def __init__(self) -> None:
+        super().__init__(413, "The request body is larger than the server accepts.")
+
+
+def create_app(
+    data_dir: str | os.PathLike[str] | None = None,
+    policy_path: str | os.PathLike[str] | None = None,
+    engine: Engine | None = None,
+    *,
+    clock: Clock = utc_now,
+    max_body: int = DEFAULT_MAX_BODY,
+) -> FastAPI:
+    """The HTTP app of a data folder.
+
+    ``policy_path``: the policy file (default: ``<data dir>/policy.yaml`` if present, else the
+    packaged default policy). ``clock``: time as the policy sees it (tests inject one).
+    """
+    root = resolve_data_dir(data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    if policy_path is not None:
+        policy = PolicyEngine.from_file(policy_path)
+    else:
+        policy = PolicyEngine.for_path(default_policy_path(root))
+    db = GovernanceDB(governance_db_path(root))
+    auditlog = AuditLog(db, clock=clock)
+    gate = TrackingGate(policy, auditlog, SqliteRateLimiter(db), clock)
+    store = SQLiteStore(store_path(root))
+    faces = FaceService(store, SerializedEngine(engine or Engine()), gate)  # type: ignore[arg-type]
+
+    def close() -> None:
+        """Close the databases (for embedders and tests; a server just exits). Not done at
+        lifespan shutdown: ASGI hosts and test clients may run the lifespan more than once."""
+        store.close()
+        db.close()
+
+    app = FastAPI(
+        title="faceledger",
+        version=__version__,
+        summary="Governed face recognition: every request decided by policy and audit-logged.",
+        description=_DESCRIPTION,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    app.state.data_dir = Path(root)
+    app.state.faces = faces
+    app.state.governance = GovernanceService(gate)
+    app.state.principals = Principals(db, clock=clock)
+    app.state.gate = gate
+    app.state.policy = policy
+    app.state.close = close
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    principals = app.state.principals
+
+    def record_rejected(scope: Scope, rid: str, status: int, code: str) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        key = headers.get("x-api-key") or ""
+        scheme, _, credentials = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            key = credentials.strip()
+        if not key:
+            return
+        try:
+            ctx = principals.authenticate(key, request_id=rid)
+        except FaceledgerError:
+            return  # not a principal: nothing to attribute (the server's access log has it)
+        body = context_fields(ctx)
+        body.update(
+            kind="request",
+            operation="http.rejected",
+            request={"method": scope.get("method"), "path": scope.get("path")},
+            decision={
+                "allowed": False,
+                "rule": "request-rejected",
+                "reason": f"Refused before any operation was decided: HTTP {status} {code}.",
+            },
+            outcome={"status": "rejected", "error": code or str(status)},
+        )
+        auditlog.append(body)
+
+    app.add_middleware(RequestGuard, max_body=max_body, on_rejected=record_rejected)
+    return app
+
+
+def decided() -> dict[str, Any] | None:
+    """The decision behind the current response, for its body."""
+    d = current_decision.get()
+    return errors.decision_dict(d) if d is not None else None
+
+
+_DESCRIPTION = """
+Every request is authenticated with an API key (`Authorization: Bearer flk_...` or
+`X-API-Key`), declares its purpose and case in headers (`X-Purpose`, `X-Case-Ref`, and where
+the policy asks, `X-Authorization-Ref` and `X-Authorization-Date`), is decided by the policy
+and written to the tamper-evident audit log, allowed or denied. Responses carry the decision
+(`decision.rule`, `decision.reason`); refusals are `403 policy_denied` with the rule.
+
+Where the policy requires human review, a search answers `202` with a pending lead instead of
+results; two reviewers of the organization confirm it (`POST /v1/leads/{id}/confirm`) before
+the requester can read the results (`GET /v1/leads/{id}`).
+
+Errors: `{"error": {"code", "message", "rule"?, "request_id"}}` with a stable `code`.
+"""

@@ -1,0 +1,85 @@
+"""Who is asking, and why: the request context of every governed endpoint.
+
+Credentials: ``Authorization: Bearer flk_...`` or ``X-API-Key: flk_...``.
+
+What the request declares travels in headers, on every endpoint alike (so that the same
+declaration works for JSON and for image uploads):
+
+- ``X-Purpose``: one of the policy's purposes (``missing-person``, ``child-protection``, ...);
+- ``X-Case-Ref``: the case reference;
+- ``X-Authorization-Ref``: the warrant or court order number, where the policy asks for one;
+- ``X-Authorization-Date``: its date, ``YYYY-MM-DD``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import date
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from faceledger.governance.errors import AuthError, InvalidArgumentError
+from faceledger.service.context import RequestContext
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Bearer flk_<id>_<secret>`.")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MAX_DECLARATION = 200
+
+
+def _declared(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > MAX_DECLARATION or not value.isprintable():
+        raise InvalidArgumentError(f"{name} must be printable text of at most 200 characters")
+    return value
+
+
+def _auth_date(value: str | None) -> date | None:
+    value = _declared(value, "X-Authorization-Date")
+    if value is None:
+        return None
+    if not _DATE.match(value):
+        raise InvalidArgumentError("X-Authorization-Date must be a date, YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidArgumentError(f"X-Authorization-Date {value!r} is not a date") from None
+
+
+def principal(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+    x_purpose: Annotated[
+        str | None, Header(description="Declared purpose, one the policy knows.")
+    ] = None,
+    x_case_ref: Annotated[str | None, Header(description="Case reference.")] = None,
+    x_authorization_ref: Annotated[
+        str | None, Header(description="Warrant or court order number.")
+    ] = None,
+    x_authorization_date: Annotated[
+        str | None, Header(description="Date of the authorization, YYYY-MM-DD.")
+    ] = None,
+) -> RequestContext:
+    """The authenticated account and what this request declares; 401 without a valid key."""
+    key = bearer.credentials if bearer is not None else api_key
+    if not key:
+        raise AuthError("an API key is required: 'Authorization: Bearer <key>' or 'X-API-Key'")
+    ctx = request.app.state.principals.authenticate(key, request_id=request.state.request_id)
+    return replace(
+        ctx,
+        purpose=_declared(x_purpose, "X-Purpose"),
+        case_ref=_declared(x_case_ref, "X-Case-Ref"),
+        authorization_ref=_declared(x_authorization_ref, "X-Authorization-Ref"),
+        authorization_date=_auth_date(x_authorization_date),
+    )
+
+
+Principal = Annotated[RequestContext, Depends(principal)]

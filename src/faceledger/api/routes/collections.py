@@ -1,0 +1,56 @@
+"""Collections of the caller's organization."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import Field
+
+from faceledger.api.deps import Principal
+from faceledger.api.routes.common import (
+    COMMON_ERRORS,
+    CONFLICT,
+    ID_PATTERN,
+    NOT_FOUND,
+    Body,
+    Limit,
+    NextToken,
+    faces,
+    with_decision,
+)
+from faceledger.service.faces import FaceService
+
+router = APIRouter(prefix="/v1/collections", tags=["collections"])
+Service = Annotated[FaceService, Depends(faces)]
+CollectionId = Annotated[str, Path(pattern=ID_PATTERN, description="Collection id.")]
+
+
+class NewCollection(Body):
+    collection_id: str = Field(pattern=ID_PATTERN)
+
+
+@router.post("", status_code=201, responses={**COMMON_ERRORS, **CONFLICT})
+def create_collection(body: NewCollection, ctx: Principal, svc: Service) -> dict[str, Any]:
+    info = svc.create_collection(ctx, body.collection_id)
+    return with_decision({"collection": info.to_dict()})
+
+
+@router.get("", responses=COMMON_ERRORS)
+def list_collections(
+    ctx: Principal, svc: Service, limit: Limit = 100, next_token: NextToken = None
+) -> dict[str, Any]:
+    page = svc.list_collections(ctx, limit=limit, next_token=next_token)
+    return with_decision(
+        {"collections": [c.to_dict() for c in page.items], "next_token": page.next_token}
+    )
+
+
+@router.get("/{collection_id}", responses={**COMMON_ERRORS, **NOT_FOUND})
+def describe_collection(collection_id: CollectionId, ctx: Principal, svc: Service) -> dict:
+    return with_decision({"collection": svc.describe_collection(ctx, collection_id).to_dict()})
+
+
+@router.delete("/{collection_id}", responses={**COMMON_ERRORS, **NOT_FOUND})
+def delete_collection(collection_id: CollectionId, ctx: Principal, svc: Service) -> dict:
+    return with_decision({"deleted": svc.delete_collection(ctx, collection_id).to_dict()})

@@ -1,0 +1,73 @@
+"""What the route modules share: the services, parameter types, documented responses."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query, Request, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
+
+from faceledger.api.errors import ERROR_SCHEMA
+from faceledger.engine.similarity import DEFAULT_THRESHOLD
+from faceledger.service.faces import FaceService
+from faceledger.service.governance import GovernanceService
+
+ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,255}$"
+
+
+def faces(request: Request) -> FaceService:
+    return request.app.state.faces
+
+
+def governance(request: Request) -> GovernanceService:
+    return request.app.state.governance
+
+
+def with_decision(body: dict[str, Any]) -> dict[str, Any]:
+    from faceledger.api.app import decided
+
+    return {**body, "decision": decided()}
+
+
+def read_upload(upload: UploadFile) -> bytes:
+    return upload.file.read()
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+
+
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _error("No valid API key."),
+    403: _error("Refused: role or policy (`rule` names the policy rule)."),
+    422: _error("Invalid parameters."),
+    429: _error("Rate limit of the policy reached (`Retry-After`)."),
+}
+NOT_FOUND = {404: _error("No such object in your organization.")}
+CONFLICT = {409: _error("Exists already, or not in a state that allows this.")}
+IMAGE_ERRORS = {
+    413: _error("Body or image too large."),
+    415: _error("Not an image (JPEG, PNG, WebP, BMP, TIFF or GIF)."),
+}
+PENDING = {
+    202: {
+        "description": "Held for human review: a pending lead instead of results.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+Limit = Annotated[int, Query(ge=1, le=4096, description="Page size.")]
+NextToken = Annotated[
+    str | None, Query(max_length=512, description="Token of the next page, from a listing.")
+]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SearchOptions(Body):
+    threshold: float = Field(
+        DEFAULT_THRESHOLD, ge=0, lt=100, description="Similarity (0-100) a match must reach."
+    )
+    max_results: int = Field(10, ge=1, le=4096)

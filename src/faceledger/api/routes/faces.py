@@ -1,0 +1,122 @@
+"""Faces: index an uploaded image, list, delete, and 1:N search (by image or by stored face)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
+
+from faceledger.api.deps import Principal
+from faceledger.api.routes.common import (
+    COMMON_ERRORS,
+    ID_PATTERN,
+    IMAGE_ERRORS,
+    NOT_FOUND,
+    PENDING,
+    Limit,
+    NextToken,
+    SearchOptions,
+    faces,
+    read_upload,
+    with_decision,
+)
+from faceledger.engine.similarity import DEFAULT_THRESHOLD
+from faceledger.service.faces import FaceService, QualityFilter
+from faceledger.store.base import NotFoundError
+
+router = APIRouter(prefix="/v1/collections/{collection_id}", tags=["faces"])
+Service = Annotated[FaceService, Depends(faces)]
+CollectionId = Annotated[str, Path(pattern=ID_PATTERN, description="Collection id.")]
+FaceId = Annotated[str, Path(pattern=ID_PATTERN, description="Face id.")]
+Image = Annotated[UploadFile, File(description="JPEG, PNG, WebP, BMP, TIFF or GIF.")]
+
+
+@router.post(
+    "/faces",
+    status_code=201,
+    summary="Index the faces of an image (consent reference required by the default policy).",
+    responses={**COMMON_ERRORS, **NOT_FOUND, **IMAGE_ERRORS},
+)
+def index_faces(
+    collection_id: CollectionId,
+    image: Image,
+    ctx: Principal,
+    svc: Service,
+    consent: Annotated[
+        str | None,
+        Form(max_length=200, description="Reference of the recorded consent for this face."),
+    ] = None,
+    external_image_id: Annotated[str | None, Form(max_length=255)] = None,
+    max_faces: Annotated[int, Form(ge=1, le=100)] = 100,
+    quality_filter: Annotated[QualityFilter, Form()] = QualityFilter.LOW,
+) -> dict[str, Any]:
+    result = svc.index_faces(
+        ctx, collection_id, read_upload(image), external_image_id=external_image_id,
+        max_faces=max_faces, quality_filter=quality_filter, consent=consent,
+    )  # fmt: skip
+    return with_decision(result.to_dict())
+
+
+@router.get("/faces", responses={**COMMON_ERRORS, **NOT_FOUND})
+def list_faces(
+    collection_id: CollectionId,
+    ctx: Principal,
+    svc: Service,
+    limit: Limit = 100,
+    next_token: NextToken = None,
+    user_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+) -> dict[str, Any]:
+    page = svc.list_faces(ctx, collection_id, limit=limit, next_token=next_token, user_id=user_id)
+    return with_decision(
+        {"faces": [f.to_dict() for f in page.items], "next_token": page.next_token}
+    )
+
+
+@router.delete("/faces/{face_id}", responses={**COMMON_ERRORS, **NOT_FOUND})
+def delete_face(
+    collection_id: CollectionId, face_id: FaceId, ctx: Principal, svc: Service
+) -> dict[str, Any]:
+    deleted = svc.delete_faces(ctx, collection_id, [face_id])
+    if not deleted:
+        raise NotFoundError(f"face {face_id!r} not found in collection {collection_id!r}")
+    return with_decision({"deleted_faces": deleted})
+
+
+@router.post(
+    "/search",
+    summary="1:N search with the largest face of an image (or every face).",
+    responses={**PENDING, **COMMON_ERRORS, **NOT_FOUND, **IMAGE_ERRORS},
+)
+def search_by_image(
+    collection_id: CollectionId,
+    image: Image,
+    ctx: Principal,
+    svc: Service,
+    threshold: Annotated[float, Form(ge=0, lt=100)] = DEFAULT_THRESHOLD,
+    max_results: Annotated[int, Form(ge=1, le=4096)] = 10,
+    all_faces: Annotated[bool, Form()] = False,
+) -> dict[str, Any]:
+    result = svc.search_faces_by_image(
+        ctx, collection_id, read_upload(image), threshold=threshold,
+        max_results=max_results, all_faces=all_faces,
+    )  # fmt: skip
+    return with_decision({"status": "ok", **result.to_dict()})
+
+
+@router.post(
+    "/faces/{face_id}/search",
+    summary="1:N search with a stored face (itself excluded).",
+    responses={**PENDING, **COMMON_ERRORS, **NOT_FOUND},
+)
+def search_by_face(
+    collection_id: CollectionId,
+    face_id: FaceId,
+    ctx: Principal,
+    svc: Service,
+    options: SearchOptions | None = None,
+) -> dict[str, Any]:
+    options = options or SearchOptions()
+    result = svc.search_faces(
+        ctx, collection_id, face_id, threshold=options.threshold, max_results=options.max_results
+    )
+    return with_decision({"status": "ok", **result.to_dict()})

@@ -1,0 +1,30 @@
+"""Health and identity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from faceledger import __version__
+from faceledger.api.deps import Principal
+from faceledger.api.routes.common import COMMON_ERRORS
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/v1/health", summary="Liveness (no key needed).")
+def health() -> dict[str, Any]:
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/v1/whoami", summary="The account of this API key.", responses=COMMON_ERRORS)
+def whoami(ctx: Principal) -> dict[str, Any]:
+    return {
+        "principal_id": ctx.principal_id,
+        "tenant_id": ctx.tenant_id,
+        "actor_class": ctx.actor_class,
+        "roles": sorted(ctx.roles),
+        "purpose": ctx.purpose,
+        "case_ref": ctx.case_ref,
+    }

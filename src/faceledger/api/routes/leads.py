@@ -1,0 +1,84 @@
+"""Leads and reviews: results held for two reviewers of the organization."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import Field
+
+from faceledger.api.deps import Principal
+from faceledger.api.routes.common import (
+    COMMON_ERRORS,
+    CONFLICT,
+    NOT_FOUND,
+    Body,
+    governance,
+    with_decision,
+)
+from faceledger.service.governance import GovernanceService
+
+router = APIRouter(prefix="/v1/leads", tags=["leads and reviews"])
+Service = Annotated[GovernanceService, Depends(governance)]
+LeadId = Annotated[str, Path(pattern=r"^lead_[0-9a-f]{1,64}$", description="Lead id.")]
+
+
+class Verdict(Body):
+    note: str | None = Field(None, max_length=2000, description="Why (kept in the audit log).")
+
+
+@router.get(
+    "",
+    summary="Operators: their own leads. Reviewers: leads waiting for their review.",
+    responses=COMMON_ERRORS,
+)
+def list_leads(
+    ctx: Principal,
+    svc: Service,
+    view: Annotated[
+        Literal["mine", "review"] | None,
+        Query(description="'mine' (requester) or 'review' (reviewer); default by role."),
+    ] = None,
+    status: Annotated[Literal["pending", "released", "rejected"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    if view is None:
+        view = "review" if "reviewer" in ctx.roles and "operator" not in ctx.roles else "mine"
+    if view == "review":
+        leads = svc.pending_leads(ctx, limit=limit)
+    else:
+        leads = svc.my_leads(ctx, status=status, limit=limit)
+    return with_decision({"view": view, "leads": [lead.to_dict() for lead in leads]})
+
+
+@router.get(
+    "/{lead_id}",
+    summary="A lead; its results once two reviewers confirmed (reviewers see them to review).",
+    responses={**COMMON_ERRORS, **NOT_FOUND},
+)
+def get_lead(lead_id: LeadId, ctx: Principal, svc: Service) -> dict[str, Any]:
+    return with_decision({"lead": svc.get_lead(ctx, lead_id).to_dict()})
+
+
+@router.post(
+    "/{lead_id}/confirm",
+    summary="Confirm a lead (a second reviewer's confirmation releases it).",
+    responses={**COMMON_ERRORS, **NOT_FOUND, **CONFLICT},
+)
+def confirm(
+    lead_id: LeadId, ctx: Principal, svc: Service, body: Verdict | None = None
+) -> dict[str, Any]:
+    lead = svc.review(ctx, lead_id, "confirm", body.note if body else None)
+    return with_decision({"lead": lead.to_dict()})
+
+
+@router.post(
+    "/{lead_id}/reject",
+    summary="Reject a lead: it is closed and its results are never released.",
+    responses={**COMMON_ERRORS, **NOT_FOUND, **CONFLICT},
+)
+def reject(
+    lead_id: LeadId, ctx: Principal, svc: Service, body: Verdict | None = None
+) -> dict[str, Any]:
+    lead = svc.review(ctx, lead_id, "reject", body.note if body else None)
+    return with_decision({"lead": lead.to_dict()})

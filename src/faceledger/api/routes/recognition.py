@@ -1,0 +1,48 @@
+"""1:1 comparison and detection: no store involved, governed all the same."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+
+from faceledger.api.deps import Principal
+from faceledger.api.routes.common import (
+    COMMON_ERRORS,
+    IMAGE_ERRORS,
+    PENDING,
+    faces,
+    read_upload,
+    with_decision,
+)
+from faceledger.engine.similarity import DEFAULT_THRESHOLD
+from faceledger.service.faces import FaceService
+
+router = APIRouter(prefix="/v1", tags=["recognition"])
+Service = Annotated[FaceService, Depends(faces)]
+
+
+@router.post(
+    "/compare",
+    summary="The largest face of `source` against every face of `target`.",
+    responses={**PENDING, **COMMON_ERRORS, **IMAGE_ERRORS},
+)
+def compare(
+    source: Annotated[UploadFile, File()],
+    target: Annotated[UploadFile, File()],
+    ctx: Principal,
+    svc: Service,
+    threshold: Annotated[float, Form(ge=0, lt=100)] = DEFAULT_THRESHOLD,
+) -> dict[str, Any]:
+    result = svc.compare(ctx, read_upload(source), read_upload(target), threshold=threshold)
+    return with_decision({"status": "ok", **result.to_dict()})
+
+
+@router.post(
+    "/detect",
+    summary="Faces in an image: box, landmarks, pose, quality.",
+    responses={**COMMON_ERRORS, **IMAGE_ERRORS},
+)
+def detect(image: Annotated[UploadFile, File()], ctx: Principal, svc: Service) -> dict[str, Any]:
+    found = svc.detect(ctx, read_upload(image))
+    return with_decision({"faces": [f.to_dict(embedding=False) for f in found]})

@@ -1,0 +1,108 @@
+"""Users: groups of faces of one person, searchable as one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
+from pydantic import Field
+
+from faceledger.api.deps import Principal
+from faceledger.api.routes.common import (
+    COMMON_ERRORS,
+    CONFLICT,
+    ID_PATTERN,
+    IMAGE_ERRORS,
+    NOT_FOUND,
+    PENDING,
+    Body,
+    Limit,
+    NextToken,
+    faces,
+    read_upload,
+    with_decision,
+)
+from faceledger.engine.similarity import DEFAULT_THRESHOLD
+from faceledger.service.faces import DEFAULT_USER_AGGREGATION, FaceService
+
+router = APIRouter(prefix="/v1/collections/{collection_id}/users", tags=["users"])
+Service = Annotated[FaceService, Depends(faces)]
+CollectionId = Annotated[str, Path(pattern=ID_PATTERN, description="Collection id.")]
+UserId = Annotated[str, Path(pattern=ID_PATTERN, description="User id.")]
+
+
+class NewUser(Body):
+    user_id: str = Field(pattern=ID_PATTERN)
+
+
+class FaceIds(Body):
+    face_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(min_length=1, max_length=100)
+
+
+@router.post("", status_code=201, responses={**COMMON_ERRORS, **NOT_FOUND, **CONFLICT})
+def create_user(
+    collection_id: CollectionId, body: NewUser, ctx: Principal, svc: Service
+) -> dict[str, Any]:
+    return with_decision({"user": svc.create_user(ctx, collection_id, body.user_id).to_dict()})
+
+
+@router.get("", responses={**COMMON_ERRORS, **NOT_FOUND})
+def list_users(
+    collection_id: CollectionId,
+    ctx: Principal,
+    svc: Service,
+    limit: Limit = 100,
+    next_token: NextToken = None,
+) -> dict[str, Any]:
+    page = svc.list_users(ctx, collection_id, limit=limit, next_token=next_token)
+    return with_decision(
+        {"users": [u.to_dict() for u in page.items], "next_token": page.next_token}
+    )
+
+
+@router.delete("/{user_id}", responses={**COMMON_ERRORS, **NOT_FOUND})
+def delete_user(
+    collection_id: CollectionId, user_id: UserId, ctx: Principal, svc: Service
+) -> dict[str, Any]:
+    return with_decision({"deleted": svc.delete_user(ctx, collection_id, user_id).to_dict()})
+
+
+@router.post("/{user_id}/associate", responses={**COMMON_ERRORS, **NOT_FOUND, **CONFLICT})
+def associate_faces(
+    collection_id: CollectionId, user_id: UserId, body: FaceIds, ctx: Principal, svc: Service
+) -> dict[str, Any]:
+    result = svc.associate_faces(ctx, collection_id, user_id, body.face_ids)
+    return with_decision(result.to_dict("associated"))
+
+
+@router.post("/{user_id}/disassociate", responses={**COMMON_ERRORS, **NOT_FOUND})
+def disassociate_faces(
+    collection_id: CollectionId, user_id: UserId, body: FaceIds, ctx: Principal, svc: Service
+) -> dict[str, Any]:
+    result = svc.disassociate_faces(ctx, collection_id, user_id, body.face_ids)
+    return with_decision(result.to_dict("disassociated"))
+
+
+@router.post(
+    "/search",
+    summary="Users matching the largest face of an image, or a stored face (give one).",
+    responses={**PENDING, **COMMON_ERRORS, **NOT_FOUND, **IMAGE_ERRORS},
+)
+def search_users(
+    collection_id: CollectionId,
+    ctx: Principal,
+    svc: Service,
+    image: Annotated[UploadFile | None, File(description="Search with this image.")] = None,
+    face_id: Annotated[str | None, Form(pattern=ID_PATTERN)] = None,
+    threshold: Annotated[float, Form(ge=0, lt=100)] = DEFAULT_THRESHOLD,
+    max_users: Annotated[int, Form(ge=1, le=4096)] = 10,
+    aggregation: Annotated[str, Form(pattern="^(max|centroid|top2-mean)$")] = (
+        DEFAULT_USER_AGGREGATION
+    ),
+) -> dict[str, Any]:
+    data = read_upload(image) if image is not None else None
+    result = svc.search_users(
+        ctx, collection_id, face_id=face_id, image=data, threshold=threshold,
+        max_users=max_users, aggregation=aggregation,
+    )  # fmt: skip
+    return with_decision({"status": "ok", **result.to_dict()})

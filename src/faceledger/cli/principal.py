@@ -1,0 +1,155 @@
+"""The CLI as a principal: the face commands act as an account, like any HTTP client.
+
+The API key comes from ``--api-key``, else ``$FACELEDGER_API_KEY``, else the key file
+``<data dir>/cli-key`` that ``faceledger admin init`` writes for the single-user embedded
+default (an organization "local" with one operator account). The purpose, case reference and
+authorization are declared per command (``--purpose``, ``--case-ref``, ``--authorization-ref``,
+``--authorization-date``, or ``$FACELEDGER_PURPOSE`` and ``$FACELEDGER_CASE_REF``). Every
+command then goes through ``FaceService`` with the data folder's ``GovernedGate``: decided by
+the policy, recorded in the audit log, results held for review where the policy says so.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from faceledger.engine import Engine, EngineConfig
+from faceledger.governance.errors import AuthError
+from faceledger.governance.gate import GovernedGate
+from faceledger.governance.principals import Principals
+from faceledger.service.context import RequestContext
+from faceledger.service.faces import FaceService
+from faceledger.service.governance import GovernanceService
+from faceledger.settings import data_dir as resolve_data_dir
+from faceledger.settings import store_path
+from faceledger.store import SQLiteStore
+
+API_KEY_ENV = "FACELEDGER_API_KEY"
+CLI_KEY_FILE = "cli-key"
+
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar=API_KEY_ENV,
+        help="Act as the account of this API key (default: the key 'admin init' stored).",
+        show_default=False,
+        show_envvar=True,
+    ),
+]
+PurposeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--purpose",
+        envvar="FACELEDGER_PURPOSE",
+        help="Declared purpose (one of the policy's purposes, e.g. missing-person).",
+        show_default=False,
+    ),
+]
+CaseRefOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--case-ref", envvar="FACELEDGER_CASE_REF", help="Case reference.", show_default=False
+    ),
+]
+AuthRefOpt = Annotated[
+    str | None,
+    typer.Option("--authorization-ref", help="Warrant or court order number.", show_default=False),
+]
+AuthDateOpt = Annotated[
+    datetime | None,
+    typer.Option(
+        "--authorization-date",
+        formats=["%Y-%m-%d"],
+        help="Date of the authorization (YYYY-MM-DD).",
+        show_default=False,
+    ),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """What the command line declares about the request."""
+
+    api_key: str | None = None
+    purpose: str | None = None
+    case_ref: str | None = None
+    authorization_ref: str | None = None
+    authorization_date: datetime | date | None = None
+
+
+def key_file(data_dir: str | os.PathLike[str] | None) -> Path:
+    return resolve_data_dir(data_dir) / CLI_KEY_FILE
+
+
+def write_key_file(data_dir: str | os.PathLike[str] | None, api_key: str) -> Path:
+    """Store the CLI's key, readable by its owner only."""
+    path = key_file(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(api_key + "\n")
+    return path
+
+
+def resolve_key(data_dir: str | os.PathLike[str] | None, api_key: str | None) -> str:
+    if api_key:
+        return api_key
+    path = key_file(data_dir)
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    raise AuthError(
+        f"no API key: pass --api-key or set ${API_KEY_ENV}, or run 'faceledger admin init' "
+        "once to create a local organization whose key the CLI uses"
+    )
+
+
+def context(principals: Principals, key: str, who: Who) -> RequestContext:
+    ctx = principals.authenticate(key)
+    auth_date = who.authorization_date
+    if isinstance(auth_date, datetime):
+        auth_date = auth_date.date()
+    return replace(
+        ctx,
+        purpose=who.purpose,
+        case_ref=who.case_ref,
+        authorization_ref=who.authorization_ref,
+        authorization_date=auth_date,
+    )
+
+
+@contextmanager
+def open_service(
+    data_dir: Path | None, who: Who, *, detector: str = "hog"
+) -> Iterator[tuple[FaceService, RequestContext]]:
+    """The governed service of the data folder and the context of the CLI's principal."""
+    key = resolve_key(data_dir, who.api_key)
+    gate = GovernedGate.open(data_dir)
+    ctx = context(Principals(gate.auditlog.db), key, who)
+    store = SQLiteStore(store_path(data_dir))
+    try:
+        yield FaceService(store, Engine(EngineConfig(detector=detector)), gate), ctx
+    finally:
+        store.close()
+        gate.auditlog.db.close()
+
+
+@contextmanager
+def open_governance(
+    data_dir: Path | None, who: Who
+) -> Iterator[tuple[GovernanceService, RequestContext]]:
+    """Leads and reviews of the data folder, as the CLI's principal."""
+    key = resolve_key(data_dir, who.api_key)
+    gate = GovernedGate.open(data_dir)
+    try:
+        yield GovernanceService(gate), context(Principals(gate.auditlog.db), key, who)
+    finally:
+        gate.auditlog.db.close()

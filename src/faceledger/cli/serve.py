@@ -1,0 +1,50 @@
+"""``faceledger serve``: the governed HTTP API on the embedded default (a data folder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from faceledger.cli._govopts import DataDirOpt
+from faceledger.cli.output import handle_errors
+
+
+@handle_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+    data_dir: DataDirOpt = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="Policy file (default: <data dir>/policy.yaml, else the packaged default).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    max_body_mb: Annotated[
+        float, typer.Option(min=0.01, help="Largest request body accepted, MiB.")
+    ] = 10.0,
+    detector: Annotated[str, typer.Option(help="Face detector: hog or cnn.")] = "hog",
+) -> None:
+    """Start the HTTP API (OpenAPI at /docs). Every request needs an API key ('admin
+    create-key'), is decided by the policy and written to the audit log."""
+    import uvicorn
+
+    from faceledger.api import create_app
+    from faceledger.engine import Engine, EngineConfig
+    from faceledger.settings import data_dir as resolve
+
+    root = resolve(data_dir)
+    app = create_app(
+        root, policy, Engine(EngineConfig(detector=detector)),
+        max_body=int(max_body_mb * 1024 * 1024),
+    )  # fmt: skip
+    source = policy or "the data folder's policy.yaml or the packaged default"
+    typer.echo(
+        f"faceledger: data folder {root}, policy {source}; docs at http://{host}:{port}/docs"
+    )
+    uvicorn.run(app, host=host, port=port, log_level="info")
