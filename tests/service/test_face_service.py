@@ -73,7 +73,7 @@ def test_every_operation_is_decided_and_recorded_once(service, gate, portraits) 
     assert request["collection_id"] == "people"
     assert outcome["face_ids"] == [face_ids[0]]
     search = next(r for r in gate.records if r[0] == "faces.search_by_image")
-    assert search[2]["results"][0][0]["face_id"] == face_ids[0]
+    assert search[2]["results"][0]["face_id"] == face_ids[0]  # flat: ready for the audit log
     assert search[1]["image_sha256"] == indexed[0].image_sha256
 
 
@@ -269,3 +269,19 @@ def test_no_store_call_outside_a_decided_and_recorded_request(tmp_path, engine, 
         svc.describe_collection(c, "people")
     assert store.calls > 15 and not gate.open_decision
     assert gate.decided == [op for op, _, _ in gate.records]
+
+
+def test_blurred_and_dark_faces_are_refused_with_reasons(service, portraits) -> None:
+    import numpy as np
+    from PIL import Image, ImageFilter
+
+    c = ctx()
+    service.create_collection(c, "q")
+    img = Image.open(portraits[0]).convert("RGB")  # 021352: sharpness ~99, blur 2 px: ~9
+    blurred = np.asarray(img.filter(ImageFilter.GaussianBlur(2)))
+    result = service.index_faces(c, "q", blurred, quality_filter="LOW")
+    assert result.face_records == [] and "LOW_SHARPNESS" in result.unindexed_faces[0].reasons
+    dark = (np.asarray(img).astype(np.float32) * 0.12).astype(np.uint8)  # brightness ~6
+    result = service.index_faces(c, "q", dark, quality_filter="LOW")
+    assert result.face_records == [] and "LOW_BRIGHTNESS" in result.unindexed_faces[0].reasons
+    assert len(service.index_faces(c, "q", blurred, quality_filter="NONE").face_records) == 1

@@ -214,3 +214,17 @@ def test_search_follows_changes_of_another_process_and_survives_reopen(
         assert again.describe_collection(T, "c").face_count == 1000
         got = [(h.face.face_id, h.distance) for h in again.search(T, "c", vectors[1000], k=10)]
         assert got == expected
+
+
+def test_similarity_uses_the_collections_model_calibration(store, portrait_faces) -> None:
+    from faceledger.engine.similarity import similarity_from_distance
+
+    ext, digest, face = portrait_faces[0]
+    other = replace(face, model_id="dlib-resnet-v1")
+    store.create_collection(T, "raw", "dlib-resnet-v1")
+    store.add_image_faces(T, "raw", image_sha256=digest, external_image_id=ext, faces=[other])
+    query = face.embedding + np.float32(0.02)
+    (hit,) = store.search(T, "raw", query, k=1)
+    assert hit.model_id == "dlib-resnet-v1"
+    assert hit.similarity == similarity_from_distance(hit.distance, "dlib-resnet-v1")
+    assert hit.similarity != similarity_from_distance(hit.distance, face.model_id)

@@ -29,7 +29,7 @@ from faceledger.engine.similarity import (
     similarity_from_distance,
 )
 from faceledger.engine.types import Comparison, Face
-from faceledger.errors import FaceledgerError, ImageError
+from faceledger.errors import FaceledgerError, ImageError, ModelError
 from faceledger.images import ImageInput
 from faceledger.service.context import RequestContext
 from faceledger.service.gate import Decision, Gate
@@ -107,13 +107,15 @@ class QualityBar:
 
 QUALITY_BARS: dict[QualityFilter, QualityBar | None] = {
     QualityFilter.NONE: None,
-    # LOW refuses only faces recognition cannot use; on LFW (250 px, often soft) it drops ~1%.
-    QualityFilter.LOW: QualityBar(30, 3.0, 10.0, 60.0, 45.0),
-    QualityFilter.MEDIUM: QualityBar(50, 8.0, 20.0, 45.0, 30.0),
-    QualityFilter.HIGH: QualityBar(80, 20.0, 30.0, 30.0, 20.0),
+    # LOW refuses only faces recognition cannot use (heavy blur, tiny, dark, profile).
+    QualityFilter.LOW: QualityBar(30, 10.0, 10.0, 60.0, 45.0),
+    QualityFilter.MEDIUM: QualityBar(50, 30.0, 20.0, 45.0, 30.0),
+    QualityFilter.HIGH: QualityBar(80, 60.0, 30.0, 30.0, 20.0),
 }
-"""Quality filter levels (measured scales: see engine/quality.py and engine/pose.py). On LFW
-faces the median sharpness is ~15 and face size ~108 px; the Congress portraits score 9-43."""
+"""Quality filter levels, on the engine's measured scales (engine/quality.py, engine/pose.py).
+Sharpness: LFW news photos have a median of 87-91 (1st percentile ~47), the Congress portraits
+77-100, LFW after a 1.5 px Gaussian blur ~25 and after 3 px ~8: LOW drops the 3 px blur, MEDIUM
+the 1.5 px blur. Face size on LFW: 90-155 px (median 108)."""
 
 
 def quality_reasons(face: Face, level: QualityFilter | str) -> list[str]:
@@ -378,8 +380,10 @@ class FaceService:
 
     @staticmethod
     def _limits(
-        decision: Decision, threshold: float, max_results: int
+        decision: Decision, threshold: float, max_results: int, model_id: str
     ) -> tuple[float, float | None, int]:
+        """Threshold raised to the decision's floor, results capped; the threshold becomes a
+        distance with the calibration of ``model_id`` (the collection's model)."""
         if not 0.0 <= threshold < 100.0:
             raise InvalidRequestError("threshold must be a similarity in [0, 100)")
         if not 1 <= max_results <= MAX_RESULTS:
@@ -388,7 +392,7 @@ class FaceService:
             threshold = max(threshold, float(decision.min_similarity))
         if decision.max_results is not None:
             max_results = max(0, min(max_results, int(decision.max_results)))
-        max_distance = distance_from_similarity(threshold) if threshold > 0 else None
+        max_distance = distance_from_similarity(threshold, model_id) if threshold > 0 else None
         return threshold, max_distance, max_results
 
     @staticmethod
@@ -664,14 +668,14 @@ class FaceService:
         }
 
         def work(decision: Decision) -> tuple[SearchResult, dict[str, Any]]:
-            thr, max_distance, k = self._limits(decision, threshold, max_results)
+            model = self.store.describe_collection(ctx.tenant_id, collection_id).model_id
+            thr, max_distance, k = self._limits(decision, threshold, max_results, model)
             record, vec = self._stored_face(ctx, collection_id, face_id)
             hits = self.store.search(
                 ctx.tenant_id, collection_id, vec, k=k + 1, max_distance=max_distance
             )
             hits = [h for h in hits if h.face.face_id != face_id][:k]
-            info_model = self.engine.model_id
-            result = SearchResult(collection_id, info_model, thr, k, [FaceSearch(record, hits)])
+            result = SearchResult(collection_id, model, thr, k, [FaceSearch(record, hits)])
             return result, {"results": self._hits(hits), "threshold": thr}
 
         return self._run(ctx, "faces.search", request, work, lead_results=_search_rows)
@@ -698,8 +702,8 @@ class FaceService:
         }
 
         def work(decision: Decision) -> tuple[SearchResult, dict[str, Any]]:
-            thr, max_distance, k = self._limits(decision, threshold, max_results)
-            self.store.describe_collection(ctx.tenant_id, collection_id)
+            model = self.store.describe_collection(ctx.tenant_id, collection_id).model_id
+            thr, max_distance, k = self._limits(decision, threshold, max_results, model)
             faces = self.engine.represent(data)
             searches = []
             for face in faces if all_faces else faces[:1]:
@@ -708,10 +712,10 @@ class FaceService:
                     max_distance=max_distance, model_id=face.model_id,
                 )  # fmt: skip
                 searches.append(FaceSearch(face, hits))
-            result = SearchResult(collection_id, self.engine.model_id, thr, k, searches, digest)
+            result = SearchResult(collection_id, model, thr, k, searches, digest)
             outcome = {
                 "faces_searched": len(searches),
-                "results": [self._hits(s.matches) for s in searches],
+                "results": [h for s in searches for h in self._hits(s.matches)],
                 "threshold": thr,
             }
             return result, outcome
@@ -802,20 +806,25 @@ class FaceService:
             "face_id": face_id,
             "image_sha256": digest,
             "threshold": threshold,
-            "max_users": max_users,
+            "max_results": max_users,
             "aggregation": aggregation,
         }
 
         def work(decision: Decision) -> tuple[UserSearchResult, dict[str, Any]]:
-            thr, max_distance, k = self._limits(decision, threshold, max_users)
+            model = self.store.describe_collection(ctx.tenant_id, collection_id).model_id
+            thr, max_distance, k = self._limits(decision, threshold, max_users, model)
             searched: Face | FaceRecord | None
             if face_id is not None:
                 searched, vec = self._stored_face(ctx, collection_id, face_id)
             else:
-                self.store.describe_collection(ctx.tenant_id, collection_id)
                 faces = self.engine.represent(data)  # type: ignore[arg-type]
                 searched = faces[0] if faces else None
                 vec = faces[0].embedding if faces else None
+                if faces and faces[0].model_id != model:
+                    raise ModelError(
+                        f"collection {collection_id!r} holds embeddings of model {model!r};"
+                        f" this engine makes {faces[0].model_id!r}"
+                    )
             matches: list[UserMatch] = []
             if vec is not None:
                 for user, (ids, emb) in self.store.user_embeddings(
@@ -826,7 +835,7 @@ class FaceService:
                         continue
                     d = user_distance(vec, emb[mask], aggregation)
                     if max_distance is None or d <= max_distance:
-                        s = float(similarity_from_distance(d))
+                        s = float(similarity_from_distance(d, model))
                         matches.append(UserMatch(user, s, d, int(sum(mask))))
                 matches.sort(key=lambda m: (m.distance, m.user_id))
                 matches = matches[:k]
@@ -857,7 +866,7 @@ class FaceService:
         request = {"image_sha256": [src_digest, tgt_digest], "threshold": threshold}
 
         def work(decision: Decision) -> tuple[Comparison, dict[str, Any]]:
-            thr, _, _ = self._limits(decision, threshold, 1)
+            thr, _, _ = self._limits(decision, threshold, 1, self.engine.model_id)
             result = self.engine.compare(src, tgt, threshold=thr)
             rows = [
                 {"similarity": round(m.similarity, 4), "match": m.match} for m in result.matches

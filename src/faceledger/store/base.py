@@ -132,10 +132,12 @@ class UserRecord:
 class FaceHit:
     face: FaceRecord
     distance: float
+    model_id: str
+    """The collection's model: similarity uses that model's calibration."""
 
     @property
     def similarity(self) -> float:
-        return float(similarity_from_distance(self.distance))
+        return float(similarity_from_distance(self.distance, self.model_id))
 
     def to_dict(self) -> dict[str, object]:
         return {

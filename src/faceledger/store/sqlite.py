@@ -561,7 +561,7 @@ class SQLiteStore(FaceStore):
                 seqs,
             ).fetchall()
         by_seq = {r[0]: self._record(r, collection_id) for r in rows}
-        return [FaceHit(by_seq[s], d) for s, d in hits]
+        return [FaceHit(by_seq[s], d, col.model_id) for s, d in hits]
 
     # ------------------------------------------------------------------ users
     def _user(self, col: _Collection, user_id: str) -> int:
