@@ -254,13 +254,13 @@ class UserSearchResult:
 USER_AGGREGATIONS = ("max", "centroid", "top2-mean")
 DEFAULT_USER_AGGREGATION = "centroid"
 """How a user's faces are scored against a probe: the distance to the mean of the user's
-embeddings. Measured on LFW by ``python benchmarks/search.py --users`` (identities with >= 3
-images, all but one enrolled as a user, the last as probe, 2,034 distractor users; see
-docs/store.md): rank-1 0.986 (centroid) vs 0.973 (max similarity) vs 0.967 (mean of top 2) vs
-0.892 for a single enrolled face; at the threshold giving 1% false positives on never-enrolled
-probes, 0.769 vs 0.634 vs 0.568 found. Centroid distances run smaller than face distances, so
-at one fixed threshold a centroid also returns more false positives (FPIR at 90: 0.87 vs 0.82):
-compare aggregations at equal FPIR, as above."""
+embeddings. Measured on LFW by ``python benchmarks/search.py --users`` (default model tta6;
+identities with >= 3 images, all but one enrolled as a user, the last as probe, 2,034
+distractor users; see docs/store.md): rank-1 0.988 (centroid) vs 0.975 (nearest face) vs 0.970
+(mean of top 2) vs 0.906 for a single enrolled face; at the threshold giving 1% false positives
+on never-enrolled probes, 0.854 vs 0.764 vs 0.695 vs 0.524 found. Centroid distances run
+smaller than face distances, so at one fixed threshold a centroid also returns more false
+positives (FPIR at 90: 0.84 vs 0.80): compare aggregations at equal FPIR, as above."""
 
 
 def user_distance(query: np.ndarray, embeddings: np.ndarray, aggregation: str) -> float:
