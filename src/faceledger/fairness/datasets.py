@@ -26,7 +26,14 @@ from faceledger.datasets.lfw import IMAGE_DIR, identities
 from faceledger.datasets.root import require_dataset
 from faceledger.errors import FaceledgerError
 
-GENDER = {"m": "Male", "male": "Male", "f": "Female", "female": "Female", "0": "Male", "1": "Female"}
+GENDER = {
+    "m": "Male",
+    "male": "Male",
+    "f": "Female",
+    "female": "Female",
+    "0": "Male",
+    "1": "Female",
+}
 LFW_RACE = {
     "caucasian": "White",
     "african": "Black",
@@ -70,9 +77,7 @@ class AuditSet:
     def group_labels(self, columns: Iterable[str]) -> list[str]:
         """One label per image joining ``columns`` (e.g. ``Black Female``); "" if any missing."""
         cols = [self.groups[c] for c in columns]
-        return [
-            " ".join(values) if all(values) else "" for values in zip(*cols, strict=True)
-        ]
+        return [" ".join(values) if all(values) else "" for values in zip(*cols, strict=True)]
 
     def subset(self, indices: Iterable[int], name: str | None = None) -> AuditSet:
         idx = list(indices)
@@ -173,7 +178,8 @@ def load_manifest(file: Path, name: str | None = None) -> AuditSet:
     missing = {"path", "subject"} - set(header)
     if missing:
         raise FaceledgerError(
-            f"{file}: manifest needs columns path and subject (missing {', '.join(sorted(missing))})",
+            f"{file}: a manifest needs the columns path and subject; missing "
+            f"{', '.join(sorted(missing))}",
             code="invalid_dataset",
         )
     if not rows:

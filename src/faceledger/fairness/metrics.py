@@ -237,8 +237,25 @@ def evaluate(
             "rows": rows,
             "cross_fmr": cross,
             "ratios": ratios,
+            "pair_ratios": _pair_ratios(fmr[:, k, diag, diag], rows, g.labels),
         }
     return result
+
+
+def _pair_ratios(
+    rates: np.ndarray, rows: list[dict], labels: list[str]
+) -> dict[str, tuple[float, float] | None]:
+    """Bootstrap CI of FMR(a) / FMR(b) for every ordered pair of groups that are not small."""
+    ok = [i for i, r in enumerate(rows) if not r["small_fmr"] and r["fmr"] is not None]
+    out = {}
+    if len(rates) < 2:
+        return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for a in ok:
+            for b in ok:
+                if a != b:
+                    out[f"{labels[a]}/{labels[b]}"] = interval(rates[1:, a] / rates[1:, b])
+    return out
 
 
 def _ratios(

@@ -67,9 +67,14 @@ def score_set(
     embeddings: np.ndarray,
     *,
     keep_similarity: float = KEEP_SIMILARITY,
-    block: int = 1024,
+    block: int = 512,
+    offsets: np.ndarray | None = None,
 ) -> ScoreSet:
-    """Score every pair of ``embeddings`` (one row per image of ``audit``; NaN rows skipped)."""
+    """Score every pair of ``embeddings`` (one row per image of ``audit``; NaN rows skipped).
+
+    ``offsets`` (one per image) shift each pair's distance by the mean of its two images'
+    offsets: ``d' = d - (o_i + o_j) / 2`` (score normalisation, see ``calibration``).
+    """
     ok = ~np.isnan(embeddings).any(axis=1)
     idx = np.flatnonzero(ok)
     emb = embeddings[idx].astype(np.float32)
@@ -89,14 +94,17 @@ def score_set(
     edges = distance_bins()
     nb = len(edges) - 1
     hist = np.zeros(n_cells * n_cells * nb, dtype=np.int64)
-    sq = (emb.astype(np.float64) ** 2).sum(axis=1)
+    emb64 = emb.astype(np.float64)
+    sq = (emb64**2).sum(axis=1)
+    off = None if offsets is None else np.asarray(offsets, dtype=np.float64)[idx]
     ti, tj, td, gi, gj, gd = [], [], [], [], [], []
     n = len(emb)
     for start in range(0, n, block):
         stop = min(n, start + block)
         rows = np.arange(start, stop)
-        d2 = sq[rows, None] + sq[None, :] - 2.0 * (emb[rows].astype(np.float64) @ emb.T.astype(np.float64))
-        d = np.sqrt(np.clip(d2, 0.0, None))
+        d = np.sqrt(np.clip(sq[rows, None] + sq[None, :] - 2.0 * (emb64[rows] @ emb64.T), 0, None))
+        if off is not None:
+            d = np.clip(d - (off[rows, None] + off[None, :]) / 2.0, 0.0, None)
         upper = np.arange(n)[None, :] > rows[:, None]
         same = subject[rows, None] == subject[None, :]
         imp = upper & ~same

@@ -1,0 +1,319 @@
+"""Audit outputs: ``audit.json``, ``rates.csv``, ``cross_fmr.csv`` and a self-contained
+``report.html`` (figures embedded as base64 PNG, no external assets)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceledger.engine.similarity import similarity_from_distance
+from faceledger.fairness.audit import AuditResult
+
+SUMMARY_THRESHOLDS = ("similarity=99", "similarity=95", "similarity=80", "fmr=1e-03", "fmr=1e-04")
+REFERENCE_GROUP = {"lfw": "White Male", "utkface": "White Male", "congress": "Male"}
+"""The comparison a reader expects first (NIST's baseline is white men); others vs the lowest."""
+FOCUS_GROUP = {"lfw": "Black Female", "utkface": "Black Female", "congress": "Female"}
+
+
+def fmt_rate(x: float | str | None) -> str:
+    x = None if x is None else float(x)
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if x == 0:
+        return "0"
+    return f"{x:.2e}" if x < 0.01 else f"{x:.3f}"
+
+
+def fmt_ci(ci: Any) -> str:
+    if not ci:
+        return "–"
+    return f"{fmt_rate(ci[0])}–{fmt_rate(ci[1])}"
+
+
+def fmt_ratio(x: float | str | None) -> str:
+    if x is None or math.isinf(float(x)):
+        return "∞"
+    x = float(x)
+    return f"{x:.1f}×" if x >= 10 else f"{x:.2f}×"
+
+
+def fmt_ratio_ci(ci: Any) -> str:
+    if not ci:
+        return "–"
+    lo, hi = float(ci[0]), float(ci[1])
+    return f"{'∞' if math.isinf(lo) else f'{lo:.2f}'}–{'∞' if math.isinf(hi) else f'{hi:.2f}'}"
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating | float):
+        f = float(obj)
+        return None if math.isnan(f) else ("inf" if math.isinf(f) else f)
+    return obj
+
+
+def rate_rows(result: AuditResult) -> list[dict[str, Any]]:
+    """Flat rows: dataset, grouping, threshold, group and every count, rate and CI."""
+    out = []
+    for ev in result.evaluations:
+        for name, block in ev["thresholds"].items():
+            for row in block["rows"]:
+                out.append(
+                    {
+                        "dataset": ev["dataset"],
+                        "grouping": "×".join(ev["grouping"]),
+                        "threshold": name,
+                        "similarity": round(result.thresholds[name]["similarity"], 4),
+                        "distance": round(block["distance"], 5),
+                        "group": row["group"],
+                        "subjects": row["subjects"],
+                        "impostor_pairs": row["impostor_pairs"],
+                        "false_matches": row["false_matches"],
+                        "fmr": row["fmr"],
+                        "fmr_ci_low": (row["fmr_ci"] or (None, None))[0],
+                        "fmr_ci_high": (row["fmr_ci"] or (None, None))[1],
+                        "fmr_upper_if_zero": row["fmr_upper_if_zero"],
+                        "genuine_pairs": row["genuine_pairs"],
+                        "false_non_matches": row["false_non_matches"],
+                        "fnmr": row["fnmr"] if row["genuine_pairs"] else None,
+                        "fnmr_ci_low": (row["fnmr_ci"] or (None, None))[0],
+                        "fnmr_ci_high": (row["fnmr_ci"] or (None, None))[1],
+                        "small_fmr": row["small_fmr"],
+                        "small_fnmr": row["small_fnmr"] if row["genuine_pairs"] else None,
+                    }
+                )
+    return out
+
+
+def cross_rows(result: AuditResult) -> list[dict[str, Any]]:
+    out = []
+    for ev in result.evaluations:
+        labels = ev["groups"]
+        for name, block in ev["thresholds"].items():
+            cross = block["cross_fmr"]
+            for a, la in enumerate(labels):
+                for b, lb in enumerate(labels):
+                    if b < a:
+                        continue
+                    out.append(
+                        {
+                            "dataset": ev["dataset"],
+                            "grouping": "×".join(ev["grouping"]),
+                            "threshold": name,
+                            "group_a": la,
+                            "group_b": lb,
+                            "impostor_pairs": cross["pairs"][a][b],
+                            "false_matches": cross["false_matches"][a][b],
+                            "fmr": cross["fmr"][a][b],
+                        }
+                    )
+    return out
+
+
+def summary_sentences(result: AuditResult) -> list[str]:
+    """Plain-language findings, only from groups that are not flagged small."""
+    out = []
+    for ev in result.evaluations:
+        if list(ev["grouping"]) != list(_primary(result, ev["dataset"])):
+            continue
+        ds = ev["dataset"]
+        for name in SUMMARY_THRESHOLDS:
+            block = ev["thresholds"].get(name)
+            if not block:
+                continue
+            label = _threshold_label(result, name)
+            rows = {r["group"]: r for r in block["rows"]}
+            ratios = block["ratios"]["fmr"]
+            if ratios is None:
+                continue
+            focus, ref = FOCUS_GROUP.get(ds), REFERENCE_GROUP.get(ds)
+            if focus in ratios["vs_lowest"] and ref in rows and not rows[ref]["small_fmr"]:
+                rf, rr = rows[focus], rows[ref]
+                if rr["false_matches"] > 0 and rf["false_matches"] > 0:
+                    ratio = rf["fmr"] / rr["fmr"]
+                    ci = _pair_ci(result, ds, ev["grouping"], name, focus, ref)
+                    out.append(
+                        f"{_ds(ds)}, {label}: the FMR for {_plural(focus)} is "
+                        f"{fmt_ratio(ratio)} that for {_plural(ref)} "
+                        f"(95 % CI {ci}; {fmt_rate(rf['fmr'])} = {rf['false_matches']:,} of "
+                        f"{rf['impostor_pairs']:,} pairs vs {fmt_rate(rr['fmr'])} = "
+                        f"{rr['false_matches']:,} of {rr['impostor_pairs']:,})."
+                    )
+                else:
+                    out.append(
+                        f"{_ds(ds)}, {label}: {_plural(focus)} {_count(rf)}; "
+                        f"{_plural(ref)} {_count(rr)}: too few false matches for a ratio."
+                    )
+            mm = ratios["max_over_min"]
+            if mm["ratio"] is None:
+                continue
+            out.append(
+                f"{_ds(ds)}, {label}: highest FMR {mm['numerator']} "
+                f"({fmt_rate(rows[mm['numerator']]['fmr'])}), lowest {mm['denominator']} "
+                f"({fmt_rate(rows[mm['denominator']]['fmr'])}): max/min "
+                f"{fmt_ratio(mm['ratio'])} (95 % CI {fmt_ratio_ci(mm['ci'])})."
+            )
+    return out
+
+
+def _count(row: dict[str, Any]) -> str:
+    n, k = row["impostor_pairs"], row["false_matches"]
+    if k == 0:
+        return f"had no false match in {n:,} pairs (FMR < {fmt_rate(3 / n)}, rule of three)"
+    return f"had {k:,} false matches in {n:,} pairs (FMR {fmt_rate(row['fmr'])}, 95 % CI " + (
+        f"{fmt_ci(row['fmr_ci'])})"
+    )
+
+
+def _pair_ci(result: AuditResult, ds: str, grouping: list[str], name: str, a: str, b: str) -> str:
+    for ev in result.evaluations:
+        if ev["dataset"] == ds and ev["grouping"] == grouping:
+            ratios = ev["thresholds"][name]["ratios"]["fmr"]
+            lowest = ratios["lowest_group"]
+            if b == lowest:
+                return fmt_ratio_ci(ratios["vs_lowest"][a]["ci"])
+            ci = ev["thresholds"][name].get("pair_ratios", {}).get(f"{a}/{b}")
+            return fmt_ratio_ci(ci) if ci else "not computed"
+    return "–"
+
+
+def _plural(group: str) -> str:
+    words = {"Male": "men", "Female": "women"}
+    parts = group.split()
+    if parts and parts[-1] in words:
+        rest = " ".join(parts[:-1])
+        return (rest + " " if rest else "") + words[parts[-1]]
+    return group
+
+
+def _ds(name: str) -> str:
+    return {
+        "lfw": "LFW",
+        "utkface": "UTKFace adults",
+        "children": "UTKFace children",
+        "congress": "Congress",
+    }.get(name, name)
+
+
+def _threshold_label(result: AuditResult, name: str) -> str:
+    t = result.thresholds[name]
+    if name.startswith("similarity="):
+        return f"at similarity {t['similarity']:g}"
+    return (
+        f"at the threshold for overall FMR {t['target_fmr']:.0e} (similarity {t['similarity']:.2f})"
+    )
+
+
+def _primary(result: AuditResult, dataset: str) -> tuple[str, ...]:
+    for ev in result.evaluations:
+        if ev["dataset"] == dataset:
+            return tuple(ev["grouping"])
+    return ()
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def figures(result: AuditResult, save_dir: Path | None = None) -> list[dict[str, str]]:
+    """DET curves and FMR against similarity, per dataset and group, as data URIs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = []
+    ops = {k: v for k, v in result.thresholds.items()}
+    for ds, curves in result.curves.items():
+        grouping = " × ".join(_primary(result, ds))
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for label, c in curves.items():
+            sim = similarity_from_distance(c["distance"])
+            fmr = np.where(c["fmr"] > 0, c["fmr"], np.nan)
+            ax.plot(sim, fmr, label=f"{label} (n={int(c['impostor_pairs']):,})")
+        for name, t in ops.items():
+            ax.axvline(t["similarity"], color="grey", lw=0.6, ls=":" if "fmr" in name else "--")
+        ax.set_xlim(50, 100)
+        ax.set_yscale("log")
+        ax.set_xlabel("similarity threshold")
+        ax.set_ylabel("FMR (impostor pairs within group)")
+        ax.set_title(f"{_ds(ds)}: FMR against threshold by {grouping}")
+        ax.grid(True, which="both", alpha=0.2)
+        ax.legend(fontsize=7, ncol=2)
+        out.append({"title": f"{_ds(ds)}: FMR against threshold", "src": _png(fig)})
+        if any(np.isfinite(c["fnmr"]).any() for c in curves.values()):
+            fig, ax = plt.subplots(figsize=(7, 4.5))
+            for label, c in curves.items():
+                ok = np.isfinite(c["fnmr"]) & (c["fmr"] > 0) & (c["fnmr"] > 0)
+                ax.plot(c["fmr"][ok], c["fnmr"][ok], label=label)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlim(1e-6, 1)
+            ax.set_xlabel("FMR")
+            ax.set_ylabel("FNMR")
+            ax.set_title(f"{_ds(ds)}: DET by {grouping}")
+            ax.grid(True, which="both", alpha=0.2)
+            ax.legend(fontsize=7, ncol=2)
+            out.append({"title": f"{_ds(ds)}: DET curves", "src": _png(fig)})
+    if save_dir is not None:
+        save_dir.mkdir(parents=True, exist_ok=True)
+        for k, f in enumerate(out):
+            (save_dir / f"figure-{k + 1}.png").write_bytes(
+                base64.b64decode(f["src"].split(",", 1)[1])
+            )
+    return out
+
+
+def write(result: AuditResult, out_dir: Path, *, save_pngs: bool = True) -> dict[str, Path]:
+    """Write every output; returns their paths."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "json": out_dir / "audit.json",
+        "rates_csv": out_dir / "rates.csv",
+        "cross_csv": out_dir / "cross_fmr.csv",
+        "html": out_dir / "report.html",
+    }
+    data = _jsonable(result.to_json())
+    data["summary"] = summary_sentences(result)
+    paths["json"].write_text(json.dumps(data, indent=1, ensure_ascii=False))
+    for key, rows in (("rates_csv", rate_rows(result)), ("cross_csv", cross_rows(result))):
+        with paths[key].open("w", newline="") as fh:
+            if rows:
+                writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+    env = Environment(
+        loader=PackageLoader("faceledger.fairness", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+    )
+    env.filters.update(rate=fmt_rate, ci=fmt_ci, ratio=fmt_ratio, ratio_ci=fmt_ratio_ci)
+    html = env.get_template("report.html.j2").render(
+        r=result,
+        data=data,
+        summary=data["summary"],
+        figures=figures(result, out_dir / "figures" if save_pngs else None),
+        ds_name=_ds,
+    )
+    paths["html"].write_text(html)
+    return paths
