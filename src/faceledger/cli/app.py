@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from faceledger import __version__
-from faceledger.cli import recognition
+from faceledger.cli import fairness, recognition
 
 app = typer.Typer(
     name="faceledger",
@@ -21,6 +21,7 @@ app.command()(recognition.detect)
 app.command()(recognition.represent)
 app.command()(recognition.compare)
 # Command groups register here: app.add_typer(module.app, name="...")
+app.add_typer(fairness.app, name="fairness")
 
 
 def _version(value: bool) -> None:

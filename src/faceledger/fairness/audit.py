@@ -193,13 +193,12 @@ def audit(
             "face_selection": "center",
         },
     )
-    if one_to_many and "congress" in sets:
+    gallery = [n for n in ("utkface", "lfw") if n in sets]
+    if one_to_many and "congress" in sets and gallery:
         from faceledger.fairness.one_to_many import run as run_1n
 
-        gallery = [n for n in ("utkface", "lfw") if n in sets]
-        if gallery:
-            log("1:N: Congress portraits against " + " + ".join(gallery))
-            result.one_to_many = run_1n(result, gallery=gallery)
+        log("1:N: Congress portraits against " + " + ".join(gallery))
+        result.one_to_many = run_1n(result, gallery=gallery, seed=seed)
     if calibrate:
         from faceledger.fairness.calibration import run as run_cal
 
