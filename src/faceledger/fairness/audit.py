@@ -46,6 +46,7 @@ class AuditResult:
     embeddings: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     audit_sets: dict[str, AuditSet] = field(default_factory=dict, repr=False)
     one_to_many: dict[str, object] | None = None
+    view2: dict[str, object] | None = None
     calibration: dict[str, object] | None = None
     settings: dict[str, object] = field(default_factory=dict)
 
@@ -56,6 +57,7 @@ class AuditResult:
             "datasets": self.datasets,
             "evaluations": self.evaluations,
             "one_to_many": self.one_to_many,
+            "lfw_view2": self.view2,
             "calibration": self.calibration,
         }
 
@@ -193,6 +195,7 @@ def audit(
             "face_selection": "center",
         },
     )
+    result.view2 = lfw_view2(result)
     gallery = [n for n in ("utkface", "lfw") if n in sets]
     if one_to_many and "congress" in sets and gallery:
         from faceledger.fairness.one_to_many import run as run_1n
@@ -214,3 +217,46 @@ def _counts(values: list[str]) -> dict[str, int]:
         key = v or "(unlabelled)"
         out[key] = out.get(key, 0) + 1
     return dict(sorted(out.items()))
+
+
+def lfw_view2(result: AuditResult) -> dict[str, object] | None:
+    """The 6,000 official View 2 pairs by gender at every threshold (comparable with published
+    LFW numbers; small, so shown for reference next to the all-pairs rates)."""
+    from faceledger.datasets.lfw import read_pairs
+
+    s = result.audit_sets.get("lfw")
+    if s is None:
+        return None
+    folder = Path(str(s.meta["folder"]))
+    if not (folder / "pairs.txt").exists():
+        return None
+    index = {p: k for k, p in enumerate(s.paths)}
+    emb = result.embeddings["lfw"]
+    gender = s.groups["gender"]
+    pairs = read_pairs(folder)
+    rows = []
+    for name, t in result.thresholds.items():
+        cells: dict[str, list[int]] = {}
+        for p in pairs:
+            i, j = index.get(p.left), index.get(p.right)
+            if i is None or j is None or np.isnan(emb[i]).any() or np.isnan(emb[j]).any():
+                continue
+            gi, gj = gender[i] or "?", gender[j] or "?"
+            key = ("genuine " if p.same else "impostor ") + "-".join(sorted((gi, gj)))
+            match = float(np.linalg.norm(emb[i] - emb[j])) <= t["distance"]
+            err = (not match) if p.same else match
+            c = cells.setdefault(key, [0, 0])
+            c[0] += 1
+            c[1] += int(err)
+        for key, (n, e) in sorted(cells.items()):
+            rows.append(
+                {
+                    "threshold": name,
+                    "pairs": key,
+                    "n": n,
+                    "errors": e,
+                    "rate": e / n if n else None,
+                    "small": n < metrics.MIN_PAIRS,
+                }
+            )
+    return {"pairs": len(pairs), "rows": rows}

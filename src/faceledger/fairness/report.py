@@ -170,6 +170,51 @@ def summary_sentences(result: AuditResult) -> list[str]:
     return out
 
 
+def extra_sentences(result: AuditResult) -> list[str]:
+    """Children against adults at the same threshold, the 1:N counts, the mitigation verdict."""
+    out = []
+    evs = {(e["dataset"], tuple(e["grouping"])): e for e in result.evaluations}
+    kids = evs.get(("children", ("age_band", "gender"))) or evs.get(("children", ("age_band",)))
+    adults = next((e for (d, _), e in evs.items() if d == "utkface"), None)
+    for name in ("similarity=99", "fmr=1e-03"):
+        if not kids or name not in kids["thresholds"]:
+            continue
+        rows = [r for r in kids["thresholds"][name]["rows"] if not r["small_fmr"]]
+        if not rows:
+            continue
+        top = max(rows, key=lambda r: r["fmr"] or 0)
+        text = (
+            f"UTKFace children, {_threshold_label(result, name)}: highest FMR for "
+            f"{_plural(top['group'])}: {_count(top).removeprefix('had ')}"
+        )
+        if adults:
+            ov = adults["overall"][name]
+            if ov["fmr"]:
+                text += (
+                    f", {fmt_ratio(top['fmr'] / ov['fmr'])} the overall FMR of UTKFace adults at "
+                    f"the same threshold ({fmt_rate(ov['fmr'])}, {ov['false_matches']:,} of "
+                    f"{ov['impostor_pairs']:,} pairs)"
+                )
+        out.append(text + ".")
+    m = result.one_to_many
+    if m:
+        for t in m["thresholds"]:
+            parts = ", ".join(
+                f"{_plural(g)} {c['matched']} of {c['probes']} ({100 * c['rate']:.1f} %, 95 % CI "
+                f"{100 * c['ci'][0]:.1f}–{100 * c['ci'][1]:.1f} %)"
+                for g, c in t["by_probe_group"].items()
+            )
+            out.append(
+                f"1:N (ACLU-style), similarity {t['similarity']:g}: {t['probes_matched']} of "
+                f"{m['probes']} members of Congress had at least one false match among "
+                f"{m['gallery_size']:,} unrelated faces ({t['false_match_candidates']:,} false "
+                f"candidates): {parts}."
+            )
+    if result.calibration:
+        out.append(f"Mitigation (label-free score normalisation): {result.calibration['verdict']}.")
+    return out
+
+
 def _count(row: dict[str, Any]) -> str:
     n, k = row["impostor_pairs"], row["false_matches"]
     if k == 0:
@@ -194,6 +239,10 @@ def _pair_ci(result: AuditResult, ds: str, grouping: list[str], name: str, a: st
 def _plural(group: str) -> str:
     words = {"Male": "men", "Female": "women"}
     parts = group.split()
+    if parts and parts[0][:1].isdigit() and "-" in parts[0]:  # an age band: children
+        kids = {"Male": "boys", "Female": "girls"}
+        who = kids.get(parts[-1], "children") if len(parts) > 1 else "children"
+        return f"{who} aged {parts[0]}"
     if parts and parts[-1] in words:
         rest = " ".join(parts[:-1])
         return (rest + " " if rest else "") + words[parts[-1]]
@@ -295,7 +344,7 @@ def write(result: AuditResult, out_dir: Path, *, save_pngs: bool = True) -> dict
         "html": out_dir / "report.html",
     }
     data = _jsonable(result.to_json())
-    data["summary"] = summary_sentences(result)
+    data["summary"] = summary_sentences(result) + extra_sentences(result)
     paths["json"].write_text(json.dumps(data, indent=1, ensure_ascii=False))
     for key, rows in (("rates_csv", rate_rows(result)), ("cross_csv", cross_rows(result))):
         with paths[key].open("w", newline="") as fh:
