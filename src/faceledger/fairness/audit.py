@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from faceledger.datasets.embed_cache import embed_images
 from faceledger.engine.similarity import distance_from_similarity, similarity_from_distance
@@ -154,15 +155,16 @@ def audit(
     named = {k: v["distance"] for k, v in thresholds.items()}
     evaluations = []
     curve_sets = {}
-    for name, s in sets.items():
-        groupings = default_groupings(s)
-        for columns in groupings:
-            log(f"{name}: rates by {' × '.join(columns)} (bootstrap {bootstrap})")
-            ev = metrics.evaluate(scores[name], columns, named, bootstrap=bootstrap, seed=seed)
-            ev["overall"] = {k: metrics.overall_rates(scores[name], d) for k, d in named.items()}
-            evaluations.append(ev)
-        if groupings:
-            curve_sets[name] = metrics.curves(scores[name], groupings[0])
+    jobs = [(name, columns) for name, s in sets.items() for columns in default_groupings(s)]
+    log(f"rates per group: {len(jobs)} groupings, bootstrap {bootstrap}")
+    bar = tqdm(jobs, desc="rates", disable=not progress, leave=False)
+    for name, columns in bar:
+        bar.set_postfix_str(f"{name} by {'×'.join(columns)}")
+        ev = metrics.evaluate(scores[name], columns, named, bootstrap=bootstrap, seed=seed)
+        ev["overall"] = {k: metrics.overall_rates(scores[name], d) for k, d in named.items()}
+        evaluations.append(ev)
+        if name not in curve_sets:
+            curve_sets[name] = metrics.curves(scores[name], columns)
     info = {
         name: {
             "images": len(s),

@@ -5,8 +5,9 @@ In 2018 the ACLU searched 535 members of Congress against 25,000 arrest photos w
 Rekognition at its default 80 % confidence and got 28 false matches, disproportionately people
 of colour. Here: the 290 current members with a gender label against UTKFace adults and LFW.
 Rekognition's confidence and faceledger's similarity are different scales: 80 here is not 80
-there. LFW holds politicians, so gallery faces whose LFW identity has the member's first and
-last name are excluded as possible true matches (and listed).
+there. LFW holds politicians, so gallery faces whose LFW identity has the member's last name
+are excluded from that member's search as possible true matches (nicknames such as Dick/Richard
+defeat first-name matching; the few unrelated namesakes lost are listed).
 """
 
 from __future__ import annotations
@@ -75,11 +76,15 @@ def run(
     for j, k in enumerate(g_key):
         if k != ("", ""):
             key_index.setdefault(k, []).append(j)
+    by_last: dict[str, list[int]] = {}
+    for k, js in key_index.items():
+        by_last.setdefault(k[0], []).extend(js)
     for row, i in enumerate(p_ok):
-        hits = key_index.get(_name_key(names[i]), [])
+        hits = by_last.get(_name_key(names[i])[0], [])
         if hits:
             d[row, hits] = np.inf
-            excluded.append(f"{names[i]} ({len(hits)} LFW image{'s' if len(hits) > 1 else ''})")
+            who = sorted({g_path[j].split("/")[0] for j in hits})
+            excluded.append(f"{names[i]}: {', '.join(who)} ({len(hits)} LFW images)")
     gallery_counts: dict[str, int] = {}
     for label in g_label:
         gallery_counts[label] = gallery_counts.get(label, 0) + 1
