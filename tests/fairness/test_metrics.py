@@ -44,7 +44,9 @@ def test_rates_match_brute_force(synthetic):
     audit_set, emb = synthetic
     scores = score_set(audit_set, emb, keep_similarity=0.001)
     for columns in (("race", "gender"), ("gender",)):
-        ev = metrics.evaluate(scores, columns, {"a": 0.80, "b": 0.85}, bootstrap=0)
+        ev = metrics.evaluate(
+            scores, columns, {"a": 0.80, "b": 0.85}, bootstrap=0, genuine_weighting="pair"
+        )
         for name, t in (("a", 0.80), ("b", 0.85)):
             expected, d, lab = _brute(audit_set, emb, columns, t)
             for row in ev["thresholds"][name]["rows"]:
@@ -90,6 +92,30 @@ def test_known_answer_on_a_line():
     ev = metrics.evaluate(scores, ("gender",), {"t": 0.35}, bootstrap=0)
     rows = {r["group"]: r for r in ev["thresholds"]["t"]["rows"]}
     assert rows["Female"]["false_non_matches"] == 1 and rows["Female"]["fnmr"] == 0.5
+
+
+def test_fnmr_weights_each_subject_once():
+    """Subject a has 3 images (3 genuine pairs, 1 miss), b has 2 (1 pair, a miss)."""
+    emb = np.zeros((5, 128), dtype=np.float32)
+    emb[:, 0] = [0.0, 0.1, 0.5, 5.0, 5.6]
+    audit_set = AuditSet(
+        "w",
+        Path("."),
+        [str(k) for k in range(5)],
+        ["a", "a", "a", "b", "b"],
+        {"gender": ["Male"] * 5},
+    )
+    scores = score_set(audit_set, emb, keep_similarity=0.001)
+    # pairs of a: 0.1, 0.5, 0.4 → one miss at t=0.45; b: 0.6 → a miss
+    by_pair = metrics.evaluate(
+        scores, ("gender",), {"t": 0.45}, bootstrap=0, genuine_weighting="pair"
+    )
+    by_subject = metrics.evaluate(scores, ("gender",), {"t": 0.45}, bootstrap=0)
+    assert by_pair["thresholds"]["t"]["rows"][0]["fnmr"] == pytest.approx(2 / 4)
+    row = by_subject["thresholds"]["t"]["rows"][0]
+    assert row["fnmr"] == pytest.approx((1 / 3 + 1) / 2)
+    assert row["genuine_pairs"] == 4 and row["false_non_matches"] == 2
+    assert row["genuine_subjects"] == 2
 
 
 def test_threshold_at_fmr_is_largest_meeting_target(synthetic):

@@ -5,7 +5,8 @@ Definitions (NIST FRVT Part 3 / ISO 19795-1 style):
 * a comparison *matches* when its distance is at or below the threshold (similarity at or above);
 * FMR of group g = false matches / impostor pairs with **both** images in g; the cross-group
   matrix does the same for pairs with one image in g1 and the other in g2;
-* FNMR of group g = non-matches / genuine pairs in g (only where identities exist);
+* FNMR of group g = non-matching genuine pairs in g (only where identities exist), averaged per
+  subject so that each person counts once;
 * one threshold for everyone, set where the *overall* FMR meets a target, or at a documented
   similarity; never per group.
 
@@ -171,8 +172,13 @@ def evaluate(
     *,
     bootstrap: int = 200,
     seed: int = 0,
+    genuine_weighting: str = "subject",
 ) -> dict[str, object]:
     """Per-group FMR/FNMR, cross-group FMR and ratios at each named threshold (distance).
+
+    FNMR is subject-weighted by default (``genuine_weighting="subject"``): the mean over subjects
+    of each subject's share of non-matching genuine pairs, so an identity with 530 images (LFW's
+    George W. Bush, 140 k of 242 k genuine pairs) counts once; ``"pair"`` pools all pairs.
 
     Returns a JSON-ready dict: ``groups`` (labels, subjects), and per threshold ``rows`` (one per
     group, with counts, rates, CIs, small flags), ``cross_fmr`` (matrix, pairs) and ``ratios``.
@@ -187,9 +193,19 @@ def evaluate(
     num = impostor_numerators(scores, g, thr, w_all)  # (R, K, G, G)
     fmr = _ratio(num, den[:, None])  # (R, K, G, G)
     gen_pairs, gen_miss = genuine_counts(scores, g, thr)
+    raw_pairs = gen_pairs.sum(axis=0)  # (G,)
+    raw_miss = gen_miss.sum(axis=0)  # (G, K)
+    if genuine_weighting == "subject":
+        # each subject counts once: the mean over subjects of their own FNMR
+        share = np.where(gen_pairs > 0, 1.0 / np.where(gen_pairs > 0, gen_pairs, 1.0), 0.0)
+        gen_miss = gen_miss * share[:, :, None]
+        gen_pairs = (gen_pairs > 0).astype(np.float64)
+    elif genuine_weighting != "pair":
+        raise ValueError("genuine_weighting must be 'subject' or 'pair'")
     gen_den = w_all @ gen_pairs  # (R, G)
     gen_num = np.einsum("rs,sgk->rkg", w_all, gen_miss)  # (R, K, G)
     fnmr = _ratio(gen_num, gen_den[:, None, :])
+    gen_subjects = (genuine_counts(scores, g, thr[:0])[0] > 0).sum(axis=0)
     n_subjects = group_subjects(scores, g)
     diag = np.arange(len(g.labels))
     result: dict[str, object] = {
@@ -198,6 +214,7 @@ def evaluate(
         "groups": g.labels,
         "subjects": n_subjects.tolist(),
         "bootstrap": bootstrap,
+        "genuine_weighting": genuine_weighting,
         "thresholds": {},
     }
     for k, name in enumerate(names):
@@ -205,8 +222,8 @@ def evaluate(
         for i, label in enumerate(g.labels):
             n_imp = float(den[0, i, i])
             fm = float(num[0, k, i, i])
-            n_gen = float(gen_den[0, i])
-            nm = float(gen_num[0, k, i])
+            n_gen = float(raw_pairs[i])
+            nm = float(raw_miss[i, k])
             row: dict[str, object] = {
                 "group": label,
                 "subjects": int(n_subjects[i]),
@@ -217,10 +234,17 @@ def evaluate(
                 "fmr_upper_if_zero": (3.0 / n_imp) if n_imp and fm == 0 else None,
                 "genuine_pairs": int(round(n_gen)),
                 "false_non_matches": int(round(nm)),
-                "fnmr": nm / n_gen if n_gen else None,
+                "fnmr": float(fnmr[0, k, i]) if n_gen else None,
+                "genuine_subjects": int(round(gen_den[0, i]))
+                if genuine_weighting == "subject"
+                else None,
                 "fnmr_ci": interval(fnmr[1:, k, i]) if bootstrap and n_gen else None,
                 "small_fmr": bool(n_subjects[i] < MIN_SUBJECTS or n_imp < MIN_PAIRS),
-                "small_fnmr": bool(n_subjects[i] < MIN_SUBJECTS or n_gen < MIN_PAIRS),
+                "small_fnmr": bool(
+                    (gen_subjects[i] if genuine_weighting == "subject" else n_subjects[i])
+                    < MIN_SUBJECTS
+                    or n_gen < MIN_PAIRS
+                ),
             }
             rows.append(row)
         cross = {
