@@ -31,6 +31,10 @@ def fmt_rate(x: float | str | None) -> str:
     return f"{x:.2e}" if x < 0.01 else f"{x:.3f}"
 
 
+def fmt_sim(x: float) -> str:
+    return f"{x:.2f}" if x < 99.9 else f"{x:.4f}"
+
+
 def fmt_ci(ci: Any) -> str:
     if not ci:
         return "–"
@@ -356,7 +360,9 @@ def write(result: AuditResult, out_dir: Path, *, save_pngs: bool = True) -> dict
         loader=PackageLoader("faceledger.fairness", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
     )
-    env.filters.update(rate=fmt_rate, ci=fmt_ci, ratio=fmt_ratio, ratio_ci=fmt_ratio_ci)
+    env.filters.update(
+        sim=fmt_sim, rate=fmt_rate, ci=fmt_ci, ratio=fmt_ratio, ratio_ci=fmt_ratio_ci
+    )
     html = env.get_template("report.html.j2").render(
         r=result,
         data=data,
