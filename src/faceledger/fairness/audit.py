@@ -163,8 +163,10 @@ def audit(
         ev = metrics.evaluate(scores[name], columns, named, bootstrap=bootstrap, seed=seed)
         ev["overall"] = {k: metrics.overall_rates(scores[name], d) for k, d in named.items()}
         evaluations.append(ev)
-        if name not in curve_sets:
-            curve_sets[name] = metrics.curves(scores[name], columns)
+        first = not any(k.startswith(name + "|") for k in curve_sets)
+        if first or (columns == ("gender",) and sets[name].has_identities):
+            # figures: each dataset's main grouping, and gender where there is FNMR
+            curve_sets[f"{name}|{' × '.join(columns)}"] = metrics.curves(scores[name], columns)
     info = {
         name: {
             "images": len(s),

@@ -345,24 +345,38 @@ def overall_rates(scores: ScoreSet, distance: float) -> dict[str, float | int | 
 
 
 def curves(scores: ScoreSet, columns: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
-    """Per group: FMR and FNMR at every histogram edge (for DET and FMR-vs-threshold plots)."""
+    """Per group: FMR and (subject-weighted) FNMR at every histogram edge, for DET and
+    FMR-against-threshold plots, with the group's sizes and small flag."""
     from faceledger.fairness.pairs import distance_bins
 
     g = grouping(scores, columns)
     edges = distance_bins()[1:]
+    n_subjects = group_subjects(scores, g)
+    ga = g.of_cell[scores.cell[scores.gen_i]]
+    gb = g.of_cell[scores.cell[scores.gen_j]]
     out = {}
     for k, label in enumerate(g.labels):
         cells = np.flatnonzero(g.of_cell == k)
         h = scores.hist[np.ix_(cells, cells)].sum(axis=(0, 1))
         total = h.sum()
         fmr = np.cumsum(h) / total if total else np.full(len(edges), np.nan)
-        ga = g.of_cell[scores.cell[scores.gen_i]]
-        gb = g.of_cell[scores.cell[scores.gen_j]]
-        gd = np.sort(scores.gen_d[(ga == k) & (gb == k)])
-        fnmr = (
-            1.0 - np.searchsorted(gd, edges, side="right") / len(gd)
-            if len(gd)
-            else np.full(len(edges), np.nan)
-        )
-        out[label] = {"distance": edges, "fmr": fmr, "fnmr": fnmr, "impostor_pairs": total}
+        mine = (ga == k) & (gb == k)
+        gd, subj = scores.gen_d[mine], scores.subject[scores.gen_i[mine]]
+        if len(gd):
+            per_subject = np.bincount(subj, minlength=len(scores.subjects))
+            weight = 1.0 / per_subject[subj]
+            order = np.argsort(gd)
+            cum = np.concatenate([[0.0], np.cumsum(weight[order])])
+            matched = cum[np.searchsorted(gd[order], edges, side="right")]
+            fnmr = 1.0 - matched / (per_subject > 0).sum()
+        else:
+            fnmr = np.full(len(edges), np.nan)
+        out[label] = {
+            "distance": edges,
+            "fmr": fmr,
+            "fnmr": fnmr,
+            "impostor_pairs": total,
+            "subjects": int(n_subjects[k]),
+            "small": bool(n_subjects[k] < MIN_SUBJECTS or total < MIN_PAIRS),
+        }
     return out

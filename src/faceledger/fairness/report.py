@@ -19,7 +19,8 @@ from faceledger.fairness.audit import AuditResult
 SUMMARY_THRESHOLDS = ("similarity=99", "similarity=95", "similarity=80", "fmr=1e-03", "fmr=1e-04")
 REFERENCE_GROUP = {"lfw": "White Male", "utkface": "White Male", "congress": "Male"}
 """The comparison a reader expects first (NIST's baseline is white men); others vs the lowest."""
-FOCUS_GROUP = {"lfw": "Black Female", "utkface": "Black Female", "congress": "Female"}
+FOCUS_GROUPS = ("Black Female", "Black Male", "Asian Female", "Female")
+"""The first of these that is present and not small is compared with the reference group."""
 
 
 def fmt_rate(x: float | str | None) -> str:
@@ -144,7 +145,8 @@ def summary_sentences(result: AuditResult) -> list[str]:
             ratios = block["ratios"]["fmr"]
             if ratios is None:
                 continue
-            focus, ref = FOCUS_GROUP.get(ds), REFERENCE_GROUP.get(ds)
+            ref = REFERENCE_GROUP.get(ds)
+            focus = next((f for f in FOCUS_GROUPS if f in ratios["vs_lowest"] and f != ref), None)
             if focus in ratios["vs_lowest"] and ref in rows and not rows[ref]["small_fmr"]:
                 rf, rr = rows[focus], rows[ref]
                 if rr["false_matches"] > 0 and rf["false_matches"] > 0:
@@ -164,6 +166,13 @@ def summary_sentences(result: AuditResult) -> list[str]:
                     )
             mm = ratios["max_over_min"]
             if mm["ratio"] is None:
+                hi, lo = rows[mm["numerator"]], rows[mm["denominator"]]
+                bound = hi["fmr"] / (3 / lo["impostor_pairs"])
+                out.append(
+                    f"{_ds(ds)}, {label}: highest FMR {hi['group']} ({_count(hi)[4:]}); "
+                    f"lowest {lo['group']} {_count(lo)}, so max/min is at least "
+                    f"{fmt_ratio(bound)} (against the rule-of-three bound)."
+                )
                 continue
             out.append(
                 f"{_ds(ds)}, {label}: highest FMR {mm['numerator']} "
@@ -295,14 +304,23 @@ def figures(result: AuditResult, save_dir: Path | None = None) -> list[dict[str,
     import matplotlib.pyplot as plt
 
     out = []
-    ops = {k: v for k, v in result.thresholds.items()}
-    for ds, curves in result.curves.items():
-        grouping = " × ".join(_primary(result, ds))
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for label, c in curves.items():
+    ops = dict(result.thresholds)
+    colours = plt.get_cmap("tab20").colors
+    for key, curves in result.curves.items():
+        ds, grouping = key.split("|")
+        shown = {k: c for k, c in curves.items() if not c["small"]}
+        hidden = [k for k, c in curves.items() if c["small"]]
+        note = f" (small groups not drawn: {', '.join(hidden)})" if hidden else ""
+        fig, ax = plt.subplots(figsize=(7, 4.6))
+        for n, (label, c) in enumerate(shown.items()):
             sim = similarity_from_distance(c["distance"])
             fmr = np.where(c["fmr"] > 0, c["fmr"], np.nan)
-            ax.plot(sim, fmr, label=f"{label} (n={int(c['impostor_pairs']):,})")
+            ax.plot(
+                sim,
+                fmr,
+                color=colours[(2 * n) % 20 + (n // 10) % 2],
+                label=f"{label} ({c['subjects']:,} subj., {int(c['impostor_pairs']):,} pairs)",
+            )
         for name, t in ops.items():
             ax.axvline(t["similarity"], color="grey", lw=0.6, ls=":" if "fmr" in name else "--")
         ax.set_xlim(50, 100)
@@ -311,24 +329,36 @@ def figures(result: AuditResult, save_dir: Path | None = None) -> list[dict[str,
         ax.set_ylabel("FMR (impostor pairs within group)")
         ax.set_title(f"{_ds(ds)}: FMR against threshold by {grouping}")
         ax.grid(True, which="both", alpha=0.2)
-        ax.legend(fontsize=7, ncol=2)
-        out.append({"title": f"{_ds(ds)}: FMR against threshold", "src": _png(fig)})
-        if any(np.isfinite(c["fnmr"]).any() for c in curves.values()):
-            fig, ax = plt.subplots(figsize=(7, 4.5))
-            for label, c in curves.items():
+        ax.legend(fontsize=6.5, ncol=2)
+        out.append(
+            {"title": f"{_ds(ds)}: FMR against threshold by {grouping}{note}", "src": _png(fig)}
+        )
+        if any(np.isfinite(c["fnmr"]).any() for c in shown.values()):
+            fig, ax = plt.subplots(figsize=(7, 4.6))
+            for n, (label, c) in enumerate(shown.items()):
                 ok = np.isfinite(c["fnmr"]) & (c["fmr"] > 0) & (c["fnmr"] > 0)
-                ax.plot(c["fmr"][ok], c["fnmr"][ok], label=label)
+                ax.plot(
+                    c["fmr"][ok],
+                    c["fnmr"][ok],
+                    color=colours[(2 * n) % 20 + (n // 10) % 2],
+                    label=label,
+                )
+            for name, t in ops.items():
+                if "fmr" in name:
+                    ax.axvline(t["target_fmr"], color="grey", lw=0.6, ls=":")
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlim(1e-6, 1)
             ax.set_xlabel("FMR")
-            ax.set_ylabel("FNMR")
+            ax.set_ylabel("FNMR (each subject counts once)")
             ax.set_title(f"{_ds(ds)}: DET by {grouping}")
             ax.grid(True, which="both", alpha=0.2)
             ax.legend(fontsize=7, ncol=2)
-            out.append({"title": f"{_ds(ds)}: DET curves", "src": _png(fig)})
+            out.append({"title": f"{_ds(ds)}: DET curves by {grouping}{note}", "src": _png(fig)})
     if save_dir is not None:
         save_dir.mkdir(parents=True, exist_ok=True)
+        for stale in save_dir.glob("figure-*.png"):
+            stale.unlink()
         for k, f in enumerate(out):
             (save_dir / f"figure-{k + 1}.png").write_bytes(
                 base64.b64decode(f["src"].split(",", 1)[1])
