@@ -12,6 +12,7 @@ defeat first-name matching; the few unrelated namesakes lost are listed).
 
 from __future__ import annotations
 
+import difflib
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from faceledger.fairness.audit import AuditResult
 
 SIMILARITIES = (80.0, 95.0, 99.0)
+NAME_CUTOFF = 0.85
+"""difflib ratio at which an LFW last name counts as the member's (spelling variants)."""
 
 
 def _name_key(congress_name: str) -> tuple[str, str]:
@@ -79,8 +82,12 @@ def run(
     by_last: dict[str, list[int]] = {}
     for k, js in key_index.items():
         by_last.setdefault(k[0], []).extend(js)
+    last_names = sorted(by_last)
     for row, i in enumerate(p_ok):
-        hits = by_last.get(_name_key(names[i])[0], [])
+        last = _name_key(names[i])[0]
+        # spelling variants too (LFW has "Tommy_Tubberville" for Tommy Tuberville)
+        close = difflib.get_close_matches(last, last_names, n=20, cutoff=NAME_CUTOFF)
+        hits = sorted({j for name in close for j in by_last[name]})
         if hits:
             d[row, hits] = np.inf
             who = sorted({g_path[j].split("/")[0] for j in hits})

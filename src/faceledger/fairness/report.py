@@ -168,10 +168,16 @@ def summary_sentences(result: AuditResult) -> list[str]:
             if mm["ratio"] is None:
                 hi, lo = rows[mm["numerator"]], rows[mm["denominator"]]
                 bound = hi["fmr"] / (3 / lo["impostor_pairs"])
+                if hi is lo or hi["false_matches"] == 0:
+                    continue
                 out.append(
-                    f"{_ds(ds)}, {label}: highest FMR {hi['group']} ({_count(hi)[4:]}); "
-                    f"lowest {lo['group']} {_count(lo)}, so max/min is at least "
-                    f"{fmt_ratio(bound)} (against the rule-of-three bound)."
+                    f"{_ds(ds)}, {label}: highest FMR {hi['group']}, which {_count(hi)}; "
+                    f"lowest {lo['group']}, which {_count(lo)}"
+                    + (
+                        f", so max/min is at least {fmt_ratio(bound)} (against that bound)."
+                        if bound > 1
+                        else ": too few false matches for a ratio."
+                    )
                 )
                 continue
             out.append(
@@ -223,6 +229,24 @@ def extra_sentences(result: AuditResult) -> list[str]:
                 f"{m['gallery_size']:,} unrelated faces ({t['false_match_candidates']:,} false "
                 f"candidates): {parts}."
             )
+        for t in m["thresholds"]:
+            groups = {
+                g: c
+                for g, c in t["by_gallery_group"].items()
+                if "unlabelled" not in g and c["gallery"] >= 100
+            }
+            if groups and any(c["matched"] for c in groups.values()):
+                ranked = sorted(groups.items(), key=lambda kv: -kv[1]["per_1000"])
+                out.append(
+                    f"1:N, similarity {t['similarity']:g}: gallery faces returned as false "
+                    "candidates per 1,000 gallery faces of each group (labelled groups of 100 "
+                    "or more): "
+                    + ", ".join(
+                        f"{_plural(g)} {c['per_1000']:.1f} ({c['matched']} of {c['gallery']})"
+                        for g, c in ranked
+                    )
+                    + "."
+                )
     if result.calibration:
         out.append(f"Mitigation (label-free score normalisation): {result.calibration['verdict']}.")
     return out
@@ -232,8 +256,9 @@ def _count(row: dict[str, Any]) -> str:
     n, k = row["impostor_pairs"], row["false_matches"]
     if k == 0:
         return f"had no false match in {n:,} pairs (FMR < {fmt_rate(3 / n)}, rule of three)"
-    return f"had {k:,} false matches in {n:,} pairs (FMR {fmt_rate(row['fmr'])}, 95 % CI " + (
-        f"{fmt_ci(row['fmr_ci'])})"
+    return (
+        f"had {k:,} false match{'es' if k > 1 else ''} in {n:,} pairs, FMR "
+        f"{fmt_rate(row['fmr'])} (95 % CI {fmt_ci(row['fmr_ci'])})"
     )
 
 
