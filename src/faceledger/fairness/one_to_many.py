@@ -121,9 +121,11 @@ def run(
             idx = [j for j in cols if g_label[j] == label]
             n = int(hit[:, idx].sum()) if idx else 0
             by_gallery[label] = {
-                "matched": n,
+                "matched": n,  # candidate matches (probe, gallery face) in this group
+                "faces": len(idx),  # distinct gallery faces returned for at least one probe
                 "gallery": gallery_counts[label],
                 "per_1000": 1000.0 * n / gallery_counts[label],
+                "faces_share": len(idx) / gallery_counts[label],
             }
         by_source = {s: int(hit[:, [j for j in cols if g_source[j] == s]].sum()) for s in gallery}
         pr, gc = np.nonzero(hit)

@@ -236,13 +236,14 @@ def extra_sentences(result: AuditResult) -> list[str]:
                 if "unlabelled" not in g and c["gallery"] >= 100
             }
             if groups and any(c["matched"] for c in groups.values()):
-                ranked = sorted(groups.items(), key=lambda kv: -kv[1]["per_1000"])
+                ranked = sorted(groups.items(), key=lambda kv: -kv[1]["faces_share"])
                 out.append(
-                    f"1:N, similarity {t['similarity']:g}: gallery faces returned as false "
-                    "candidates per 1,000 gallery faces of each group (labelled groups of 100 "
-                    "or more): "
+                    f"1:N, similarity {t['similarity']:g}: share of each gallery group returned "
+                    "as a false candidate for at least one member (labelled groups of 100 or "
+                    "more): "
                     + ", ".join(
-                        f"{_plural(g)} {c['per_1000']:.1f} ({c['matched']} of {c['gallery']})"
+                        f"{_plural(g)} {100 * c['faces_share']:.1f} % ({c['faces']} of "
+                        f"{c['gallery']} faces, {c['matched']} candidate matches)"
                         for g, c in ranked
                     )
                     + "."
