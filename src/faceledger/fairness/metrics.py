@@ -329,18 +329,28 @@ def threshold_at_fmr(score_sets: Sequence[ScoreSet], target: float) -> float:
 
 
 def overall_rates(scores: ScoreSet, distance: float) -> dict[str, float | int | None]:
-    """Overall FMR (all impostor pairs) and FNMR (all genuine pairs) at ``distance``."""
+    """Overall FMR (all impostor pairs) and FNMR at ``distance``: FNMR averaged over subjects
+    (each counts once, as in the per-group rows) and pooled over all genuine pairs."""
     fm = int(np.searchsorted(scores.tail_d, distance, side="right"))
     n_imp = scores.n_impostor
     n_gen = len(scores.gen_d)
-    fnm = int((scores.gen_d > distance).sum())
+    miss = scores.gen_d > distance
+    fnm = int(miss.sum())
+    fnmr_subjects = None
+    if n_gen:
+        s = scores.subject[scores.gen_i]
+        per = np.bincount(s, minlength=len(scores.subjects)).astype(float)
+        missed = np.bincount(s[miss], minlength=len(scores.subjects))
+        has = per > 0
+        fnmr_subjects = float((missed[has] / per[has]).mean())
     return {
         "impostor_pairs": n_imp,
         "false_matches": fm,
         "fmr": fm / n_imp if n_imp else None,
         "genuine_pairs": n_gen,
         "false_non_matches": fnm,
-        "fnmr": fnm / n_gen if n_gen else None,
+        "fnmr": fnmr_subjects,
+        "fnmr_pooled_pairs": fnm / n_gen if n_gen else None,
     }
 
 
@@ -369,6 +379,7 @@ def curves(scores: ScoreSet, columns: Sequence[str]) -> dict[str, dict[str, np.n
             cum = np.concatenate([[0.0], np.cumsum(weight[order])])
             matched = cum[np.searchsorted(gd[order], edges, side="right")]
             fnmr = 1.0 - matched / (per_subject > 0).sum()
+            fnmr = np.where(fnmr < 1e-9, 0.0, fnmr)  # float residue of the weighted sums
         else:
             fnmr = np.full(len(edges), np.nan)
         out[label] = {
