@@ -200,3 +200,16 @@ def test_sample_impostors_keeps_every_group_pair():
     assert cells == {("A", "A"), ("A", "B"), ("A", "C"), ("B", "B"), ("B", "C"), ("C", "C")}
     assert all(subjects[i] != subjects[j] for i, j in pairs)
     assert np.array_equal(pairs, sample_impostors(subjects, groups, 600, seed=0))
+
+
+def test_groups_without_errors_are_not_the_ratio_denominator():
+    rates = np.array([[0.0, 1e-3, 4e-3], [0.0, 2e-3, 4e-3], [1e-4, 1e-3, 2e-3]])
+    rows = [{"fmr": r, "small_fmr": False} for r in rates[0]]
+    out = metrics._ratios(rates, rows, "fmr", "small_fmr", ["A", "B", "C"])
+    assert out["no_errors"] == ["A"]
+    assert out["lowest_group"] == "B"
+    assert out["max_over_min"]["ratio"] == pytest.approx(4.0)
+    assert out["max_over_min"]["ci"] == (2.0, 2.0)
+    # fewer than two groups with errors: no finite ratio, nothing hidden
+    one = metrics._ratios(rates[:, :2], rows[:2], "fmr", "small_fmr", ["A", "B"])
+    assert one["max_over_min"]["ratio"] is None and one["no_errors"] == []

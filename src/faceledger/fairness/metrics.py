@@ -285,10 +285,20 @@ def _pair_ratios(
 def _ratios(
     rates: np.ndarray, rows: list[dict], key: str, small: str, labels: list[str]
 ) -> dict[str, object] | None:
-    """max/min ratio and each group against the lowest, over groups that are not small."""
+    """max/min ratio and each group against the lowest, over groups that are not small.
+
+    Groups without a single error have no usable rate for a ratio (only the rule-of-three bound):
+    when at least two groups have errors, the lowest is taken among those, and the others are
+    listed under ``no_errors``."""
     ok = [i for i, r in enumerate(rows) if not r[small] and r[key] is not None]
     if len(ok) < 2:
         return None
+    with_errors = [i for i in ok if rates[0, i] > 0]
+    no_errors = [labels[i] for i in ok if rates[0, i] == 0]
+    if len(with_errors) >= 2:
+        ok = with_errors
+    else:
+        no_errors = []
     point = rates[0, ok]
     hi, lo = ok[int(np.argmax(point))], ok[int(np.argmin(point))]
 
@@ -307,6 +317,7 @@ def _ratios(
         "max_over_min": ratio(hi, lo),
         "lowest_group": labels[lo],
         "vs_lowest": {labels[i]: ratio(i, lo) for i in ok},
+        "no_errors": no_errors,
     }
 
 

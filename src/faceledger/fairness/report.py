@@ -180,8 +180,14 @@ def summary_sentences(result: AuditResult) -> list[str]:
                     )
                 )
                 continue
+            zero = ratios.get("no_errors") or []
+            zero_note = (
+                f" ({', '.join(zero)}: no false match, rate bounded only by 3/pairs)"
+                if zero
+                else ""
+            )
             out.append(
-                f"{_ds(ds)}, {label}: highest FMR {mm['numerator']} "
+                f"{_ds(ds)}, {label}{zero_note}: highest FMR {mm['numerator']} "
                 f"({fmt_rate(rows[mm['numerator']]['fmr'])}), lowest {mm['denominator']} "
                 f"({fmt_rate(rows[mm['denominator']]['fmr'])}): max/min "
                 f"{fmt_ratio(mm['ratio'])} (95 % CI {fmt_ratio_ci(mm['ci'])})."
