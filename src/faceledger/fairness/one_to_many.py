@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from faceledger.fairness.audit import AuditResult
 
 SIMILARITIES = (80.0, 95.0, 99.0)
-NAME_CUTOFF = 0.85
+NAME_CUTOFF = 0.9
 """difflib ratio at which an LFW last name counts as the member's (spelling variants)."""
 
 
