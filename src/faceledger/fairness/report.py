@@ -343,6 +343,8 @@ def figures(result: AuditResult, save_dir: Path | None = None) -> list[dict[str,
         shown = {k: c for k, c in curves.items() if not c["small"]}
         hidden = [k for k, c in curves.items() if c["small"]]
         note = f" (small groups not drawn: {', '.join(hidden)})" if hidden else ""
+        if not shown:
+            continue  # every group is small: nothing worth a curve
         fig, ax = plt.subplots(figsize=(7, 4.6))
         for n, (label, c) in enumerate(shown.items()):
             sim = similarity_from_distance(c["distance"])
