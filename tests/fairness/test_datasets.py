@@ -31,6 +31,12 @@ def test_manifest_with_any_group_columns(tmp_path: Path):
     assert load(str(csv_file)).paths == s.paths
 
 
+def test_manifest_named_like_a_builtin_dataset_is_renamed(tmp_path: Path):
+    f = tmp_path / "lfw.csv"
+    f.write_text("path,subject,gender\nx.jpg,a,M\n")
+    assert load_manifest(f).name == "lfw-manifest"
+
+
 def test_manifest_requires_path_and_subject(tmp_path: Path):
     bad = tmp_path / "bad.csv"
     bad.write_text("file,gender\nx.jpg,M\n")

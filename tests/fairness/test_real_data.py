@@ -24,8 +24,9 @@ def test_manifest_audit_on_congress_portraits(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("FACELEDGER_CACHE_DIR", str(tmp_path / "cache"))
     with (CONGRESS / "labels.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    women = [r for r in rows if r["gender"] == "F"][:20]
-    men = [r for r in rows if r["gender"] == "M"][:20]
+    # 46 per gender: 1,035 impostor pairs each, just above the small-group limits
+    women = [r for r in rows if r["gender"] == "F"][:46]
+    men = [r for r in rows if r["gender"] == "M"][:46]
     manifest = tmp_path / "congress.csv"
     with manifest.open("w", newline="") as fh:
         w = csv.writer(fh)
@@ -37,8 +38,12 @@ def test_manifest_audit_on_congress_portraits(tmp_path: Path, monkeypatch):
     data = json.loads(paths["json"].read_text())
     ev = next(e for e in data["evaluations"] if e["grouping"] == ["gender"])
     rows = {r["group"]: r for r in ev["thresholds"]["similarity=99"]["rows"]}
-    assert rows["Female"]["impostor_pairs"] == 190 and rows["Male"]["impostor_pairs"] == 190
-    assert rows["Female"]["small_fmr"]  # 20 subjects, 190 pairs: flagged, never a bare rate
+    assert rows["Female"]["impostor_pairs"] == 1035 and rows["Male"]["impostor_pairs"] == 1035
+    assert not rows["Female"]["small_fmr"] and rows["Female"]["subjects"] == 46
+    assert rows["Female"]["fmr_ci"] is not None
+    party = next(e for e in data["evaluations"] if e["grouping"] == ["gender", "party"])
+    small = [r for r in party["thresholds"]["similarity=99"]["rows"] if r["subjects"] < 30]
+    assert small and all(r["small_fmr"] for r in small)  # flagged, never a bare rate
     html = paths["html"].read_text()
     assert "data:image/png;base64," in html and "<script src" not in html
     assert paths["rates_csv"].read_text().startswith("dataset,grouping,threshold")

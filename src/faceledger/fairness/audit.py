@@ -79,7 +79,7 @@ def embed(audit_set: AuditSet, *, progress: bool = True, workers: int | None = N
 
 
 def default_groupings(audit_set: AuditSet) -> list[tuple[str, ...]]:
-    if audit_set.name in GROUPINGS:
+    if audit_set.name in GROUPINGS and "manifest" not in audit_set.meta:
         return [g for g in GROUPINGS[audit_set.name] if all(c in audit_set.groups for c in g)]
     columns = tuple(audit_set.groups)
     singles = [(c,) for c in columns]
@@ -164,8 +164,8 @@ def audit(
         ev["overall"] = {k: metrics.overall_rates(scores[name], d) for k, d in named.items()}
         evaluations.append(ev)
         first = not any(k.startswith(name + "|") for k in curve_sets)
-        if first or (columns == ("gender",) and sets[name].has_identities):
-            # figures: each dataset's main grouping, and gender where there is FNMR
+        if first or columns == ("gender",):
+            # figures: each dataset's main grouping, and gender alone
             curve_sets[f"{name}|{' × '.join(columns)}"] = metrics.curves(scores[name], columns)
     info = {
         name: {

@@ -189,8 +189,11 @@ def load_manifest(file: Path, name: str | None = None) -> AuditSet:
     paths = [r["path"] for r in rows]
     subjects = [r["subject"] or f"image:{r['path']}" for r in rows]
     has_ids = len(set(subjects)) < len(subjects)
+    name = name or file.stem
+    if name in DATASET_FOLDERS:  # never mistaken for a built-in dataset downstream
+        name += "-manifest"
     return AuditSet(
-        name=name or file.stem,
+        name=name,
         root=root,
         paths=paths,
         subjects=subjects,
