@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from faceledger.engine.similarity import similarity_from_distance
+from faceledger.engine.similarity import distance_from_similarity
 from faceledger.fairness.audit import AuditResult
 
 SUMMARY_THRESHOLDS = ("similarity=99", "similarity=95", "similarity=80", "fmr=1e-03", "fmr=1e-04")
@@ -345,21 +345,26 @@ def figures(result: AuditResult, save_dir: Path | None = None) -> list[dict[str,
         note = f" (small groups not drawn: {', '.join(hidden)})" if hidden else ""
         if not shown:
             continue  # every group is small: nothing worth a curve
-        fig, ax = plt.subplots(figsize=(7, 4.6))
+        fig, ax = plt.subplots(figsize=(7, 4.9))
         for n, (label, c) in enumerate(shown.items()):
-            sim = similarity_from_distance(c["distance"])
             fmr = np.where(c["fmr"] > 0, c["fmr"], np.nan)
             ax.plot(
-                sim,
+                c["distance"],
                 fmr,
                 color=colours[(2 * n) % 20 + (n // 10) % 2],
                 label=f"{label} ({c['subjects']:,} subj., {int(c['impostor_pairs']):,} pairs)",
             )
         for name, t in ops.items():
-            ax.axvline(t["similarity"], color="grey", lw=0.6, ls=":" if "fmr" in name else "--")
-        ax.set_xlim(50, 100)
+            ax.axvline(t["distance"], color="grey", lw=0.6, ls=":" if "fmr" in name else "--")
+        # distance on the axis (similarity saturates near 100); similarity marked on top
+        ax.set_xlim(0.62, 0.30)
         ax.set_yscale("log")
-        ax.set_xlabel("similarity threshold")
+        ax.set_xlabel("distance threshold (stricter to the right)")
+        top = ax.secondary_xaxis("top")
+        marks = [50, 80, 90, 95, 99, 99.9, 99.99]
+        top.set_xticks([distance_from_similarity(m) for m in marks], [f"{m:g}" for m in marks])
+        top.set_xlabel("similarity", fontsize=8)
+        top.tick_params(labelsize=7)
         ax.set_ylabel("FMR (impostor pairs within group)")
         ax.set_title(f"{_ds(ds)}: FMR against threshold by {grouping}")
         ax.grid(True, which="both", alpha=0.2)
