@@ -136,6 +136,8 @@ def audit(
         try:
             s = load(name, data)
         except FaceledgerError as exc:
+            if exc.code != "dataset_not_found":
+                raise  # a typo or a malformed manifest is an error, not a skip
             skipped[name] = str(exc)
             log(f"skip {name}: {exc}")
             continue
