@@ -150,7 +150,7 @@ def audit(
         log(f"{name}: {len(s)} images — embedding (cached after the first run)")
         embeddings[name] = embed(s, progress=progress, workers=workers)
         log(f"{name}: scoring all pairs")
-        scores[name] = score_set(s, embeddings[name])
+        scores[name] = score_set(s, embeddings[name], progress=progress)
     reference = [scores[n] for n in sets if n in REFERENCE or n not in GROUPINGS]
     reference = reference or list(scores.values())
     thresholds = global_thresholds(reference, target_fmrs, similarities)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from tqdm import tqdm
 
 from faceledger.engine.similarity import distance_from_similarity
 from faceledger.fairness.datasets import AuditSet
@@ -69,6 +70,7 @@ def score_set(
     keep_similarity: float = KEEP_SIMILARITY,
     block: int = 512,
     offsets: np.ndarray | None = None,
+    progress: bool = False,
 ) -> ScoreSet:
     """Score every pair of ``embeddings`` (one row per image of ``audit``; NaN rows skipped).
 
@@ -99,7 +101,10 @@ def score_set(
     off = None if offsets is None else np.asarray(offsets, dtype=np.float64)[idx]
     ti, tj, td, gi, gj, gd = [], [], [], [], [], []
     n = len(emb)
-    for start in range(0, n, block):
+    starts = range(0, n, block)
+    for start in tqdm(
+        starts, desc=f"{audit.name} pairs", unit="block", disable=not progress, leave=False
+    ):
         stop = min(n, start + block)
         rows = np.arange(start, stop)
         d = np.sqrt(np.clip(sq[rows, None] + sq[None, :] - 2.0 * (emb64[rows] @ emb64.T), 0, None))
