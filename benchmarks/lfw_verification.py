@@ -225,9 +225,7 @@ def main() -> None:
         utk_dir = require_dataset("utkface_balanced", args.data)
         with (utk_dir / "labels.csv").open() as fh:
             utk_paths = [row["file"] for row in csv.DictReader(fh)]
-        utk = embed_images(
-            utk_dir / "images", utk_paths, name="utkface", workers=args.workers
-        )
+        utk = embed_images(utk_dir / "images", utk_paths, name="utkface", workers=args.workers)
     except Exception as exc:  # noqa: BLE001 - the table is still useful without UTKFace
         print(f"UTKFace skipped: {exc}")
     if args.calibrate:

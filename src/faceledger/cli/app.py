@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 
 from faceledger import __version__
-from faceledger.cli import admin, auditlog, collections, leads, policy, recognition, serve
+from faceledger.cli import (
+    admin,
+    auditlog,
+    collections,
+    fairness,
+    leads,
+    policy,
+    recognition,
+    serve,
+)
 
 app = typer.Typer(
     name="faceledger",
@@ -31,6 +40,7 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(auditlog.app, name="audit-log")
 app.add_typer(leads.app, name="leads")
 app.command("serve")(serve.serve)
+app.add_typer(fairness.app, name="fairness")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,83 @@
+"""``faceledger fairness audit``: the demographic audit on the shared datasets or a manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from faceledger.cli.output import handle_errors, print_json
+
+app = typer.Typer(
+    help="Demographic fairness audit (NIST FRVT Part 3 style): FMR/FNMR per group.",
+    no_args_is_help=True,
+)
+
+
+@app.command("audit")
+@handle_errors
+def audit_command(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder holding lfw/, utkface_balanced/, ... (default: $FACELEDGER_DATA "
+            "or ../shared/data)."
+        ),
+    ] = None,
+    datasets: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: lfw, utkface, children, congress, or manifest .csv "
+            "files (columns path, subject, any group columns)."
+        ),
+    ] = "lfw,utkface,children,congress",
+    out: Annotated[Path, typer.Option(help="Output folder for the report.")] = Path(
+        "fairness-audit"
+    ),
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap replicates (subjects resampled).")
+    ] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed for the bootstrap.")] = 0,
+    one_to_many: Annotated[
+        bool, typer.Option("--one-to-many/--no-one-to-many", help="Run the 1:N Congress search.")
+    ] = True,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate/--no-calibrate",
+            help="Also measure the label-free score normalisation (before/after).",
+        ),
+    ] = False,
+    workers: Annotated[int | None, typer.Option(help="Processes for embedding.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Measure FMR and FNMR per demographic group at one global threshold; write JSON, CSV and
+    a self-contained HTML report to --out."""
+    from faceledger.fairness import audit, write_report
+
+    names = [d.strip() for d in datasets.split(",") if d.strip()]
+    log = (lambda m: typer.echo(m, err=True)) if json_out else typer.echo
+    result = audit(
+        names,
+        data=data,
+        bootstrap=bootstrap,
+        seed=seed,
+        one_to_many=one_to_many,
+        calibrate=calibrate,
+        workers=workers,
+        log=log,
+    )
+    paths = write_report(result, out)
+    import json
+
+    summary = json.loads(paths["json"].read_text())["summary"]
+    if json_out:
+        print_json({"outputs": {k: str(v) for k, v in paths.items()}, "summary": summary})
+        return
+    typer.echo("")
+    for line in summary:
+        typer.echo(f"- {line}")
+    typer.echo("")
+    for key, path in paths.items():
+        typer.echo(f"{key}: {path}")
