@@ -28,3 +28,15 @@ class ModelError(FaceledgerError):
     """A model file is missing or embeddings of different models were mixed."""
 
     code = "model_error"
+
+
+class NotFoundError(FaceledgerError):
+    """No such object for this tenant (another tenant's objects are reported the same way)."""
+
+    code = "not_found"
+
+
+class ConflictError(FaceledgerError):
+    """The object exists already, or its state does not allow the change."""
+
+    code = "conflict"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from faceledger.errors import FaceledgerError
+from faceledger.errors import ConflictError, FaceledgerError, NotFoundError  # noqa: F401 - re-exported
 
 
 class AuthError(FaceledgerError):
@@ -17,18 +17,6 @@ class ForbiddenError(FaceledgerError):
     """The principal is known but may not do this (role, tenant, review rules)."""
 
     code = "forbidden"
-
-
-class NotFoundError(FaceledgerError):
-    """No such object in the caller's tenant (other tenants' objects are reported the same way)."""
-
-    code = "not_found"
-
-
-class ConflictError(FaceledgerError):
-    """The object exists already, or is not in a state that allows the change."""
-
-    code = "conflict"
 
 
 class InvalidArgumentError(FaceledgerError):

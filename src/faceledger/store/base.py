@@ -25,25 +25,13 @@ import numpy as np
 
 from faceledger.engine.similarity import similarity_from_distance
 from faceledger.engine.types import BoundingBox, Face, Pose, Quality
-from faceledger.errors import FaceledgerError
+from faceledger.errors import ConflictError, FaceledgerError, NotFoundError  # noqa: F401 - re-exported
 
 T = TypeVar("T")
 
 MAX_PAGE = 4096
 MAX_ASSOCIATE = 100
 """Faces per associate/disassociate call (as in Rekognition's AssociateFaces)."""
-
-
-class NotFoundError(FaceledgerError):
-    """A collection, face or user does not exist (for this tenant)."""
-
-    code = "not_found"
-
-
-class ConflictError(FaceledgerError):
-    """The thing to create exists already, or the change contradicts the stored state."""
-
-    code = "conflict"
 
 
 class InvalidRequestError(FaceledgerError):
