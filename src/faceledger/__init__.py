@@ -9,6 +9,7 @@ The small public API::
 from importlib.metadata import PackageNotFoundError, version
 
 from faceledger.engine import (
+    DEFAULT_SEARCH_THRESHOLD,
     DEFAULT_THRESHOLD,
     BoundingBox,
     Comparison,
@@ -28,6 +29,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
+    "DEFAULT_SEARCH_THRESHOLD",
     "DEFAULT_THRESHOLD",
     "BoundingBox",
     "Comparison",

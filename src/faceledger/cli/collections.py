@@ -26,7 +26,7 @@ from faceledger.cli.principal import (
     Who,
     open_service,
 )
-from faceledger.engine import DEFAULT_THRESHOLD
+from faceledger.engine.similarity import DEFAULT_SEARCH_THRESHOLD
 from faceledger.errors import FaceledgerError
 from faceledger.service.faces import (
     DEFAULT_USER_AGGREGATION,
@@ -345,7 +345,7 @@ def search(
     case_ref: CaseRefOpt = None,
     authorization_ref: AuthRefOpt = None,
     authorization_date: AuthDateOpt = None,
-    threshold: ThresholdOpt = DEFAULT_THRESHOLD,
+    threshold: ThresholdOpt = DEFAULT_SEARCH_THRESHOLD,
     max_results: Annotated[int, typer.Option(min=1, max=4096, help="Most matches.")] = 10,
     all_faces: Annotated[bool, typer.Option(help="Search every face of the image.")] = False,
     detector: DetectorOpt = "hog",
@@ -528,7 +528,7 @@ def user_search(
     case_ref: CaseRefOpt = None,
     authorization_ref: AuthRefOpt = None,
     authorization_date: AuthDateOpt = None,
-    threshold: ThresholdOpt = DEFAULT_THRESHOLD,
+    threshold: ThresholdOpt = DEFAULT_SEARCH_THRESHOLD,
     max_users: Annotated[int, typer.Option(min=1, max=4096, help="Most users.")] = 10,
     aggregation: Annotated[
         str, typer.Option(help=f"How a user's faces are scored: {', '.join(USER_AGGREGATIONS)}.")

@@ -2,6 +2,7 @@
 
 from faceledger.engine.core import Engine, EngineConfig
 from faceledger.engine.similarity import (
+    DEFAULT_SEARCH_THRESHOLD,
     DEFAULT_THRESHOLD,
     distance_from_similarity,
     similarity_from_distance,
@@ -9,6 +10,7 @@ from faceledger.engine.similarity import (
 from faceledger.engine.types import BoundingBox, Comparison, Face, FaceMatch, Pose, Quality
 
 __all__ = [
+    "DEFAULT_SEARCH_THRESHOLD",
     "DEFAULT_THRESHOLD",
     "BoundingBox",
     "Comparison",

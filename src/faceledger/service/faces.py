@@ -24,6 +24,7 @@ import numpy as np
 from faceledger.engine.batch import process_images
 from faceledger.engine.core import Engine
 from faceledger.engine.similarity import (
+    DEFAULT_SEARCH_THRESHOLD,
     DEFAULT_THRESHOLD,
     distance_from_similarity,
     similarity_from_distance,
@@ -656,7 +657,7 @@ class FaceService:
         collection_id: str,
         face_id: str,
         *,
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float = DEFAULT_SEARCH_THRESHOLD,
         max_results: int = DEFAULT_MAX_RESULTS,
     ) -> SearchResult:
         """Faces of the collection most similar to a stored face (itself excluded)."""
@@ -686,7 +687,7 @@ class FaceService:
         collection_id: str,
         image: ImageInput,
         *,
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float = DEFAULT_SEARCH_THRESHOLD,
         max_results: int = DEFAULT_MAX_RESULTS,
         all_faces: bool = False,
     ) -> SearchResult:
@@ -787,7 +788,7 @@ class FaceService:
         *,
         face_id: str | None = None,
         image: ImageInput | None = None,
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float = DEFAULT_SEARCH_THRESHOLD,
         max_users: int = DEFAULT_MAX_RESULTS,
         aggregation: str = DEFAULT_USER_AGGREGATION,
     ) -> UserSearchResult:

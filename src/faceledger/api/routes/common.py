@@ -8,7 +8,7 @@ from fastapi import Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from faceledger.api.errors import ERROR_SCHEMA
-from faceledger.engine.similarity import DEFAULT_THRESHOLD
+from faceledger.engine.similarity import DEFAULT_SEARCH_THRESHOLD
 from faceledger.service.faces import FaceService
 from faceledger.service.governance import GovernanceService
 
@@ -68,6 +68,6 @@ class Body(BaseModel):
 
 class SearchOptions(Body):
     threshold: float = Field(
-        DEFAULT_THRESHOLD, ge=0, lt=100, description="Similarity (0-100) a match must reach."
+        DEFAULT_SEARCH_THRESHOLD, ge=0, lt=100, description="Similarity (0-100) a match must reach."
     )
     max_results: int = Field(10, ge=1, le=4096)

@@ -20,7 +20,7 @@ from faceledger.api.routes.common import (
     read_upload,
     with_decision,
 )
-from faceledger.engine.similarity import DEFAULT_THRESHOLD
+from faceledger.engine.similarity import DEFAULT_SEARCH_THRESHOLD
 from faceledger.service.faces import FaceService, QualityFilter
 from faceledger.store.base import NotFoundError
 
@@ -92,7 +92,7 @@ def search_by_image(
     image: Image,
     ctx: Principal,
     svc: Service,
-    threshold: Annotated[float, Form(ge=0, lt=100)] = DEFAULT_THRESHOLD,
+    threshold: Annotated[float, Form(ge=0, lt=100)] = DEFAULT_SEARCH_THRESHOLD,
     max_results: Annotated[int, Form(ge=1, le=4096)] = 10,
     all_faces: Annotated[bool, Form()] = False,
 ) -> dict[str, Any]:

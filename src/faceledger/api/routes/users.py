@@ -22,7 +22,7 @@ from faceledger.api.routes.common import (
     read_upload,
     with_decision,
 )
-from faceledger.engine.similarity import DEFAULT_THRESHOLD
+from faceledger.engine.similarity import DEFAULT_SEARCH_THRESHOLD
 from faceledger.service.faces import DEFAULT_USER_AGGREGATION, FaceService
 
 router = APIRouter(prefix="/v1/collections/{collection_id}/users", tags=["users"])
@@ -94,7 +94,7 @@ def search_users(
     svc: Service,
     image: Annotated[UploadFile | None, File(description="Search with this image.")] = None,
     face_id: Annotated[str | None, Form(pattern=ID_PATTERN)] = None,
-    threshold: Annotated[float, Form(ge=0, lt=100)] = DEFAULT_THRESHOLD,
+    threshold: Annotated[float, Form(ge=0, lt=100)] = DEFAULT_SEARCH_THRESHOLD,
     max_users: Annotated[int, Form(ge=1, le=4096)] = 10,
     aggregation: Annotated[str, Form(pattern="^(max|centroid|top2-mean)$")] = (
         DEFAULT_USER_AGGREGATION
