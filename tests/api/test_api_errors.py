@@ -171,3 +171,26 @@ def test_requests_refused_before_a_decision_are_logged_for_known_principals(read
     # a decided request is recorded once, by the service, not again here
     denied = c.get("/v1/collections", headers=world.headers("A", "auditor"))
     assert len(world.records(request_id=denied.headers["x-request-id"])) == 1
+
+
+def test_failed_keys_are_audit_logged_without_the_secret(world) -> None:
+    """A presented key that does not authenticate leaves one tenant-less record with its key id."""
+    c = world.client
+    good = world.orgs["A"].keys["operator"]
+    forged = good[:-4] + "0000"
+    r = c.get("/v1/collections", headers={"X-API-Key": forged})
+    error(r, 401, "unauthorized")
+    (rec,) = world.records(request_id=r.headers["x-request-id"])
+    assert rec["operation"] == "http.unauthenticated" and rec["tenant_id"] is None
+    assert rec["request"]["key_id"] == good.split("_")[1]
+    assert rec["decision"] == {
+        "allowed": False,
+        "rule": "authentication",
+        "reason": rec["decision"]["reason"],
+    }
+    assert forged.split("_")[2] not in str(rec)  # the secret part is never written
+    junk = c.get("/v1/collections", headers={"Authorization": "Bearer nope"})
+    (rec,) = world.records(request_id=junk.headers["x-request-id"])
+    assert rec["request"]["key_id"] is None
+    missing = c.get("/v1/collections")
+    assert world.records(request_id=missing.headers["x-request-id"]) == []

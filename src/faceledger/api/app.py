@@ -253,6 +253,7 @@ def create_app(
     app.state.governance = GovernanceService(gate)
     app.state.principals = Principals(db, clock=clock)
     app.state.gate = gate
+    app.state.auditlog = auditlog
     app.state.policy = policy
     app.state.close = close
     errors.install(app)

@@ -72,7 +72,11 @@ def principal(
     key = bearer.credentials if bearer is not None else api_key
     if not key:
         raise AuthError("an API key is required: 'Authorization: Bearer <key>' or 'X-API-Key'")
-    ctx = request.app.state.principals.authenticate(key, request_id=request.state.request_id)
+    try:
+        ctx = request.app.state.principals.authenticate(key, request_id=request.state.request_id)
+    except AuthError as exc:
+        _record_failed_key(request, key, exc)
+        raise
     return replace(
         ctx,
         purpose=_declared(x_purpose, "X-Purpose"),
@@ -83,3 +87,29 @@ def principal(
 
 
 Principal = Annotated[RequestContext, Depends(principal)]
+
+_KEY_ID = re.compile(r"^flk_([0-9a-f]{16})_")
+
+
+def _record_failed_key(request: Request, key: str, exc: AuthError) -> None:
+    """A presented key that does not authenticate (unknown, revoked, forged) is an access
+    attempt worth keeping: one audit record with no tenant (host auditors see it through
+    ``faceledger audit-log export``), the key id if the key has one, never the secret.
+    Requests without any key are left to the server's access log."""
+    match = _KEY_ID.match(key)
+    request.app.state.auditlog.append(
+        {
+            "kind": "request",
+            "operation": "http.unauthenticated",
+            "request_id": request.state.request_id,
+            "principal_id": None,
+            "tenant_id": None,
+            "request": {
+                "method": request.method,
+                "path": request.url.path,
+                "key_id": match.group(1) if match else None,
+            },
+            "decision": {"allowed": False, "rule": "authentication", "reason": str(exc)},
+            "outcome": {"status": "rejected", "error": exc.code},
+        }
+    )
