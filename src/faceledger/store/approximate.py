@@ -21,6 +21,7 @@ import numpy as np
 
 from faceledger.store.index import (
     DIM,
+    FIT_SAMPLE,
     SLACK,
     ExactIndex,
     Fetch,
@@ -81,7 +82,11 @@ class ApproximateIndex(ExactIndex):
         self.nprobe = nprobe
         self._centres = np.zeros((0, dim), dtype=np.float32)
         self._assign = np.zeros(0, dtype=np.int32)  # list of each row
-        self._members: list[np.ndarray] = []  # rows of each list, increasing
+        # per list: its rows (increasing) and their codes, contiguous so a probe reads blocks
+        # (gathering scattered rows from one array cost 13 ms at 1M faces); the exact index's
+        # row-ordered code array stays empty.
+        self._members: list[np.ndarray] = []
+        self._list_codes: list[np.ndarray] = []
 
     @property
     def nlist(self) -> int:
@@ -89,7 +94,7 @@ class ApproximateIndex(ExactIndex):
 
     @property
     def nbytes(self) -> int:
-        return super().nbytes + self._n * 8 + self._centres.nbytes
+        return super().nbytes + self._n * (8 + 4) + self._centres.nbytes
 
     def fit(self, sample: np.ndarray) -> None:
         super().fit(sample)
@@ -98,18 +103,33 @@ class ApproximateIndex(ExactIndex):
             return
         clusters = max(1, min(self.max_lists, len(x) // ROWS_PER_LIST))
         self._centres = kmeans(x, clusters)
-        self._members = [np.zeros(0, dtype=np.int64) for _ in range(clusters)]
+        self._clear_lists()
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.dim)
-        start = self._n
-        super().add(ids, vectors)
-        if self._n == start:
+        if len(ids) != len(vectors):
+            raise ValueError("ids and vectors differ in length")
+        if len(ids) == 0:
             return
+        if np.any(np.diff(ids) <= 0) or ids[0] <= self.last_id:
+            raise ValueError("ids must be added in strictly increasing order")
+        if self._mu is None:
+            self.fit(vectors[:FIT_SAMPLE])
+        codes, err = self._encode(vectors)
         lists = nearest(vectors, self._centres)
-        self._assign = _grow_to(self._assign, len(self._ids))
-        self._assign[start : self._n] = lists
-        self._extend_members(np.arange(start, self._n), lists)
+        start, end = self._n, self._n + len(ids)
+        if end > len(self._ids):
+            cap = max(end, int(len(self._ids) * 1.5), 1024)
+            self._ids, self._err = _grow_to(self._ids, cap), _grow_to(self._err, cap)
+            self._assign = _grow_to(self._assign, cap)
+        self._ids[start:end] = ids
+        self._err[start:end] = err
+        self._assign[start:end] = lists
+        self._err_max = max(self._err_max, float(err.max()))
+        self._n = end
+        self._alive_count += len(ids)
+        self._extend_lists(np.arange(start, end), lists, codes)
 
     def search(
         self, query: np.ndarray, k: int, *, max_distance: float | None = None
@@ -120,14 +140,16 @@ class ApproximateIndex(ExactIndex):
             raise ValueError(f"query must have {self.dim} dimensions")
         if k <= 0 or self._alive_count == 0 or self._mu is None:
             return []
-        probe = self._probe(query)
-        rows = np.concatenate([self._members[p] for p in probe])
-        if len(rows) == 0:
+        probe = [p for p in self._probe(query).tolist() if len(self._members[p])]
+        if not probe:
             return []
         s = self._step
         qc, eq = self._encode(query.reshape(1, -1))
         eq = float(eq[0])
-        d2 = squared_code_distances(qc[0], self._codes[rows], self.threads)
+        rows = np.concatenate([self._members[p] for p in probe])
+        d2 = np.concatenate(
+            [squared_code_distances(qc[0], self._list_codes[p], self.threads) for p in probe]
+        )
         err = self._err[rows]
         d2[~np.isfinite(err)] = np.inf
         # the exact index's steps, on the probed rows only (positions in ``rows``)
@@ -159,23 +181,35 @@ class ApproximateIndex(ExactIndex):
         count = min(self.nprobe, len(d))
         return np.argpartition(d, count - 1)[:count] if count < len(d) else np.arange(len(d))
 
-    def _extend_members(self, rows: np.ndarray, lists: np.ndarray) -> None:
+    def _clear_lists(self) -> None:
+        self._members = [np.zeros(0, dtype=np.int64) for _ in range(self.nlist)]
+        self._list_codes = [np.zeros((0, self.dim), dtype=np.int8) for _ in range(self.nlist)]
+
+    def _extend_lists(self, rows: np.ndarray, lists: np.ndarray, codes: np.ndarray) -> None:
         order = np.argsort(lists, kind="stable")
-        lists, rows = lists[order], rows[order]
+        lists, rows, codes = lists[order], rows[order], codes[order]
         cuts = np.flatnonzero(np.diff(lists)) + 1
-        for part_rows, part_lists in zip(np.split(rows, cuts), np.split(lists, cuts), strict=True):
-            p = int(part_lists[0])
-            self._members[p] = np.concatenate([self._members[p], part_rows])
+        parts = zip(np.split(rows, cuts), np.split(codes, cuts), lists[np.r_[0, cuts]], strict=True)
+        for r, c, p in parts:
+            self._members[p] = np.concatenate([self._members[p], r])
+            self._list_codes[p] = np.concatenate([self._list_codes[p], c])
 
     def _compact(self) -> None:
         alive = np.flatnonzero(np.isfinite(self._err[: self._n]))
-        if len(alive) == self._n:
+        count = len(alive)
+        if count == self._n:
             return
-        lists = self._assign[alive]
-        super()._compact()
-        self._assign[: len(lists)] = lists
-        self._members = [np.zeros(0, dtype=np.int64) for _ in range(self.nlist)]
-        self._extend_members(np.arange(len(lists)), lists)
+        new_row = np.full(self._n, -1, dtype=np.int64)
+        new_row[alive] = np.arange(count)
+        for p in range(self.nlist):
+            old = self._members[p]
+            keep = new_row[old] >= 0
+            self._members[p] = new_row[old[keep]]
+            self._list_codes[p] = self._list_codes[p][keep]
+        self._ids[:count] = self._ids[alive]
+        self._err[:count] = self._err[alive]
+        self._assign[:count] = self._assign[alive]
+        self._n = self._alive_count = count
 
 
 def _grow_to(array: np.ndarray, rows: int) -> np.ndarray:
