@@ -1,5 +1,9 @@
 """Exact 1:N search: latency, memory and open time at 10k-1M faces; identification on LFW.
 
+Also the opt-in approximate index (IVF, ``store/approximate.py``) at 100k and 1M faces: its
+recall@10 is measured against the exact index on the same queries, with latency, build time and
+memory, and every distance it returns is checked to be the exact distance of that face.
+
     python benchmarks/search.py                       # everything (about 3-4 minutes, 2 cores)
     python benchmarks/search.py --sizes 10000,100000  # smaller
     python benchmarks/search.py --no-scale --users    # only the LFW identification tables
@@ -36,7 +40,8 @@ from faceledger.engine.similarity import (
     similarity_from_distance,
 )
 from faceledger.store import SQLiteStore
-from faceledger.store.index import ExactIndex, brute_force
+from faceledger.store.approximate import ApproximateIndex
+from faceledger.store.index import ExactIndex, brute_force, exact_distances
 
 K = 10
 MODEL = DEFAULT_MODEL_ID
@@ -169,6 +174,8 @@ def bench_scale(args, mean, chol) -> None:  # noqa: ANN001
                 assert res[i] == brute_force(queries[i], ids, x, K), f"not exact at n={n}"
             row["checked"] = len(check)
             del index
+        if n >= args.approximate_min:
+            row["approximate"] = bench_approximate(args, x, ids, queries, res)
         norms = np.einsum("ij,ij->i", x, x)
         _, row["numpy"] = timed(numpy_search(x, norms), queries)
         for kind in ("l2", "ip"):
@@ -198,6 +205,47 @@ def bench_scale(args, mean, chol) -> None:  # noqa: ANN001
         mem = row[f"mem{heads[0]}"] if row["n"] >= 100_000 else None
         shown = f"{mem:.3f} GB per 1M" if mem is not None else "below measurement noise"
         print(f"- {row['n']:,} faces: {shown}; build {row['build']:.2f} s")
+    approx = [row for row in rows if "approximate" in row]
+    if approx:
+        print(f"\n## Top-{K} approximate search (IVF, opt-in), {args.queries} queries, "
+              f"recall@{K} against the exact index")  # fmt: skip
+        print(f"| faces | lists | nprobe | recall@{K} | queries with recall < 0.8 | p50 / p95 ms "
+              "| exact p50 / p95 ms | build s | memory GB per 1M |")  # fmt: skip
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for row in approx:
+            a, exact_ms = row["approximate"], row[f"ours{heads[0]}"]
+            for nprobe, recall, ms in a["runs"]:
+                print(
+                    f"| {row['n']:,} | {a['nlist']} | {nprobe} | {recall.mean():.3f} | "
+                    f"{(recall < 0.8).sum()} | {np.percentile(ms, 50):.1f} / "
+                    f"{np.percentile(ms, 95):.1f} | {np.percentile(exact_ms, 50):.1f} / "
+                    f"{np.percentile(exact_ms, 95):.1f} | {a['build']:.1f} | {a['mem']:.3f} |"
+                )
+        print("(every returned distance checked equal to the exact distance of that face)")
+
+
+def bench_approximate(args, x, ids, queries, exact_results) -> dict:  # noqa: ANN001
+    """Build the IVF index as the store would (chunks), then recall@K vs the exact results."""
+    gc.collect()
+    before = rss_mb()
+    t = time.perf_counter()
+    index = ApproximateIndex(lambda s: x[s])
+    for start in range(0, len(x), 65536):
+        index.add(ids[start : start + 65536], x[start : start + 65536])
+    build = time.perf_counter() - t
+    gc.collect()
+    mem = (rss_mb() - before) / len(x) * 1e6 / 1024
+    runs = []
+    for nprobe in [int(p) for p in args.nprobe.split(",")]:
+        index.nprobe = nprobe
+        res, ms = timed(lambda q: index.search(q, K), queries)
+        pairs = zip(res, exact_results, strict=True)
+        recall = np.array([len({i for i, _ in r} & {i for i, _ in e}) / K for r, e in pairs])
+        for q, r in zip(queries, res, strict=True):  # results may miss, never lie
+            got = np.array([d for _, d in r])
+            assert np.array_equal(got, exact_distances(q, x[[i for i, _ in r]])), "inexact"
+        runs.append((nprobe, recall, ms))
+    return {"nlist": index.nlist, "build": build, "mem": mem, "runs": runs}
 
 
 def bench_open(args, mean, chol) -> None:  # noqa: ANN001
@@ -345,6 +393,9 @@ def main() -> None:
     parser.add_argument("--threads", default="1", help="faceledger columns, e.g. 1,2")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--check", type=int, default=20, help="queries checked vs brute force")
+    parser.add_argument("--approximate-min", type=int, default=100_000,
+                        help="approximate index rows for sizes at least this")  # fmt: skip
+    parser.add_argument("--nprobe", default="32,128", help="approximate index lists probed")
     parser.add_argument("--open-size", type=int, default=1_000_000)
     parser.add_argument("--db", default="", help="SQLite file for the open test (kept)")
     parser.add_argument("--no-scale", action="store_true")

@@ -52,6 +52,9 @@ def test_collection_index_search_users(tmp_path: Path, portraits: list[Path]) ->
     assert matches[0]["similarity"] == 100.0
     human = run("search", "people", str(portraits[2]), *why, home=home).stdout
     assert ids[portraits[2].stem] in human
+    assert found["search_mode"] == "exact"
+    approx = run("search", "people", str(portraits[2]), *why, "--approximate", home=home).stdout
+    assert ids[portraits[2].stem] in approx and "approximate" in approx
 
     desc = json.loads(run("collection", "describe", "people", "--json", home=home).stdout)
     assert desc["face_count"] == len(portraits) and desc["model_id"]

@@ -187,3 +187,15 @@ def test_every_endpoint_but_health_and_docs_needs_a_key(world) -> None:
             assert r.status_code in (401, 422), (method, path, r.text)
     assert world.client.get("/openapi.json").status_code == 200
     assert world.client.get("/docs").status_code == 200
+
+
+def test_approximate_search_is_opt_in_and_audited(world) -> None:
+    """The API's ``approximate`` flag reaches the store and the audit record says which mode."""
+    ids = populate(world)  # one exact search by face already made
+    c = world.client
+    h = world.headers("A", "operator", **missing_person(world.clock().date()))
+    r = c.post(f"{C}/faces/{ids['face_id']}/search", json={"approximate": True}, headers=h)
+    assert r.status_code == 202, r.text
+    audit = c.get("/v1/audit-log", headers=world.headers("A", "auditor")).json()["records"]
+    records = [x["record"] for x in audit if x["record"].get("operation") == "faces.search"]
+    assert [r["request"]["search_mode"] for r in records] == ["exact", "approximate"]

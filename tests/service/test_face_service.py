@@ -75,6 +75,17 @@ def test_every_operation_is_decided_and_recorded_once(service, gate, portraits) 
     search = next(r for r in gate.records if r[0] == "faces.search_by_image")
     assert search[2]["results"][0]["face_id"] == face_ids[0]  # flat: ready for the audit log
     assert search[1]["image_sha256"] == indexed[0].image_sha256
+    assert search[1]["search_mode"] == search[2]["search_mode"] == result.search_mode == "exact"
+    # approximate only by opt-in, and then the result and the audit record say so
+    approx = service.search_faces_by_image(c, "people", portraits[0], approximate=True)
+    assert approx.search_mode == approx.to_dict()["search_mode"] == "approximate"
+    assert approx.matches[0].face.face_id == face_ids[0]
+    assert approx.matches[0].distance == result.matches[0].distance
+    op, request, outcome = gate.records[-1]
+    assert op == "faces.search_by_image"
+    assert request["search_mode"] == outcome["search_mode"] == "approximate"
+    by_face = service.search_faces(c, "people", face_ids[1], approximate=True)
+    assert by_face.search_mode == gate.records[-1][2]["search_mode"] == "approximate"
 
 
 def test_denied_requests_raise_and_are_recorded(service, gate, portraits) -> None:

@@ -228,3 +228,35 @@ def test_similarity_uses_the_collections_model_calibration(store, portrait_faces
     assert hit.model_id == "dlib-resnet-v1"
     assert hit.similarity == similarity_from_distance(hit.distance, "dlib-resnet-v1")
     assert hit.similarity != similarity_from_distance(hit.distance, face.model_id)
+
+
+def test_approximate_search_is_opt_in_and_follows_changes(tmp_path: Path, portrait_faces) -> None:
+    """exact=False builds a second (IVF) index that follows adds and deletions like the exact
+    one; probing every list it must equal brute force, so the bookkeeping is right."""
+    path = tmp_path / "a.sqlite3"
+    writer = SQLiteStore(path)
+    reader = SQLiteStore(path, approximate_options={"nprobe": 10_000})
+    _ext, _d, face = portrait_faces[0]
+    writer.create_collection(T, "c", face.model_id)
+    vectors, face_ids = [], []
+    for i in range(600):
+        f = jittered(face, i, 0.2)
+        (r,) = writer.add_image_faces(
+            T, "c", image_sha256=sha(i), external_image_id=None, faces=[f]
+        )
+        vectors.append(f.embedding)
+        face_ids.append(r.face_id)
+        if i % 200 == 0:
+            reader.search(T, "c", face.embedding, k=5, exact=False)
+    assert reader._approximate and len(reader._indexes) == 0  # the exact one was never built
+    writer.delete_faces(T, "c", face_ids[::3])
+    keep = np.ones(len(face_ids), bool)
+    keep[::3] = False
+    ids, V = np.arange(len(face_ids)), np.array(vectors)
+    for q in (face.embedding, vectors[5], vectors[500]):
+        expected = [(face_ids[i], d) for i, d in brute_force(q, ids[keep], V[keep], 10)]
+        got = [(h.face.face_id, h.distance) for h in reader.search(T, "c", q, k=10, exact=False)]
+        assert got == expected
+        assert [(h.face.face_id, h.distance) for h in reader.search(T, "c", q, k=10)] == expected
+    writer.close()
+    reader.close()

@@ -348,16 +348,20 @@ def search(
     threshold: ThresholdOpt = DEFAULT_SEARCH_THRESHOLD,
     max_results: Annotated[int, typer.Option(min=1, max=4096, help="Most matches.")] = 10,
     all_faces: Annotated[bool, typer.Option(help="Search every face of the image.")] = False,
+    approximate: Annotated[
+        bool, typer.Option(help="Opt in to the approximate index (may miss a match).")
+    ] = False,
     detector: DetectorOpt = "hog",
     json_out: JsonOpt = False,
 ) -> None:
-    """Find the faces of COLLECTION most similar to the face in IMAGE (exact search)."""
+    """Find the faces of COLLECTION most similar to the face in IMAGE (exact search unless
+    --approximate)."""
     who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
     with open_service(data_dir, who, detector=detector) as (svc, ctx):
         try:
             result = svc.search_faces_by_image(
                 ctx, collection, image, threshold=threshold, max_results=max_results,
-                all_faces=all_faces,
+                all_faces=all_faces, approximate=approximate,
             )  # fmt: skip
         except ResultsWithheld as exc:
             raise _withheld(exc, json_out) from None
@@ -373,6 +377,8 @@ def _print_search(image: Path, result: SearchResult) -> None:
         raise typer.Exit(1)
     for i, s in enumerate(result.searches, 1):
         title = f"{image.name} face {i}: matches at similarity ≥ {result.threshold:g}"
+        if result.search_mode != "exact":
+            title += f" ({result.search_mode} search: may miss a match)"
         if not s.matches:
             typer.echo(f"{title}: none")
             continue

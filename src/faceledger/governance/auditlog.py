@@ -497,6 +497,7 @@ _REQUEST_FIELDS = (
     "user_id",
     "external_image_id",
     "lead_id",
+    "search_mode",
 )
 
 

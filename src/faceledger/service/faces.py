@@ -194,6 +194,8 @@ class SearchResult:
     max_results: int
     searches: list[FaceSearch]
     image_sha256: str | None = None
+    search_mode: str = "exact"
+    """"exact", or "approximate" when the caller opted in (distances exact, recall measured)."""
 
     @property
     def matches(self) -> list[FaceHit]:
@@ -207,6 +209,7 @@ class SearchResult:
             "threshold": self.threshold,
             "max_results": self.max_results,
             "image_sha256": self.image_sha256,
+            "search_mode": self.search_mode,
             "searches": [s.to_dict() for s in self.searches],
         }
 
@@ -659,13 +662,17 @@ class FaceService:
         *,
         threshold: float = DEFAULT_SEARCH_THRESHOLD,
         max_results: int = DEFAULT_MAX_RESULTS,
+        approximate: bool = False,
     ) -> SearchResult:
-        """Faces of the collection most similar to a stored face (itself excluded)."""
+        """Faces of the collection most similar to a stored face (itself excluded).
+        ``approximate`` opts in to the approximate index (may miss a match; see docs/store.md)."""
+        mode = _search_mode(approximate)
         request = {
             "collection_id": collection_id,
             "face_id": face_id,
             "threshold": threshold,
             "max_results": max_results,
+            "search_mode": mode,
         }
 
         def work(decision: Decision) -> tuple[SearchResult, dict[str, Any]]:
@@ -673,11 +680,13 @@ class FaceService:
             thr, max_distance, k = self._limits(decision, threshold, max_results, model)
             record, vec = self._stored_face(ctx, collection_id, face_id)
             hits = self.store.search(
-                ctx.tenant_id, collection_id, vec, k=k + 1, max_distance=max_distance
-            )
+                ctx.tenant_id, collection_id, vec, k=k + 1, max_distance=max_distance,
+                exact=not approximate,
+            )  # fmt: skip
             hits = [h for h in hits if h.face.face_id != face_id][:k]
-            result = SearchResult(collection_id, model, thr, k, [FaceSearch(record, hits)])
-            return result, {"results": self._hits(hits), "threshold": thr}
+            searches = [FaceSearch(record, hits)]
+            result = SearchResult(collection_id, model, thr, k, searches, search_mode=mode)
+            return result, {"results": self._hits(hits), "threshold": thr, "search_mode": mode}
 
         return self._run(ctx, "faces.search", request, work, lead_results=_search_rows)
 
@@ -690,16 +699,20 @@ class FaceService:
         threshold: float = DEFAULT_SEARCH_THRESHOLD,
         max_results: int = DEFAULT_MAX_RESULTS,
         all_faces: bool = False,
+        approximate: bool = False,
     ) -> SearchResult:
         """Search with the largest face of ``image`` (or every face with ``all_faces``).
-        No face in the image gives no searches; it is not an error."""
+        No face in the image gives no searches; it is not an error. ``approximate`` opts in to
+        the approximate index (may miss a match; see docs/store.md)."""
         data, digest = image_digest(image)
+        mode = _search_mode(approximate)
         request = {
             "collection_id": collection_id,
             "image_sha256": digest,
             "threshold": threshold,
             "max_results": max_results,
             "all_faces": all_faces,
+            "search_mode": mode,
         }
 
         def work(decision: Decision) -> tuple[SearchResult, dict[str, Any]]:
@@ -710,14 +723,15 @@ class FaceService:
             for face in faces if all_faces else faces[:1]:
                 hits = self.store.search(
                     ctx.tenant_id, collection_id, face.embedding, k=k,  # type: ignore[arg-type]
-                    max_distance=max_distance, model_id=face.model_id,
+                    max_distance=max_distance, model_id=face.model_id, exact=not approximate,
                 )  # fmt: skip
                 searches.append(FaceSearch(face, hits))
-            result = SearchResult(collection_id, model, thr, k, searches, digest)
+            result = SearchResult(collection_id, model, thr, k, searches, digest, mode)
             outcome = {
                 "faces_searched": len(searches),
                 "results": [h for s in searches for h in self._hits(s.matches)],
                 "threshold": thr,
+                "search_mode": mode,
             }
             return result, outcome
 
@@ -885,6 +899,10 @@ class FaceService:
             return faces, {"count": len(faces)}
 
         return self._run(ctx, "detect", {"image_sha256": digest}, work)
+
+
+def _search_mode(approximate: bool) -> str:
+    return "approximate" if approximate else "exact"
 
 
 def _search_rows(result: SearchResult) -> list[dict[str, Any]]:

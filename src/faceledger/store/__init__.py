@@ -1,7 +1,8 @@
-"""Durable collections of faces with exact 1:N search.
+"""Durable collections of faces with exact 1:N search (approximate only by opt-in).
 
 ``FaceStore`` (base.py) is the interface; ``SQLiteStore`` (sqlite.py) the embedded default;
-``ExactIndex`` (index.py) the in-memory exact search a store keeps per collection.
+``ExactIndex`` (index.py) the in-memory exact search a store keeps per collection;
+``ApproximateIndex`` (approximate.py) the opt-in IVF, ``search(..., exact=False)``.
 Only ``faceledger.service`` should call a store: it applies policy and audit first.
 """
 

@@ -267,8 +267,13 @@ class FaceStore(ABC):
         k: int,
         max_distance: float | None = None,
         model_id: str | None = None,
+        exact: bool = True,
     ) -> list[FaceHit]:
-        """Exact top ``k`` faces nearest to ``embedding`` within ``max_distance``."""
+        """Exact top ``k`` faces nearest to ``embedding`` within ``max_distance``.
+
+        ``exact=False`` (opt-in, never the default) uses the approximate index: every returned
+        distance is still exact, but a true neighbour may be missed (recall measured in
+        ``docs/store.md``)."""
 
     # ------------------------------------------------------------------ users
     @abstractmethod

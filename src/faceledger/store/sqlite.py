@@ -12,7 +12,8 @@ up to ``busy_timeout`` for one another. The exact search index (``store.index``)
 memory: built from the file the first time a collection is searched, then brought up to date
 before every search from two monotonic logs in the file (new face rows by rowid, deletions by
 the ``face_deletions`` log), inside the same read transaction as the search, so a search sees
-every change committed before it by any process, and nothing half-done.
+every change committed before it by any process, and nothing half-done. A search may opt in to
+the approximate index (``store.approximate``, ``exact=False``), kept and followed the same way.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 
 from faceledger.engine.types import BoundingBox, Face, Pose, Quality
 from faceledger.errors import FaceledgerError, ModelError
+from faceledger.store.approximate import ApproximateIndex
 from faceledger.store.base import (
     MAX_ASSOCIATE,
     AssociationResult,
@@ -156,6 +158,7 @@ class SQLiteStore(FaceStore):
         synchronous: str = "FULL",
         busy_timeout_ms: int = 60_000,
         index_options: dict[str, object] | None = None,
+        approximate_options: dict[str, object] | None = None,
     ) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
@@ -166,6 +169,8 @@ class SQLiteStore(FaceStore):
         self._lock = threading.RLock()
         self._indexes: dict[int, _Live] = {}
         self._index_options = index_options or {}
+        self._approximate: dict[int, _Live] = {}  # opt-in only: built on the first such search
+        self._approximate_options = approximate_options or {}
         c = self._conn
         c.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -224,6 +229,7 @@ class SQLiteStore(FaceStore):
     def close(self) -> None:
         with self._lock:
             self._indexes.clear()
+            self._approximate.clear()
             self._conn.close()
 
     # ------------------------------------------------------------------ collections
@@ -299,6 +305,7 @@ class SQLiteStore(FaceStore):
             c.execute("DELETE FROM face_deletions WHERE collection_pk = ?", (col.pk,))
             c.execute("DELETE FROM collections WHERE pk = ?", (col.pk,))
         self._indexes.pop(col.pk, None)
+        self._approximate.pop(col.pk, None)
         return info
 
     # ------------------------------------------------------------------ faces
@@ -494,10 +501,11 @@ class SQLiteStore(FaceStore):
             raise NotFoundError("faces vanished during a search; retry")
         return out
 
-    def _live(self, col: _Collection) -> _Live:
+    def _live(self, col: _Collection, *, approximate: bool = False) -> _Live:
         """The collection's index, brought up to date (call inside a read transaction)."""
         c = self._conn
-        live = self._indexes.get(col.pk)
+        indexes = self._approximate if approximate else self._indexes
+        live = indexes.get(col.pk)
         if live is not None:
             self._load(col.pk, live.index, after=live.index.last_id)
             rows = c.execute(
@@ -510,10 +518,13 @@ class SQLiteStore(FaceStore):
             if not live.index.needs_refit:
                 return live
         # first use, or the index outgrew the grid it fitted on few faces: build from the file
-        index = ExactIndex(self._fetch, **self._index_options)  # type: ignore[arg-type]
+        if approximate:
+            index = ApproximateIndex(self._fetch, **self._approximate_options)  # type: ignore[arg-type]
+        else:
+            index = ExactIndex(self._fetch, **self._index_options)  # type: ignore[arg-type]
         deletion_seq = c.execute("SELECT coalesce(max(seq), 0) FROM face_deletions").fetchone()
         self._load(col.pk, index, after=-1)
-        live = self._indexes[col.pk] = _Live(index, deletion_seq[0])
+        live = indexes[col.pk] = _Live(index, deletion_seq[0])
         return live
 
     def _load(self, collection_pk: int, index: ExactIndex, *, after: int) -> None:
@@ -526,10 +537,11 @@ class SQLiteStore(FaceStore):
             vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
             index.add(ids, vecs.reshape(-1, DIM))
 
-    def open_index(self, tenant_id: str, collection_id: str) -> ExactIndex:
+    def open_index(self, tenant_id: str, collection_id: str, *, exact: bool = True) -> ExactIndex:
         """Load (or update) the collection's search index now; returns it (for benchmarks)."""
         with self._read():
-            return self._live(self._collection(tenant_id, collection_id)).index
+            col = self._collection(tenant_id, collection_id)
+            return self._live(col, approximate=not exact).index
 
     def search(
         self,
@@ -540,6 +552,7 @@ class SQLiteStore(FaceStore):
         k: int,
         max_distance: float | None = None,
         model_id: str | None = None,
+        exact: bool = True,
     ) -> list[FaceHit]:
         vec = np.asarray(embedding, dtype=np.float32).reshape(-1)
         if vec.shape != (DIM,) or not np.isfinite(vec).all():
@@ -551,7 +564,8 @@ class SQLiteStore(FaceStore):
                     f"collection {collection_id!r} holds embeddings of model {col.model_id!r};"
                     f" the query's are of {model_id!r}"
                 )
-            hits = self._live(col).index.search(vec, k, max_distance=max_distance)
+            index = self._live(col, approximate=not exact).index
+            hits = index.search(vec, k, max_distance=max_distance)
             if not hits:
                 return []
             seqs = [s for s, _ in hits]

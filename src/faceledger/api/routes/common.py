@@ -66,8 +66,15 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+APPROXIMATE_HELP = (
+    "Opt in to the approximate index: faster on very large collections, may miss a match"
+    " (recall measured in docs/store.md); returned distances stay exact."
+)
+
+
 class SearchOptions(Body):
     threshold: float = Field(
         DEFAULT_SEARCH_THRESHOLD, ge=0, lt=100, description="Similarity (0-100) a match must reach."
     )
     max_results: int = Field(10, ge=1, le=4096)
+    approximate: bool = Field(False, description=APPROXIMATE_HELP)

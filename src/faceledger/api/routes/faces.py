@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 
 from faceledger.api.deps import Principal
 from faceledger.api.routes.common import (
+    APPROXIMATE_HELP,
     COMMON_ERRORS,
     ID_PATTERN,
     IMAGE_ERRORS,
@@ -95,10 +96,11 @@ def search_by_image(
     threshold: Annotated[float, Form(ge=0, lt=100)] = DEFAULT_SEARCH_THRESHOLD,
     max_results: Annotated[int, Form(ge=1, le=4096)] = 10,
     all_faces: Annotated[bool, Form()] = False,
+    approximate: Annotated[bool, Form(description=APPROXIMATE_HELP)] = False,
 ) -> dict[str, Any]:
     result = svc.search_faces_by_image(
         ctx, collection_id, read_upload(image), threshold=threshold,
-        max_results=max_results, all_faces=all_faces,
+        max_results=max_results, all_faces=all_faces, approximate=approximate,
     )  # fmt: skip
     return with_decision({"status": "ok", **result.to_dict()})
 
@@ -117,6 +119,7 @@ def search_by_face(
 ) -> dict[str, Any]:
     options = options or SearchOptions()
     result = svc.search_faces(
-        ctx, collection_id, face_id, threshold=options.threshold, max_results=options.max_results
-    )
+        ctx, collection_id, face_id, threshold=options.threshold,
+        max_results=options.max_results, approximate=options.approximate,
+    )  # fmt: skip
     return with_decision({"status": "ok", **result.to_dict()})
