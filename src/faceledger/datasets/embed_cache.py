@@ -69,8 +69,10 @@ class FaceTable:
     def select(
         self, strategy: str = "center", sources: tuple[str, ...] = ("hog", "cnn", "center")
     ) -> np.ndarray:
-        """One face row per image (-1 when none): the largest, or the one nearest the centre,
-        among faces found by ``sources``."""
+        """One face row per image (-1 when none), among faces found by ``sources``: the
+        largest, or ("center") the one nearest the centre, preferring faces that are plausibly
+        the subject (central and not tiny, as the fallback chain decides) over a small
+        background face that happens to sit nearer the centre."""
         chosen = np.full(len(self.paths), -1, dtype=np.int64)
         best = np.full(len(self.paths), np.inf)
         for row, img in enumerate(self.image_index):
@@ -82,6 +84,8 @@ class FaceTable:
             elif strategy == "center":
                 iw, ih = self.sizes[img]
                 key = float(np.hypot(left + w / 2 - iw / 2, top + h / 2 - ih / 2))
+                if not _central_box(left, top, w, h, iw, ih):
+                    key += float(iw + ih)  # after every plausible face
             else:
                 raise ValueError(f"unknown selection strategy {strategy!r}")
             if key < best[img]:
@@ -147,13 +151,17 @@ def _config_key(config: EngineConfig) -> list[object]:
     return [config.detector, config.min_face_size, config.max_detect_pixels, config.max_faces]
 
 
-def _plausibly_central(face: Face, width: int, height: int) -> bool:
-    cx, cy = face.box.center
+def _central_box(left: float, top: float, w: float, h: float, width: int, height: int) -> bool:
     return (
-        abs(cx - width / 2) < CENTRAL_TOLERANCE * width
-        and abs(cy - height / 2) < CENTRAL_TOLERANCE * height
-        and face.box.width > CENTRAL_TOLERANCE * width
+        abs(left + w / 2 - width / 2) < CENTRAL_TOLERANCE * width
+        and abs(top + h / 2 - height / 2) < CENTRAL_TOLERANCE * height
+        and w > CENTRAL_TOLERANCE * width
     )
+
+
+def _plausibly_central(face: Face, width: int, height: int) -> bool:
+    b = face.box
+    return _central_box(b.left, b.top, b.width, b.height, width, height)
 
 
 def _describe_for_eval(engine: Engine, path: str) -> dict[str, object]:
