@@ -21,7 +21,6 @@ import numpy as np
 
 from faceledger.store.index import (
     DIM,
-    FIT_SAMPLE,
     SLACK,
     ExactIndex,
     Fetch,
@@ -106,17 +105,10 @@ class ApproximateIndex(ExactIndex):
         self._clear_lists()
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-        vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.dim)
-        if len(ids) != len(vectors):
-            raise ValueError("ids and vectors differ in length")
-        if len(ids) == 0:
+        prepared = self._prepare(ids, vectors)
+        if prepared is None:
             return
-        if np.any(np.diff(ids) <= 0) or ids[0] <= self.last_id:
-            raise ValueError("ids must be added in strictly increasing order")
-        if self._mu is None:
-            self.fit(vectors[:FIT_SAMPLE])
-        codes, err = self._encode(vectors)
+        ids, vectors, codes, err = prepared
         lists = nearest(vectors, self._centres)
         start, end = self._n, self._n + len(ids)
         if end > len(self._ids):

@@ -138,18 +138,29 @@ class ExactIndex:
         self._step = spread / 127.0 if spread > 0 else 1.0
         self._fitted_on = len(x)
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+    def _prepare(
+        self, ids: np.ndarray, vectors: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """Validate a batch to add (ids strictly increasing, after every stored id) and encode
+        it; None for an empty batch. Fits the code grid on the first batch."""
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.dim)
         if len(ids) != len(vectors):
             raise ValueError("ids and vectors differ in length")
         if len(ids) == 0:
-            return
+            return None
         if np.any(np.diff(ids) <= 0) or ids[0] <= self.last_id:
             raise ValueError("ids must be added in strictly increasing order")
         if self._mu is None:
             self.fit(vectors[:FIT_SAMPLE])
         codes, err = self._encode(vectors)
+        return ids, vectors, codes, err
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        prepared = self._prepare(ids, vectors)
+        if prepared is None:
+            return
+        ids, _, codes, err = prepared
         self._reserve(self._n + len(ids))
         rows = slice(self._n, self._n + len(ids))
         self._ids[rows] = ids

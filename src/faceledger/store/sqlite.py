@@ -641,28 +641,23 @@ class SQLiteStore(FaceStore):
     def associate_faces(
         self, tenant_id: str, collection_id: str, user_id: str, face_ids: Sequence[str]
     ) -> AssociationResult:
-        ids = self._check_batch(face_ids)
-        result = AssociationResult()
-        with self._write() as c:
-            col = self._collection(tenant_id, collection_id)
-            pk = self._user(col, user_id)
-            for face_id in ids:
-                row = c.execute(
-                    "SELECT seq, user_pk FROM faces WHERE collection_pk = ? AND face_id = ?",
-                    (col.pk, face_id),
-                ).fetchone()
-                if row is None:
-                    result.unsuccessful.append((face_id, "FACE_NOT_FOUND"))
-                elif row[1] not in (None, pk):
-                    result.unsuccessful.append((face_id, "ASSOCIATED_TO_A_DIFFERENT_USER"))
-                else:
-                    c.execute("UPDATE faces SET user_pk = ? WHERE seq = ?", (pk, row[0]))
-                    result.succeeded.append(face_id)
-        return result
+        return self._set_user(tenant_id, collection_id, user_id, face_ids, associate=True)
 
     def disassociate_faces(
         self, tenant_id: str, collection_id: str, user_id: str, face_ids: Sequence[str]
     ) -> AssociationResult:
+        return self._set_user(tenant_id, collection_id, user_id, face_ids, associate=False)
+
+    def _set_user(
+        self,
+        tenant_id: str,
+        collection_id: str,
+        user_id: str,
+        face_ids: Sequence[str],
+        *,
+        associate: bool,
+    ) -> AssociationResult:
+        """Attach faces to a user (or detach them) in one transaction, face by face."""
         ids = self._check_batch(face_ids)
         result = AssociationResult()
         with self._write() as c:
@@ -675,10 +670,15 @@ class SQLiteStore(FaceStore):
                 ).fetchone()
                 if row is None:
                     result.unsuccessful.append((face_id, "FACE_NOT_FOUND"))
-                elif row[1] != pk:
+                elif associate and row[1] not in (None, pk):
+                    result.unsuccessful.append((face_id, "ASSOCIATED_TO_A_DIFFERENT_USER"))
+                elif not associate and row[1] != pk:
                     result.unsuccessful.append((face_id, "FACE_NOT_ASSOCIATED_TO_USER"))
                 else:
-                    c.execute("UPDATE faces SET user_pk = NULL WHERE seq = ?", (row[0],))
+                    c.execute(
+                        "UPDATE faces SET user_pk = ? WHERE seq = ?",
+                        (pk if associate else None, row[0]),
+                    )
                     result.succeeded.append(face_id)
         return result
 
