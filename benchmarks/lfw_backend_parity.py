@@ -19,16 +19,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from faceledger.datasets import require_dataset
-from faceledger.datasets.embed_cache import embed_images
-from faceledger.datasets.lfw import IMAGE_DIR, identities, read_pairs
 from faceledger.engine.alignment import Aligner
 from faceledger.engine.embedding import DlibDescriptor
 from faceledger.engine.types import BoundingBox
 from faceledger.images import load_pixels
 
 sys.path.insert(0, str(Path(__file__).parent))
-from lfw_verification import pair_distances, ten_fold  # noqa: E402
+from lfw_verification import load_view_two, pair_distances, ten_fold  # noqa: E402
 
 _aligner = Aligner()
 _dlib = DlibDescriptor()
@@ -46,14 +43,10 @@ def main() -> None:
     parser.add_argument("--data")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    lfw = require_dataset("lfw", args.data)
-    paths = [p for v in identities(lfw).values() for p in v]
-    table = embed_images(lfw / IMAGE_DIR, paths, name="lfw")
-    index = {p: i for i, p in enumerate(paths)}
-    pairs = read_pairs(lfw)
-    rows = table.select("center")
-    needed = sorted({p.left for p in pairs} | {p.right for p in pairs})
-    jobs = [(str(lfw / IMAGE_DIR / p), table.boxes[rows[index[p]]].tolist()) for p in needed]
+    view = load_view_two(args.data)
+    table, index, pairs, rows = view.table, view.index, view.pairs, view.rows
+    needed = view.pair_images
+    jobs = view.chosen_boxes()
     with ProcessPoolExecutor(args.workers) as pool:
         ref = list(
             tqdm(pool.map(dlib_descriptor, jobs, chunksize=16), total=len(jobs), desc="dlib")

@@ -29,16 +29,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from faceledger.datasets import require_dataset
-from faceledger.datasets.embed_cache import cache_dir, embed_images
-from faceledger.datasets.lfw import IMAGE_DIR, identities, read_pairs
+from faceledger.datasets.embed_cache import cache_dir
 from faceledger.engine.alignment import CHIP_SIZE, Aligner
 from faceledger.engine.embedding import Descriptor, load_descriptor, tta_combine
 from faceledger.engine.types import BoundingBox
 from faceledger.images import load_pixels
 
 sys.path.insert(0, str(Path(__file__).parent))
-from lfw_verification import RESULTS, pair_distances, ten_fold  # noqa: E402
+from lfw_verification import RESULTS, load_view_two, pair_distances, ten_fold  # noqa: E402
 
 CACHE_VERSION = 1
 _aligner: Aligner | None = None
@@ -92,24 +90,17 @@ def main() -> None:
     parser.add_argument("--jitters", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    lfw = require_dataset("lfw", args.data)
-    paths = [p for v in identities(lfw).values() for p in v]
-    table = embed_images(lfw / IMAGE_DIR, paths, name="lfw")
-    index = {p: i for i, p in enumerate(paths)}
-    pairs = read_pairs(lfw)
+    view = load_view_two(args.data)
+    table, index, pairs, rows = view.table, view.index, view.pairs, view.rows
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
-    rows = table.select("center")
-    needed = sorted({p.left for p in pairs} | {p.right for p in pairs})
+    needed = view.pair_images
 
     file = cache_dir() / "embeddings" / f"lfw-dlib-jitter{args.jitters}-v{CACHE_VERSION}.npz"
     if file.exists() and list(np.load(file)["paths"]) == needed:
         jittered = np.load(file)["descriptors"]
     else:
-        jobs = [
-            (str(lfw / IMAGE_DIR / p), table.boxes[rows[index[p]]].tolist(), args.jitters)
-            for p in needed
-        ]
+        jobs = [(path, box, args.jitters) for path, box in view.chosen_boxes()]
         with ProcessPoolExecutor(args.workers, initializer=_init) as pool:
             jittered = np.stack(
                 list(
