@@ -1,4 +1,5 @@
-"""Options shared by the governance command groups (admin, policy, audit-log)."""
+"""Options shared by the command groups that work on a data folder (collections, admin,
+policy, audit-log, leads)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ DataDirOpt = Annotated[
         show_default=False,
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON.")]
 
 
 def open_db(data_dir: Path | None) -> GovernanceDB:

@@ -16,16 +16,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from faceledger.cli._govopts import DataDirOpt, JsonOpt
 from faceledger.cli.output import expand_images, fail, handle_errors, print_json
-from faceledger.cli.principal import (
-    ApiKeyOpt,
-    AuthDateOpt,
-    AuthRefOpt,
-    CaseRefOpt,
-    PurposeOpt,
-    Who,
-    open_service,
-)
+from faceledger.cli.principal import DECLARED, Who, declares_request, open_service
 from faceledger.engine.similarity import DEFAULT_SEARCH_THRESHOLD
 from faceledger.errors import FaceledgerError
 from faceledger.service.faces import (
@@ -38,15 +31,6 @@ from faceledger.service.faces import (
 
 console = Console()
 
-DataDirOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Data folder (default: $FACELEDGER_HOME, else the user data folder).",
-        show_default=False,
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON.")]
 CollectionArg = Annotated[str, typer.Argument(help="Collection id.", show_default=False)]
 ThresholdOpt = Annotated[
     float,
@@ -79,18 +63,14 @@ def _echo_line(text: str) -> None:
 # ---------------------------------------------------------------------- collections
 @collection_app.command("create")
 @handle_errors
+@declares_request
 def collection_create(
     collection: CollectionArg,
     data_dir: DataDirOpt = None,
-    api_key: ApiKeyOpt = None,
-    purpose: PurposeOpt = None,
-    case_ref: CaseRefOpt = None,
-    authorization_ref: AuthRefOpt = None,
-    authorization_date: AuthDateOpt = None,
+    who: Who = DECLARED,
     json_out: JsonOpt = False,
 ) -> None:
     """Create an empty collection for the engine's model."""
-    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
     with open_service(data_dir, who) as (svc, ctx):
         info = svc.create_collection(ctx, collection)
     if json_out:
@@ -101,19 +81,15 @@ def collection_create(
 
 @collection_app.command("list")
 @handle_errors
+@declares_request
 def collection_list(
     data_dir: DataDirOpt = None,
-    api_key: ApiKeyOpt = None,
-    purpose: PurposeOpt = None,
-    case_ref: CaseRefOpt = None,
-    authorization_ref: AuthRefOpt = None,
-    authorization_date: AuthDateOpt = None,
+    who: Who = DECLARED,
     limit: LimitOpt = 100,
     next_token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The tenant's collections, by id."""
-    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
     with open_service(data_dir, who) as (svc, ctx):
         page = svc.list_collections(ctx, limit=limit, next_token=next_token)
     if json_out:
@@ -136,18 +112,14 @@ def collection_list(
 
 @collection_app.command("describe")
 @handle_errors
+@declares_request
 def collection_describe(
     collection: CollectionArg,
     data_dir: DataDirOpt = None,
-    api_key: ApiKeyOpt = None,
-    purpose: PurposeOpt = None,
-    case_ref: CaseRefOpt = None,
-    authorization_ref: AuthRefOpt = None,
-    authorization_date: AuthDateOpt = None,
+    who: Who = DECLARED,
     json_out: JsonOpt = False,
 ) -> None:
     """Face count, user count, model id and creation time of a collection."""
-    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
     with open_service(data_dir, who) as (svc, ctx):
         info = svc.describe_collection(ctx, collection)
     if json_out:
@@ -159,21 +131,17 @@ def collection_describe(
 
 @collection_app.command("delete")
 @handle_errors
+@declares_request
 def collection_delete(
     collection: CollectionArg,
     data_dir: DataDirOpt = None,
-    api_key: ApiKeyOpt = None,
-    purpose: PurposeOpt = None,
-    case_ref: CaseRefOpt = None,
-    authorization_ref: AuthRefOpt = None,
-    authorization_date: AuthDateOpt = None,
+    who: Who = DECLARED,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Delete a collection with all its faces and users."""
     if not yes and not typer.confirm(f"delete collection {collection} and all its faces?"):
         raise typer.Exit(1)
-    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
     with open_service(data_dir, who) as (svc, ctx):
         info = svc.delete_collection(ctx, collection)
     if json_out:
@@ -184,15 +152,12 @@ def collection_delete(
 
 # ---------------------------------------------------------------------- indexing
 @handle_errors
+@declares_request
 def index(
     collection: CollectionArg,
     images: Annotated[list[Path], typer.Argument(help="Image files or folders (recursive).")],
     data_dir: DataDirOpt = None,
-    api_key: ApiKeyOpt = None,
-    purpose: PurposeOpt = None,
-    case_ref: CaseRefOpt = None,
-    authorization_ref: AuthRefOpt = None,
-    authorization_date: AuthDateOpt = None,
+    who: Who = DECLARED,
     max_faces: Annotated[int, typer.Option(min=1, max=100, help="Faces kept per image.")] = 100,
     quality_filter: Annotated[
         QualityFilter, typer.Option(case_sensitive=False, help="Quality bar (see README).")
@@ -224,7 +189,6 @@ def index(
     if external_id not in ("name", "stem"):
         raise fail("--external-id must be 'name' or 'stem'")
     counts = {"images": 0, "indexed_faces": 0, "unindexed_faces": 0, "skipped": 0, "errors": 0}
-    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
     with open_service(data_dir, who, detector=detector) as (svc, ctx):
         for path, result in svc.index_images(
             ctx, collection, paths,
@@ -273,21 +237,17 @@ def _jsonl(obj: object) -> str:
 # ---------------------------------------------------------------------- faces
 @faces_app.command("list")
 @handle_errors
+@declares_request
 def faces_list(
     collection: CollectionArg,
     data_dir: DataDirOpt = None,
-    api_key: ApiKeyOpt = None,
-    purpose: PurposeOpt = None,
-    case_ref: CaseRefOpt = None,
-    authorization_ref: AuthRefOpt = None,
-    authorization_date: AuthDateOpt = None,
+    who: Who = DECLARED,
     limit: LimitOpt = 100,
     next_token: TokenOpt = None,
     user: Annotated[str | None, typer.Option(help="Only the faces of this user.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Faces in insertion order, one page at a time."""
-    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
     with open_service(data_dir, who) as (svc, ctx):
         page = svc.list_faces(ctx, collection, limit=limit, next_token=next_token, user_id=user)
     if json_out:
@@ -310,19 +270,15 @@ def faces_list(
 
 @faces_app.command("delete")
 @handle_errors
+@declares_request
 def faces_delete(
     collection: CollectionArg,
     face_ids: Annotated[list[str], typer.Argument(help="Face ids to delete.")],
     data_dir: DataDirOpt = None,
-    api_key: ApiKeyOpt = None,
-    purpose: PurposeOpt = None,
-    case_ref: CaseRefOpt = None,
-    authorization_ref: AuthRefOpt = None,
-    authorization_date: AuthDateOpt = None,
+    who: Who = DECLARED,
     json_out: JsonOpt = False,
 ) -> None:
     """Delete faces by id."""
-    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
     with open_service(data_dir, who) as (svc, ctx):
         deleted = svc.delete_faces(ctx, collection, face_ids)
     missing = [f for f in face_ids if f not in set(deleted)]
@@ -336,15 +292,12 @@ def faces_delete(
 
 # ---------------------------------------------------------------------- search
 @handle_errors
+@declares_request
 def search(
     collection: CollectionArg,
     image: Annotated[Path, typer.Argument(help="Image whose largest face is searched.")],
     data_dir: DataDirOpt = None,
-    api_key: ApiKeyOpt = None,
-    purpose: PurposeOpt = None,
-    case_ref: CaseRefOpt = None,
-    authorization_ref: AuthRefOpt = None,
-    authorization_date: AuthDateOpt = None,
+    who: Who = DECLARED,
     threshold: ThresholdOpt = DEFAULT_SEARCH_THRESHOLD,
     max_results: Annotated[int, typer.Option(min=1, max=4096, help="Most matches.")] = 10,
     all_faces: Annotated[bool, typer.Option(help="Search every face of the image.")] = False,
@@ -356,7 +309,6 @@ def search(
 ) -> None:
     """Find the faces of COLLECTION most similar to the face in IMAGE (exact search unless
     --approximate)."""
-    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
     with open_service(data_dir, who, detector=detector) as (svc, ctx):
         try:
             result = svc.search_faces_by_image(
@@ -402,19 +354,15 @@ FaceIdsArg = Annotated[list[str], typer.Argument(help="Face ids (1–100).")]
 
 @user_app.command("create")
 @handle_errors
+@declares_request
 def user_create(
     collection: CollectionArg,
     user_id: UserArg,
     data_dir: DataDirOpt = None,
-    api_key: ApiKeyOpt = None,
-    purpose: PurposeOpt = None,
-    case_ref: CaseRefOpt = None,
-    authorization_ref: AuthRefOpt = None,
-    authorization_date: AuthDateOpt = None,
+    who: Who = DECLARED,
     json_out: JsonOpt = False,
 ) -> None:
     """Create a user in a collection."""
-    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
     with open_service(data_dir, who) as (svc, ctx):
         record = svc.create_user(ctx, collection, user_id)
     print_json(record.to_dict()) if json_out else typer.echo(f"created user {user_id}")
@@ -434,58 +382,46 @@ def _association(verb: str, collection, user_id, face_ids, data_dir, who, json_o
 
 @user_app.command("associate")
 @handle_errors
+@declares_request
 def user_associate(
     collection: CollectionArg,
     user_id: UserArg,
     face_ids: FaceIdsArg,
     data_dir: DataDirOpt = None,
-    api_key: ApiKeyOpt = None,
-    purpose: PurposeOpt = None,
-    case_ref: CaseRefOpt = None,
-    authorization_ref: AuthRefOpt = None,
-    authorization_date: AuthDateOpt = None,
+    who: Who = DECLARED,
     json_out: JsonOpt = False,
 ) -> None:
     """Associate 1–100 faces to a user."""
-    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
     _association("associated", collection, user_id, face_ids, data_dir, who, json_out)
 
 
 @user_app.command("disassociate")
 @handle_errors
+@declares_request
 def user_disassociate(
     collection: CollectionArg,
     user_id: UserArg,
     face_ids: FaceIdsArg,
     data_dir: DataDirOpt = None,
-    api_key: ApiKeyOpt = None,
-    purpose: PurposeOpt = None,
-    case_ref: CaseRefOpt = None,
-    authorization_ref: AuthRefOpt = None,
-    authorization_date: AuthDateOpt = None,
+    who: Who = DECLARED,
     json_out: JsonOpt = False,
 ) -> None:
     """Remove faces from a user (the faces stay in the collection)."""
-    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
     _association("disassociated", collection, user_id, face_ids, data_dir, who, json_out)
 
 
 @user_app.command("list")
 @handle_errors
+@declares_request
 def user_list(
     collection: CollectionArg,
     data_dir: DataDirOpt = None,
-    api_key: ApiKeyOpt = None,
-    purpose: PurposeOpt = None,
-    case_ref: CaseRefOpt = None,
-    authorization_ref: AuthRefOpt = None,
-    authorization_date: AuthDateOpt = None,
+    who: Who = DECLARED,
     limit: LimitOpt = 100,
     next_token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Users of a collection, by id."""
-    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
     with open_service(data_dir, who) as (svc, ctx):
         page = svc.list_users(ctx, collection, limit=limit, next_token=next_token)
     if json_out:
@@ -499,19 +435,15 @@ def user_list(
 
 @user_app.command("delete")
 @handle_errors
+@declares_request
 def user_delete(
     collection: CollectionArg,
     user_id: UserArg,
     data_dir: DataDirOpt = None,
-    api_key: ApiKeyOpt = None,
-    purpose: PurposeOpt = None,
-    case_ref: CaseRefOpt = None,
-    authorization_ref: AuthRefOpt = None,
-    authorization_date: AuthDateOpt = None,
+    who: Who = DECLARED,
     json_out: JsonOpt = False,
 ) -> None:
     """Delete a user; its faces stay in the collection."""
-    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
     with open_service(data_dir, who) as (svc, ctx):
         record = svc.delete_user(ctx, collection, user_id)
     if json_out:
@@ -522,6 +454,7 @@ def user_delete(
 
 @user_app.command("search")
 @handle_errors
+@declares_request
 def user_search(
     collection: CollectionArg,
     image: Annotated[
@@ -529,11 +462,7 @@ def user_search(
     ] = None,
     face_id: Annotated[str | None, typer.Option(help="Search with a stored face.")] = None,
     data_dir: DataDirOpt = None,
-    api_key: ApiKeyOpt = None,
-    purpose: PurposeOpt = None,
-    case_ref: CaseRefOpt = None,
-    authorization_ref: AuthRefOpt = None,
-    authorization_date: AuthDateOpt = None,
+    who: Who = DECLARED,
     threshold: ThresholdOpt = DEFAULT_SEARCH_THRESHOLD,
     max_users: Annotated[int, typer.Option(min=1, max=4096, help="Most users.")] = 10,
     aggregation: Annotated[
@@ -544,7 +473,6 @@ def user_search(
     """Users matching a face (give --image or --face-id)."""
     if (image is None) == (face_id is None):
         raise fail("give exactly one of --image or --face-id", 2)
-    who = Who(api_key, purpose, case_ref, authorization_ref, authorization_date)
     with open_service(data_dir, who) as (svc, ctx):
         try:
             result = svc.search_users(
