@@ -21,7 +21,6 @@ import numpy as np
 
 from faceledger.store.index import (
     DIM,
-    SLACK,
     ExactIndex,
     Fetch,
     squared_code_distances,
@@ -135,7 +134,6 @@ class ApproximateIndex(ExactIndex):
         probe = [p for p in self._probe(query).tolist() if len(self._members[p])]
         if not probe:
             return []
-        s = self._step
         qc, eq = self._encode(query.reshape(1, -1))
         eq = float(eq[0])
         rows = np.concatenate([self._members[p] for p in probe])
@@ -144,28 +142,7 @@ class ApproximateIndex(ExactIndex):
         )
         err = self._err[rows]
         d2[~np.isfinite(err)] = np.inf
-        # the exact index's steps, on the probed rows only (positions in ``rows``)
-        exact: dict[int, float] = {}
-        self._finish(query, rows[self._promising(d2, k)], exact)
-        radius = np.inf if max_distance is None else float(max_distance)
-        if len(exact) >= k:
-            radius = min(radius, sorted(exact.values())[k - 1])
-        if np.isfinite(radius):
-            limit = ((radius + eq + self._err_max) / s + SLACK) ** 2
-            cand = np.flatnonzero(d2 <= limit)
-            lower = s * np.sqrt(d2[cand]) - eq - err[cand].astype(np.float64)
-            cand = cand[lower <= radius + SLACK]
-        else:
-            cand = np.flatnonzero(np.isfinite(d2))
-        self._finish(query, rows[cand], exact)
-        found = np.fromiter(exact, dtype=np.int64, count=len(exact))
-        dist = np.fromiter(exact.values(), dtype=np.float64, count=len(exact))
-        ids = self._ids[found]
-        order = np.lexsort((ids, dist))[:k]
-        out = [(int(ids[i]), float(dist[i])) for i in order]
-        if max_distance is not None:
-            out = [(i, d) for i, d in out if d <= max_distance]
-        return out
+        return self._search_codes(query, d2, err, eq, k, max_distance, rows)
 
     # ------------------------------------------------------------------ internals
     def _probe(self, query: np.ndarray) -> np.ndarray:

@@ -197,17 +197,36 @@ class ExactIndex:
             raise ValueError(f"query must have {self.dim} dimensions")
         if k <= 0 or self._alive_count == 0 or self._mu is None:
             return []
-        n, s = self._n, self._step
+        n = self._n
         qc, eq = self._encode(query.reshape(1, -1))
         eq = float(eq[0])
         d2 = squared_code_distances(qc[0], self._codes[:n], self.threads)
         err = self._err[:n]
         if self._alive_count < n:
             d2[~np.isfinite(err)] = np.inf
+        return self._search_codes(query, d2, err, eq, k, max_distance)
+
+    def _search_codes(
+        self,
+        query: np.ndarray,
+        d2: np.ndarray,
+        err: np.ndarray,
+        eq: float,
+        k: int,
+        max_distance: float | None,
+        rows: np.ndarray | None = None,
+    ) -> list[tuple[int, float]]:
+        """Exact top ``k`` among candidates with squared code distances ``d2`` and code errors
+        ``err`` (``rows[i]`` is candidate i's row; all rows in order when None). Shared by the
+        approximate index, which passes the rows of the lists it probes."""
+        s = self._step
+
+        def at(positions: np.ndarray) -> np.ndarray:
+            return positions if rows is None else rows[positions]
+
         # 1. a few promising rows, finished exactly, give the radius T
-        pool = self._promising(d2, k)
         exact: dict[int, float] = {}
-        self._finish(query, pool, exact)
+        self._finish(query, at(self._promising(d2, k)), exact)
         radius = np.inf if max_distance is None else float(max_distance)
         if len(exact) >= k:
             radius = min(radius, sorted(exact.values())[k - 1])
@@ -219,11 +238,11 @@ class ExactIndex:
             cand = cand[lower <= radius + SLACK]
         else:
             cand = np.flatnonzero(np.isfinite(d2))
-        self._finish(query, cand, exact)
+        self._finish(query, at(cand), exact)
         # 3. rank the exact distances
-        rows = np.fromiter(exact, dtype=np.int64, count=len(exact))
+        found = np.fromiter(exact, dtype=np.int64, count=len(exact))
         dist = np.fromiter(exact.values(), dtype=np.float64, count=len(exact))
-        ids = self._ids[rows]
+        ids = self._ids[found]
         order = np.lexsort((ids, dist))[:k]
         out = [(int(ids[i]), float(dist[i])) for i in order]
         if max_distance is not None:
