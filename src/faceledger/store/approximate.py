@@ -126,9 +126,7 @@ class ApproximateIndex(ExactIndex):
         self, query: np.ndarray, k: int, *, max_distance: float | None = None
     ) -> list[tuple[int, float]]:
         """Exact top ``k`` (id, distance) among the ``nprobe`` nearest lists, ties by id."""
-        query = np.asarray(query, dtype=np.float32).reshape(-1)
-        if query.shape != (self.dim,):
-            raise ValueError(f"query must have {self.dim} dimensions")
+        query = self._checked_query(query)
         if k <= 0 or self._alive_count == 0 or self._mu is None:
             return []
         probe = [p for p in self._probe(query).tolist() if len(self._members[p])]

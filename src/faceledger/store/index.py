@@ -192,9 +192,7 @@ class ExactIndex:
         self, query: np.ndarray, k: int, *, max_distance: float | None = None
     ) -> list[tuple[int, float]]:
         """Top ``k`` (id, distance) nearest to ``query``, nearest first, ties by id."""
-        query = np.asarray(query, dtype=np.float32).reshape(-1)
-        if query.shape != (self.dim,):
-            raise ValueError(f"query must have {self.dim} dimensions")
+        query = self._checked_query(query)
         if k <= 0 or self._alive_count == 0 or self._mu is None:
             return []
         n = self._n
@@ -205,6 +203,12 @@ class ExactIndex:
         if self._alive_count < n:
             d2[~np.isfinite(err)] = np.inf
         return self._search_codes(query, d2, err, eq, k, max_distance)
+
+    def _checked_query(self, query: np.ndarray) -> np.ndarray:
+        query = np.asarray(query, dtype=np.float32).reshape(-1)
+        if query.shape != (self.dim,):
+            raise ValueError(f"query must have {self.dim} dimensions")
+        return query
 
     def _search_codes(
         self,
