@@ -68,8 +68,16 @@ def test_collection_index_search_users(tmp_path: Path, portraits: list[Path]) ->
 
     stem = portraits[1].stem
     run("user", "create", "people", "u1", home=home)
-    assoc = run("user", "associate", "people", "u1", ids[stem], "nope", "--json", home=home)
+    assoc = run(
+        "user", "associate", "people", "u1", ids[stem], "nope", "--json", home=home, ok=False
+    )
+    assert assoc.returncode == 1, "an id that could not be associated is a failure"
     assert json.loads(assoc.stdout)["associated_faces"] == [ids[stem]]
+    assert json.loads(assoc.stdout)["decision"]["rule"] == "face-service"
+    unknown = run("user", "associate", "people", "u1", "nope", home=home, ok=False)
+    assert unknown.returncode == 1 and "associated 0 face(s)" in unknown.stdout
+    gone = run("faces", "delete", "people", "no-such-face", home=home, ok=False)
+    assert gone.returncode == 1 and "not found: no-such-face" in gone.stderr
     users = json.loads(run("user", "list", "people", "--json", home=home).stdout)["users"]
     assert users == [{"user_id": "u1", "face_count": 1, "created_at": users[0]["created_at"]}]
     hit = run("user", "search", "people", "--image", str(portraits[1]), *why, "--json", home=home)

@@ -8,6 +8,9 @@ platform's user data folder (``platformdirs.user_data_dir("faceledger")``, e.g.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import platformdirs
@@ -28,3 +31,36 @@ def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
 def store_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The SQLite file of the embedded store inside the data folder."""
     return data_dir(explicit) / STORE_FILE
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a front end decides about the deployment it opens (``runtime.Runtime``)."""
+
+    data_dir: Path = field(default_factory=data_dir)
+    policy_path: Path | None = None
+    """The policy file; None: ``<data dir>/policy.yaml`` if present, else the packaged default."""
+    detector: str = "hog"
+    clock: Callable[[], datetime] = _utc_now
+    """Time as the policy sees it (tests inject one)."""
+
+    @classmethod
+    def resolve(
+        cls, explicit: str | os.PathLike[str] | None = None, **options: object
+    ) -> Settings:
+        """Settings for the data folder ``explicit`` (else ``$FACELEDGER_HOME``, else the user
+        data folder)."""
+        policy = options.pop("policy_path", None)
+        return cls(
+            data_dir=data_dir(explicit),
+            policy_path=Path(policy) if policy is not None else None,  # type: ignore[arg-type]
+            **options,  # type: ignore[arg-type]
+        )
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir

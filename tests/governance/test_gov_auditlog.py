@@ -11,8 +11,9 @@ from tests_gov_helpers import ctx
 
 from faceledger.governance.auditlog import Anchor, AuditLog, verify_export
 from faceledger.governance.db import GovernanceDB
+from faceledger.governance.decision import Decision
 from faceledger.governance.errors import InvalidArgumentError
-from faceledger.service.gate import Decision
+from faceledger.governance.events import HostCommand
 
 ALLOW = Decision(True, "face-service", "Operators may use the face service.", min_similarity=99)
 DENY = Decision(False, "log-is-for-auditors", "Only auditors may read the audit log.")
@@ -232,7 +233,14 @@ def test_concurrent_writers_do_not_fork_the_chain(tmp_path):
     def writer(n: int) -> None:
         log = AuditLog(GovernanceDB(path))
         for i in range(25):
-            log.append({"operation": "detect", "tenant_id": "org_a", "i": f"{n}-{i}"})
+            log.append(
+                HostCommand(
+                    operation="detect",
+                    principal_id="p",
+                    tenant_id="org_a",
+                    details={"i": f"{n}-{i}"},
+                )
+            )
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
     for t in threads:

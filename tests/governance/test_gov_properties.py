@@ -12,6 +12,7 @@ from tests_gov_helpers import ctx
 
 from faceledger.governance.auditlog import AuditLog
 from faceledger.governance.db import GovernanceDB
+from faceledger.governance.events import HostCommand
 from faceledger.governance.policy import PolicyEngine
 
 ENGINE = PolicyEngine.default()
@@ -49,7 +50,14 @@ def test_any_single_field_edit_is_detected(tmp_path_factory, n, data):
     db = GovernanceDB(path)
     log = AuditLog(db)
     for i in range(n):
-        log.append({"operation": "detect", "tenant_id": "t", "note": f"n{i}", "score": i / 3})
+        log.append(
+            HostCommand(
+                operation="detect",
+                principal_id="p",
+                tenant_id="t",
+                details={"note": f"n{i}", "score": i / 3},
+            )
+        )
     seq = data.draw(st.integers(min_value=1, max_value=n))
     field = data.draw(st.sampled_from(["note", "score", "tenant_id", "operation", "at"]))
     conn = sqlite3.connect(path, isolation_level=None)

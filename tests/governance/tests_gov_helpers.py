@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from faceledger.service.context import RequestContext
+from faceledger.governance.context import RequestContext
 
 
 class FakeClock:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from faceledger.service.context import RequestContext
+from faceledger.governance.context import RequestContext
+from faceledger.governance.decision import Decision
 from faceledger.service.faces import FaceService, PolicyDenied, ResultsWithheld, quality_reasons
-from faceledger.service.gate import Decision
 from faceledger.store import NotFoundError, SQLiteStore
 from testdata import group_photo
 
@@ -34,6 +35,13 @@ class RecordingGate:
     def record(self, ctx, operation, decision, *, request, outcome):
         self.records.append((operation, request, outcome))
 
+    def append_staged(self, event_id, body):
+        record = json.loads(body)  # a change's event, staged in the store's transaction
+        request = {**record["request"], "collection_id": record["collection_id"]}
+        if len(record["image_sha256"]) == 1:
+            request["image_sha256"] = record["image_sha256"][0]
+        self.records.append((record["operation"], request, record["outcome"]))
+
 
 def ctx(tenant: str = "t1") -> RequestContext:
     return RequestContext("alice", tenant, "research", frozenset({"operator"}))
@@ -54,11 +62,13 @@ def service(tmp_path: Path, engine, gate):
 def test_every_operation_is_decided_and_recorded_once(service, gate, portraits) -> None:
     c = ctx()
     service.create_collection(c, "people")
-    indexed = [service.index_faces(c, "people", p, external_image_id=p.name) for p in portraits]
+    indexed = [
+        service.index_faces(c, "people", p, external_image_id=p.name).result for p in portraits
+    ]
     face_ids = [r.face_records[0].face_id for r in indexed]
     service.describe_collection(c, "people")
     service.list_faces(c, "people")
-    result = service.search_faces_by_image(c, "people", portraits[0])
+    result = service.search_faces_by_image(c, "people", portraits[0]).result
     assert result.matches[0].face.face_id == face_ids[0]
     service.search_faces(c, "people", face_ids[0])
     service.create_user(c, "people", "u1")
@@ -77,14 +87,14 @@ def test_every_operation_is_decided_and_recorded_once(service, gate, portraits) 
     assert search[1]["image_sha256"] == indexed[0].image_sha256
     assert search[1]["search_mode"] == search[2]["search_mode"] == result.search_mode == "exact"
     # approximate only by opt-in, and then the result and the audit record say so
-    approx = service.search_faces_by_image(c, "people", portraits[0], approximate=True)
+    approx = service.search_faces_by_image(c, "people", portraits[0], approximate=True).result
     assert approx.search_mode == approx.to_dict()["search_mode"] == "approximate"
     assert approx.matches[0].face.face_id == face_ids[0]
     assert approx.matches[0].distance == result.matches[0].distance
     op, request, outcome = gate.records[-1]
     assert op == "faces.search_by_image"
     assert request["search_mode"] == outcome["search_mode"] == "approximate"
-    by_face = service.search_faces(c, "people", face_ids[1], approximate=True)
+    by_face = service.search_faces(c, "people", face_ids[1], approximate=True).result
     assert by_face.search_mode == gate.records[-1][2]["search_mode"] == "approximate"
 
 
@@ -108,13 +118,17 @@ def test_decision_limits_raise_threshold_and_cap_results(service, gate, portrait
     service.create_collection(c, "people")
     for p in portraits:
         service.index_faces(c, "people", p)
-    loose = service.search_faces_by_image(c, "people", portraits[0], threshold=0, max_results=6)
+    loose = service.search_faces_by_image(
+        c, "people", portraits[0], threshold=0, max_results=6
+    ).result
     assert len(loose.matches) >= 3
     gate.max_results = 2
-    capped = service.search_faces_by_image(c, "people", portraits[0], threshold=0, max_results=6)
+    capped = service.search_faces_by_image(
+        c, "people", portraits[0], threshold=0, max_results=6
+    ).result
     assert len(capped.matches) == 2 and capped.max_results == 2
     gate.max_results, gate.min_similarity = None, 95.0
-    strict = service.search_faces_by_image(c, "people", portraits[0], threshold=0)
+    strict = service.search_faces_by_image(c, "people", portraits[0], threshold=0).result
     assert strict.threshold == 95.0
     assert len(strict.matches) == 1 and strict.matches[0].similarity >= 95
 
@@ -123,15 +137,15 @@ def test_index_faces_max_faces_and_quality(service, portraits) -> None:
     c = ctx()
     service.create_collection(c, "group")
     photo = group_photo(portraits[:3], scales=[1.0, 0.8, 0.6])
-    result = service.index_faces(c, "group", photo, max_faces=2, quality_filter="NONE")
+    result = service.index_faces(c, "group", photo, max_faces=2, quality_filter="NONE").result
     assert len(result.face_records) == 2
     assert [u.reasons for u in result.unindexed_faces] == [["EXCEEDS_MAX_FACES"]]
     sizes = [r.box.width for r in result.face_records]
     assert sizes == sorted(sizes, reverse=True), "the largest faces are kept"
-    strict = service.index_faces(c, "group", photo, quality_filter="HIGH")
+    strict = service.index_faces(c, "group", photo, quality_filter="HIGH").result
     assert strict.face_records == []
     assert all("SMALL_BOUNDING_BOX" in u.reasons for u in strict.unindexed_faces)
-    every = service.search_faces_by_image(c, "group", photo, all_faces=True)
+    every = service.search_faces_by_image(c, "group", photo, all_faces=True).result
     assert len(every.searches) == 3
 
 
@@ -147,30 +161,30 @@ def test_tenants_do_not_see_each_other(service, portraits) -> None:
     service.create_collection(a, "people")
     service.create_collection(b, "people")
     service.index_faces(a, "people", portraits[0])
-    assert service.search_faces_by_image(b, "people", portraits[0]).matches == []
-    assert service.describe_collection(b, "people").face_count == 0
+    assert service.search_faces_by_image(b, "people", portraits[0]).result.matches == []
+    assert service.describe_collection(b, "people").result.face_count == 0
 
 
 def test_users_search_by_face_and_image(service, portraits) -> None:
     c = ctx()
     service.create_collection(c, "people")
-    ids = [service.index_faces(c, "people", p).face_records[0].face_id for p in portraits]
+    ids = [service.index_faces(c, "people", p).result.face_records[0].face_id for p in portraits]
     for i, fid in enumerate(ids[:3]):
         service.create_user(c, "people", f"user{i}")
         service.associate_faces(c, "people", f"user{i}", [fid])
-    found = service.search_users(c, "people", image=portraits[1])
+    found = service.search_users(c, "people", image=portraits[1]).result
     assert [m.user_id for m in found.matches] == ["user1"]
     assert found.matches[0].similarity > 99
     # by its own face id: that face is left out, so user0 has nothing left to match
-    assert service.search_users(c, "people", face_id=ids[0]).matches == []
+    assert service.search_users(c, "people", face_id=ids[0]).result.matches == []
     for agg in ("centroid", "top2-mean"):
-        r = service.search_users(c, "people", image=portraits[2], aggregation=agg)
+        r = service.search_users(c, "people", image=portraits[2], aggregation=agg).result
         assert [m.user_id for m in r.matches] == ["user2"]
-    assert [u.user_id for u in service.list_users(c, "people").items] == [
+    assert [u.user_id for u in service.list_users(c, "people").result.items] == [
         "user0", "user1", "user2",
     ]  # fmt: skip
     service.delete_user(c, "people", "user2")
-    assert service.search_users(c, "people", image=portraits[2]).matches == []
+    assert service.search_users(c, "people", image=portraits[2]).result.matches == []
 
 
 class ReviewGate(RecordingGate):
@@ -196,7 +210,7 @@ def test_review_required_withholds_results(tmp_path: Path, engine, portraits) ->
     service = FaceService(store, engine, gate)
     c = ctx()
     service.create_collection(c, "people")
-    face_id = service.index_faces(c, "people", portraits[0]).face_records[0].face_id
+    face_id = service.index_faces(c, "people", portraits[0]).result.face_records[0].face_id
     with pytest.raises(ResultsWithheld) as info:
         service.search_faces_by_image(c, "people", portraits[0])
     assert info.value.lead.id == "lead_1" and info.value.code == "review_pending"
@@ -225,11 +239,11 @@ class GuardedStore:
 
     def __getattr__(self, name):
         attr = getattr(self._store, name)
-        if not callable(attr) or name == "close":
-            return attr
+        if not callable(attr) or name in ("close", "staged_events", "clear_events"):
+            return attr  # the outbox is the unit of work's plumbing, not face data
 
         def guarded(*args, **kwargs):
-            assert self._gate.open_decision, f"store.{name} called outside a decided request"
+            assert self._gate.open_decisions, f"store.{name} called outside a decided request"
             self.calls += 1
             return attr(*args, **kwargs)
 
@@ -237,17 +251,23 @@ class GuardedStore:
 
 
 class DecisionTrackingGate(RecordingGate):
-    open_decision: bool = False
+    """Counts decisions not yet recorded (bulk indexing decides every image before its work)."""
+
+    open_decisions: int = 0
 
     def decide(self, ctx, operation, request):
-        assert not self.open_decision, "a request decided twice before its record"
-        self.open_decision = True
+        self.open_decisions += 1
         return super().decide(ctx, operation, request)
 
     def record(self, ctx, operation, decision, *, request, outcome):
-        assert self.open_decision, "a record without a decision"
-        self.open_decision = False
+        assert self.open_decisions, "a record without a decision"
+        self.open_decisions -= 1
         super().record(ctx, operation, decision, request=request, outcome=outcome)
+
+    def append_staged(self, event_id, body):
+        assert self.open_decisions, "a record without a decision"
+        self.open_decisions -= 1
+        super().append_staged(event_id, body)
 
 
 def test_no_store_call_outside_a_decided_and_recorded_request(tmp_path, engine, portraits):
@@ -260,7 +280,9 @@ def test_no_store_call_outside_a_decided_and_recorded_request(tmp_path, engine, 
     assert all(not isinstance(r, Exception) for _, r in done)
     again = list(svc.index_images(c, "people", portraits[:2], workers=1, progress=False))
     assert all(r.skipped for _, r in again)
-    face_id = svc.index_faces(c, "people", portraits[2], skip_indexed=True).face_records[0].face_id
+    face_id = (
+        svc.index_faces(c, "people", portraits[2], skip_indexed=True).result.face_records[0].face_id
+    )
     svc.describe_collection(c, "people")
     svc.list_collections(c)
     svc.list_faces(c, "people")
@@ -278,8 +300,8 @@ def test_no_store_call_outside_a_decided_and_recorded_request(tmp_path, engine, 
     svc.delete_collection(c, "people")
     with pytest.raises(NotFoundError):
         svc.describe_collection(c, "people")
-    assert store.calls > 15 and not gate.open_decision
-    assert gate.decided == [op for op, _, _ in gate.records]
+    assert store.calls > 15 and not gate.open_decisions
+    assert sorted(gate.decided) == sorted(op for op, _, _ in gate.records)
 
 
 def test_blurred_and_dark_faces_are_refused_with_reasons(service, portraits) -> None:
@@ -290,9 +312,9 @@ def test_blurred_and_dark_faces_are_refused_with_reasons(service, portraits) -> 
     service.create_collection(c, "q")
     img = Image.open(portraits[0]).convert("RGB")  # 021352: sharpness ~99, blur 2 px: ~9
     blurred = np.asarray(img.filter(ImageFilter.GaussianBlur(2)))
-    result = service.index_faces(c, "q", blurred, quality_filter="LOW")
+    result = service.index_faces(c, "q", blurred, quality_filter="LOW").result
     assert result.face_records == [] and "LOW_SHARPNESS" in result.unindexed_faces[0].reasons
     dark = (np.asarray(img).astype(np.float32) * 0.12).astype(np.uint8)  # brightness ~6
-    result = service.index_faces(c, "q", dark, quality_filter="LOW")
+    result = service.index_faces(c, "q", dark, quality_filter="LOW").result
     assert result.face_records == [] and "LOW_BRIGHTNESS" in result.unindexed_faces[0].reasons
-    assert len(service.index_faces(c, "q", blurred, quality_filter="NONE").face_records) == 1
+    assert len(service.index_faces(c, "q", blurred, quality_filter="NONE").result.face_records) == 1

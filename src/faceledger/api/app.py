@@ -12,11 +12,9 @@ import contextlib
 import json
 import logging
 import os
-import threading
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
-from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -29,66 +27,34 @@ from faceledger.api import errors
 from faceledger.api.routes import ROUTERS
 from faceledger.engine import Engine
 from faceledger.errors import FaceledgerError
-from faceledger.governance.auditlog import AuditLog, context_fields
 from faceledger.governance.clock import Clock, utc_now
-from faceledger.governance.db import GovernanceDB
+from faceledger.governance.context import RequestContext
+from faceledger.governance.decision import Decision
+from faceledger.governance.events import HttpRejected
 from faceledger.governance.gate import GovernedGate
-from faceledger.governance.paths import governance_db_path
-from faceledger.governance.paths import policy_path as default_policy_path
-from faceledger.governance.policy import PolicyEngine
-from faceledger.governance.principals import Principals
-from faceledger.governance.ratelimit import SqliteRateLimiter
-from faceledger.service.context import RequestContext
-from faceledger.service.faces import FaceService
-from faceledger.service.gate import Decision
-from faceledger.service.governance import GovernanceService
-from faceledger.settings import data_dir as resolve_data_dir
-from faceledger.settings import store_path
-from faceledger.store import SQLiteStore
+from faceledger.runtime import Runtime
+from faceledger.settings import Settings
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 """Largest request body accepted (bytes); larger is 413 before the body is read."""
 
 log = logging.getLogger("faceledger.api")
 
-current_decision: ContextVar[Decision | None] = ContextVar("current_decision", default=None)
-"""The decision of the request being served (set by the gate, read by the route)."""
-
 _seen: ContextVar[dict[str, bool] | None] = ContextVar("faceledger_request_seen", default=None)
 """Set by the middleware for each request; the gate marks it when it decides (the object is
-shared with the worker thread, so the middleware sees the mark)."""
+shared with the worker thread, so the middleware sees the mark and does not record the request
+a second time as ``http.rejected``)."""
 
 
 class TrackingGate(GovernedGate):
-    """GovernedGate that also tells the route which decision it made (to show it)."""
+    """GovernedGate that tells the middleware that this request reached a decision."""
 
     def decide(self, ctx: RequestContext, operation: str, request: dict[str, Any]) -> Decision:
         decision = super().decide(ctx, operation, request)
-        current_decision.set(decision)
         seen = _seen.get()
         if seen is not None:
             seen["decided"] = True
         return decision
-
-
-class SerializedEngine:
-    """The engine behind a lock: requests are served from a thread pool, and the dlib models
-    are not documented as thread-safe."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._engine, name)
-        if name in ("detect", "represent", "compare") and callable(attr):
-
-            def locked(*args: Any, **kwargs: Any) -> Any:
-                with self._lock:
-                    return attr(*args, **kwargs)
-
-            return locked
-        return attr
 
 
 class RequestGuard:
@@ -221,23 +187,10 @@ def create_app(
     ``policy_path``: the policy file (default: ``<data dir>/policy.yaml`` if present, else the
     packaged default policy). ``clock``: time as the policy sees it (tests inject one).
     """
-    root = resolve_data_dir(data_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    if policy_path is not None:
-        policy = PolicyEngine.from_file(policy_path)
-    else:
-        policy = PolicyEngine.for_path(default_policy_path(root))
-    db = GovernanceDB(governance_db_path(root))
-    auditlog = AuditLog(db, clock=clock)
-    gate = TrackingGate(policy, auditlog, SqliteRateLimiter(db), clock)
-    store = SQLiteStore(store_path(root))
-    faces = FaceService(store, SerializedEngine(engine or Engine()), gate)  # type: ignore[arg-type]
-
-    def close() -> None:
-        """Close the databases (for embedders and tests; a server just exits). Not done at
-        lifespan shutdown: ASGI hosts and test clients may run the lifespan more than once."""
-        store.close()
-        db.close()
+    settings = Settings.resolve(data_dir, policy_path=policy_path, clock=clock)
+    runtime = Runtime.open(
+        settings, engine=engine, gate_class=TrackingGate, serialize_engine=True
+    )
 
     app = FastAPI(
         title="faceledger",
@@ -248,18 +201,20 @@ def create_app(
         openapi_url="/openapi.json",
         redoc_url=None,
     )
-    app.state.data_dir = Path(root)
-    app.state.faces = faces
-    app.state.governance = GovernanceService(gate)
-    app.state.principals = Principals(db, clock=clock)
-    app.state.gate = gate
-    app.state.auditlog = auditlog
-    app.state.policy = policy
-    app.state.close = close
+    app.state.data_dir = settings.data_dir
+    app.state.runtime = runtime
+    app.state.faces = runtime.faces
+    app.state.governance = runtime.governance
+    app.state.principals = runtime.principals
+    app.state.gate = runtime.gate
+    app.state.auditlog = runtime.auditlog
+    app.state.policy = runtime.policy
+    app.state.close = runtime.close
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
-    principals = app.state.principals
+    principals = runtime.principals
+    auditlog = runtime.auditlog
 
     def record_rejected(scope: Scope, rid: str, status: int, code: str) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -273,28 +228,15 @@ def create_app(
             ctx = principals.authenticate(key, request_id=rid)
         except FaceledgerError:
             return  # not a principal: nothing to attribute (the server's access log has it)
-        body = context_fields(ctx)
-        body.update(
-            kind="request",
-            operation="http.rejected",
-            request={"method": scope.get("method"), "path": scope.get("path")},
-            decision={
-                "allowed": False,
-                "rule": "request-rejected",
-                "reason": f"Refused before any operation was decided: HTTP {status} {code}.",
-            },
-            outcome={"status": "rejected", "error": code or str(status)},
+        auditlog.append(
+            HttpRejected(
+                ctx=ctx, method=scope.get("method"), path=scope.get("path"), status=status,
+                code=code,
+            )
         )
-        auditlog.append(body)
 
     app.add_middleware(RequestGuard, max_body=max_body, on_rejected=record_rejected)
     return app
-
-
-def decided() -> dict[str, Any] | None:
-    """The decision behind the current response, for its body."""
-    d = current_decision.get()
-    return errors.decision_dict(d) if d is not None else None
 
 
 _DESCRIPTION = """

@@ -21,8 +21,9 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from faceledger.governance.context import RequestContext
 from faceledger.governance.errors import AuthError, InvalidArgumentError
-from faceledger.service.context import RequestContext
+from faceledger.governance.events import Unauthenticated
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Bearer flk_<id>_<secret>`.")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
@@ -98,18 +99,12 @@ def _record_failed_key(request: Request, key: str, exc: AuthError) -> None:
     Requests without any key are left to the server's access log."""
     match = _KEY_ID.match(key)
     request.app.state.auditlog.append(
-        {
-            "kind": "request",
-            "operation": "http.unauthenticated",
-            "request_id": request.state.request_id,
-            "principal_id": None,
-            "tenant_id": None,
-            "request": {
-                "method": request.method,
-                "path": request.url.path,
-                "key_id": match.group(1) if match else None,
-            },
-            "decision": {"allowed": False, "rule": "authentication", "reason": str(exc)},
-            "outcome": {"status": "rejected", "error": exc.code},
-        }
+        Unauthenticated(
+            request_id=request.state.request_id,
+            method=request.method,
+            path=request.url.path,
+            key_id=match.group(1) if match else None,
+            reason=str(exc),
+            code=exc.code,
+        )
     )

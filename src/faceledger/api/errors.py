@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from faceledger.errors import FaceledgerError
+from faceledger.governance.decision import Decision
 from faceledger.service.faces import PolicyDenied, ResultsWithheld
 
 log = logging.getLogger("faceledger.api")
@@ -118,15 +119,8 @@ def _withheld(request: Request, exc: ResultsWithheld) -> JSONResponse:
     )
 
 
-def decision_dict(d: Any) -> dict[str, Any]:
-    return {
-        "allowed": d.allowed,
-        "rule": d.rule,
-        "reason": d.reason,
-        "min_similarity": d.min_similarity,
-        "max_results": d.max_results,
-        "review_required": d.review_required,
-    }
+def decision_dict(d: Decision) -> dict[str, Any]:
+    return d.to_dict()
 
 
 def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -11,6 +11,7 @@ import typer
 
 from faceledger.governance.auditlog import AuditLog
 from faceledger.governance.db import GovernanceDB
+from faceledger.governance.events import HostCommand
 from faceledger.governance.paths import governance_db_path
 
 DataDirOpt = Annotated[
@@ -41,16 +42,10 @@ def log_local(
 ) -> None:
     """An audit record for a host-level command (administration, export, verification)."""
     AuditLog(db).append(
-        {
-            "kind": "admin",
-            "operation": operation,
-            "principal_id": local_principal(),
-            "tenant_id": tenant_id,
-            "decision": {
-                "allowed": True,
-                "rule": "local-host-access",
-                "reason": "Run on the host by someone with access to the data folder.",
-            },
-            **details,
-        }
+        HostCommand(
+            operation=operation,
+            principal_id=local_principal(),
+            tenant_id=tenant_id,
+            details=details,
+        )
     )

@@ -10,10 +10,12 @@ import typer
 
 from faceledger.cli._govopts import DataDirOpt, JsonOpt, log_local, open_db
 from faceledger.cli.output import handle_errors, print_json
+from faceledger.cli.principal import open_runtime
 from faceledger.governance.auditlog import Anchor, AuditLog, VerifyReport, verify_export
 from faceledger.governance.db import GovernanceDB
 from faceledger.governance.errors import NotFoundError
 from faceledger.governance.principals import Principals
+from faceledger.service.consistency import check_store_against_log
 
 app = typer.Typer(
     name="audit-log",
@@ -64,9 +66,12 @@ def verify(
 ) -> None:
     """Recompute the hash chain; exit 1 naming each record that was tampered with."""
     anchors = _anchors(anchor, anchor_file)
-    report: VerifyReport = (
-        verify_export(file, anchors) if file else AuditLog(open_db(data_dir)).verify(anchors)
-    )
+    if file:
+        report: VerifyReport = verify_export(file, anchors)
+    else:
+        with open_runtime(data_dir) as runtime:  # opening appends what the outbox holds
+            report = runtime.auditlog.verify(anchors)
+            report.problems.extend(check_store_against_log(runtime.store, runtime.auditlog))
     if json_out:
         print_json(report.to_dict())
     else:

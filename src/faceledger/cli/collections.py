@@ -24,6 +24,8 @@ from faceledger.errors import FaceledgerError
 from faceledger.service.faces import (
     DEFAULT_USER_AGGREGATION,
     USER_AGGREGATIONS,
+    Governed,
+    PolicyDenied,
     QualityFilter,
     ResultsWithheld,
     SearchResult,
@@ -54,6 +56,11 @@ def _withheld(exc: ResultsWithheld, json_out: bool) -> typer.Exit:
     return typer.Exit(3)
 
 
+def _decision(governed: Governed[object]) -> dict[str, object]:
+    """The decision behind a result, as the HTTP API gives it."""
+    return governed.decision.to_dict()
+
+
 def _echo_line(text: str) -> None:
     """A line on stdout, flushed: what is printed is acknowledged."""
     sys.stdout.write(text + "\n")
@@ -72,7 +79,7 @@ def collection_create(
 ) -> None:
     """Create an empty collection for the engine's model."""
     with open_service(data_dir, who) as (svc, ctx):
-        info = svc.create_collection(ctx, collection)
+        info = svc.create_collection(ctx, collection).result
     if json_out:
         print_json(info.to_dict())
     else:
@@ -91,7 +98,7 @@ def collection_list(
 ) -> None:
     """The tenant's collections, by id."""
     with open_service(data_dir, who) as (svc, ctx):
-        page = svc.list_collections(ctx, limit=limit, next_token=next_token)
+        page = svc.list_collections(ctx, limit=limit, next_token=next_token).result
     if json_out:
         print_json(
             {"collections": [c.to_dict() for c in page.items], "next_token": page.next_token}
@@ -121,7 +128,7 @@ def collection_describe(
 ) -> None:
     """Face count, user count, model id and creation time of a collection."""
     with open_service(data_dir, who) as (svc, ctx):
-        info = svc.describe_collection(ctx, collection)
+        info = svc.describe_collection(ctx, collection).result
     if json_out:
         print_json(info.to_dict())
         return
@@ -143,7 +150,7 @@ def collection_delete(
     if not yes and not typer.confirm(f"delete collection {collection} and all its faces?"):
         raise typer.Exit(1)
     with open_service(data_dir, who) as (svc, ctx):
-        info = svc.delete_collection(ctx, collection)
+        info = svc.delete_collection(ctx, collection).result
     if json_out:
         print_json({"deleted": info.to_dict()})
     else:
@@ -197,6 +204,8 @@ def index(
             workers=workers, progress=sys.stderr.isatty(), consent=consent,
         ):  # fmt: skip
             counts["images"] += 1
+            if isinstance(result, Governed):
+                result = result.result
             if isinstance(result, FaceledgerError):
                 counts["errors"] += 1
                 if json_out:
@@ -204,6 +213,11 @@ def index(
                     _echo_line(_jsonl({"image": path, "error": error}))
                 else:
                     typer.echo(f"error: {path}: {result}", err=True)
+                if isinstance(result, PolicyDenied):
+                    typer.echo(
+                        "stopped: the policy refuses this request for every image of the run",
+                        err=True,
+                    )
                 continue
             if result.skipped:
                 counts["skipped"] += 1
@@ -249,7 +263,9 @@ def faces_list(
 ) -> None:
     """Faces in insertion order, one page at a time."""
     with open_service(data_dir, who) as (svc, ctx):
-        page = svc.list_faces(ctx, collection, limit=limit, next_token=next_token, user_id=user)
+        page = svc.list_faces(
+            ctx, collection, limit=limit, next_token=next_token, user_id=user
+        ).result
     if json_out:
         print_json({"faces": [f.to_dict() for f in page.items], "next_token": page.next_token})
         return
@@ -280,14 +296,17 @@ def faces_delete(
 ) -> None:
     """Delete faces by id."""
     with open_service(data_dir, who) as (svc, ctx):
-        deleted = svc.delete_faces(ctx, collection, face_ids)
+        g = svc.delete_faces(ctx, collection, face_ids)
+    deleted = g.result
     missing = [f for f in face_ids if f not in set(deleted)]
     if json_out:
-        print_json({"deleted_faces": deleted, "not_found": missing})
+        print_json({"deleted_faces": deleted, "not_found": missing, "decision": _decision(g)})
     else:
         typer.echo(f"deleted {len(deleted)} face(s)")
         for f in missing:
             typer.echo(f"not found: {f}", err=True)
+    if missing:
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------------- search
@@ -311,14 +330,15 @@ def search(
     --approximate)."""
     with open_service(data_dir, who, detector=detector) as (svc, ctx):
         try:
-            result = svc.search_faces_by_image(
+            g = svc.search_faces_by_image(
                 ctx, collection, image, threshold=threshold, max_results=max_results,
                 all_faces=all_faces, approximate=approximate,
             )  # fmt: skip
         except ResultsWithheld as exc:
             raise _withheld(exc, json_out) from None
+    result = g.result
     if json_out:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), "decision": _decision(g)})
         return
     _print_search(image, result)
 
@@ -364,20 +384,23 @@ def user_create(
 ) -> None:
     """Create a user in a collection."""
     with open_service(data_dir, who) as (svc, ctx):
-        record = svc.create_user(ctx, collection, user_id)
+        record = svc.create_user(ctx, collection, user_id).result
     print_json(record.to_dict()) if json_out else typer.echo(f"created user {user_id}")
 
 
 def _association(verb: str, collection, user_id, face_ids, data_dir, who, json_out) -> None:  # noqa: ANN001
     with open_service(data_dir, who) as (svc, ctx):
         method = svc.associate_faces if verb == "associated" else svc.disassociate_faces
-        result = method(ctx, collection, user_id, face_ids)
+        g = method(ctx, collection, user_id, face_ids)
+    result = g.result
     if json_out:
-        print_json(result.to_dict(verb))
-        return
-    typer.echo(f"{verb} {len(result.succeeded)} face(s) with user {user_id}")
-    for face_id, reason in result.unsuccessful:
-        typer.echo(f"not {verb}: {face_id}: {reason}", err=True)
+        print_json({**result.to_dict(verb), "decision": _decision(g)})
+    else:
+        typer.echo(f"{verb} {len(result.succeeded)} face(s) with user {user_id}")
+        for face_id, reason in result.unsuccessful:
+            typer.echo(f"not {verb}: {face_id}: {reason}", err=True)
+    if result.unsuccessful:
+        raise typer.Exit(1)
 
 
 @user_app.command("associate")
@@ -423,7 +446,7 @@ def user_list(
 ) -> None:
     """Users of a collection, by id."""
     with open_service(data_dir, who) as (svc, ctx):
-        page = svc.list_users(ctx, collection, limit=limit, next_token=next_token)
+        page = svc.list_users(ctx, collection, limit=limit, next_token=next_token).result
     if json_out:
         print_json({"users": [u.to_dict() for u in page.items], "next_token": page.next_token})
         return
@@ -445,7 +468,7 @@ def user_delete(
 ) -> None:
     """Delete a user; its faces stay in the collection."""
     with open_service(data_dir, who) as (svc, ctx):
-        record = svc.delete_user(ctx, collection, user_id)
+        record = svc.delete_user(ctx, collection, user_id).result
     if json_out:
         print_json({"deleted": record.to_dict()})
     else:
@@ -475,14 +498,15 @@ def user_search(
         raise fail("give exactly one of --image or --face-id", 2)
     with open_service(data_dir, who) as (svc, ctx):
         try:
-            result = svc.search_users(
+            g = svc.search_users(
                 ctx, collection, face_id=face_id, image=image, threshold=threshold,
                 max_users=max_users, aggregation=aggregation,
             )  # fmt: skip
         except ResultsWithheld as exc:
             raise _withheld(exc, json_out) from None
+    result = g.result
     if json_out:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), "decision": _decision(g)})
         return
     if result.searched_face is None:
         typer.echo(f"no face found in {image}")

@@ -36,7 +36,7 @@ def list_leads(
 ) -> None:
     """My own leads, or with --review the leads waiting for my review."""
     with open_governance(data_dir, Who(api_key)) as (svc, ctx):
-        leads = svc.pending_leads(ctx) if review else svc.my_leads(ctx)
+        leads = (svc.pending_leads(ctx) if review else svc.my_leads(ctx)).result
     if json_out:
         print_json([lead.to_dict() for lead in leads])
         return
@@ -52,13 +52,13 @@ def show(
 ) -> None:  # fmt: skip
     """A lead; its results once released (reviewers see them to review)."""
     with open_governance(data_dir, Who(api_key)) as (svc, ctx):
-        lead = svc.get_lead(ctx, lead_id)
+        lead = svc.get_lead(ctx, lead_id).result
     print_json(lead.to_dict()) if json_out else _show(lead)
 
 
 def _verdict(verdict: str, lead_id: str, note, api_key, data_dir, json_out) -> None:  # noqa: ANN001
     with open_governance(data_dir, Who(api_key)) as (svc, ctx):
-        lead = svc.review(ctx, lead_id, verdict, note)
+        lead = svc.review(ctx, lead_id, verdict, note).result
     print_json(lead.to_dict()) if json_out else _show(lead)
 
 

@@ -10,10 +10,10 @@ import typer
 
 from faceledger.cli._govopts import DataDirOpt, JsonOpt
 from faceledger.cli.output import fail, handle_errors, print_json
+from faceledger.governance.context import RequestContext
 from faceledger.governance.errors import PolicyError
 from faceledger.governance.paths import policy_path
 from faceledger.governance.policy import PolicyEngine, default_policy_text, load_policy
-from faceledger.service.context import RequestContext
 
 app = typer.Typer(
     name="policy",

@@ -24,16 +24,14 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from faceledger.engine import Engine, EngineConfig
+from faceledger.governance.context import RequestContext
 from faceledger.governance.errors import AuthError
-from faceledger.governance.gate import GovernedGate
 from faceledger.governance.principals import Principals
-from faceledger.service.context import RequestContext
+from faceledger.runtime import Runtime
 from faceledger.service.faces import FaceService
 from faceledger.service.governance import GovernanceService
+from faceledger.settings import Settings
 from faceledger.settings import data_dir as resolve_data_dir
-from faceledger.settings import store_path
-from faceledger.store import SQLiteStore
 
 API_KEY_ENV = "FACELEDGER_API_KEY"
 CLI_KEY_FILE = "cli-key"
@@ -170,19 +168,23 @@ def context(principals: Principals, key: str, who: Who) -> RequestContext:
 
 
 @contextmanager
+def open_runtime(data_dir: Path | None, *, detector: str = "hog") -> Iterator[Runtime]:
+    """The data folder's runtime (store, governance, services), opened from one Settings."""
+    runtime = Runtime.open(Settings.resolve(data_dir, detector=detector))
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+@contextmanager
 def open_service(
     data_dir: Path | None, who: Who, *, detector: str = "hog"
 ) -> Iterator[tuple[FaceService, RequestContext]]:
     """The governed service of the data folder and the context of the CLI's principal."""
     key = resolve_key(data_dir, who.api_key)
-    gate = GovernedGate.open(data_dir)
-    ctx = context(Principals(gate.auditlog.db), key, who)
-    store = SQLiteStore(store_path(data_dir))
-    try:
-        yield FaceService(store, Engine(EngineConfig(detector=detector)), gate), ctx
-    finally:
-        store.close()
-        gate.auditlog.db.close()
+    with open_runtime(data_dir, detector=detector) as runtime:
+        yield runtime.faces, context(runtime.principals, key, who)
 
 
 @contextmanager
@@ -191,8 +193,5 @@ def open_governance(
 ) -> Iterator[tuple[GovernanceService, RequestContext]]:
     """Leads and reviews of the data folder, as the CLI's principal."""
     key = resolve_key(data_dir, who.api_key)
-    gate = GovernedGate.open(data_dir)
-    try:
-        yield GovernanceService(gate), context(Principals(gate.auditlog.db), key, who)
-    finally:
-        gate.auditlog.db.close()
+    with open_runtime(data_dir) as runtime:
+        yield runtime.governance, context(runtime.principals, key, who)

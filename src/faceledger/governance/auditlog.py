@@ -28,11 +28,23 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from faceledger import faults
 from faceledger.governance.clock import Clock, iso, utc_now
+from faceledger.governance.context import RequestContext
 from faceledger.governance.db import AUDIT_TRIGGERS, GovernanceDB
+from faceledger.governance.decision import Decision
 from faceledger.governance.errors import InvalidArgumentError
-from faceledger.service.context import RequestContext
-from faceledger.service.gate import Decision
+from faceledger.governance.events import AuditEvent, RequestDecided, context_fields
+
+__all__ = [
+    "Anchor",
+    "AuditLog",
+    "AuditRecord",
+    "VerifyReport",
+    "context_fields",
+    "serialize_event",
+    "verify_export",
+]
 
 GENESIS = "0" * 64
 INDEXED = ("at", "kind", "tenant_id", "principal_id", "operation", "request_id")
@@ -144,8 +156,32 @@ class AuditLog:
 
     # writing -----------------------------------------------------------------------------------
 
-    def append(self, body: Mapping[str, Any]) -> AuditRecord:
-        """Append one record; ``seq``, ``at`` and ``kind`` (default "request") are filled in."""
+    def append(self, event: AuditEvent) -> AuditRecord:
+        """Append one typed event; ``seq`` and ``at`` are filled in."""
+        if not isinstance(event, AuditEvent):
+            raise TypeError("the audit log appends AuditEvent objects (governance.events)")
+        return self._append(event.body())
+
+    def append_staged(self, event_id: str, body: str) -> AuditRecord | None:
+        """Append an event that was staged in the store's transaction (its outbox), once.
+
+        Returns None when ``event_id`` was appended before (by this or another process): the
+        ``audit_applied`` row is written in the same transaction as the record, so a crash
+        between appending and clearing the outbox never appends the event twice."""
+        with self.db.transaction() as conn:
+            if conn.execute(
+                "SELECT 1 FROM audit_applied WHERE event_id = ?", (event_id,)
+            ).fetchone():
+                return None
+            faults.point("audit.before_append")
+            record = self._append(json.loads(body))
+            conn.execute(
+                "INSERT INTO audit_applied (event_id, seq) VALUES (?, ?)", (event_id, record.seq)
+            )
+        faults.point("audit.after_append")
+        return record
+
+    def _append(self, body: Mapping[str, Any]) -> AuditRecord:
         data = _jsonable(dict(body))
         data.setdefault("kind", "request")
         if "operation" not in data:
@@ -175,31 +211,13 @@ class AuditLog:
         *,
         request: Mapping[str, Any],
         outcome: Mapping[str, Any],
-        kind: str = "request",
     ) -> AuditRecord:
-        """The record of one request: who, why, which inputs (hashes), what came back, the
-        decision and its rule. Images and embeddings are never logged, only their SHA-256."""
-        body = context_fields(ctx)
-        body.update(
-            kind=kind,
-            operation=operation,
-            collection_id=request.get("collection_id"),
-            image_sha256=_as_list(request.get("image_sha256")),
-            request=_request_summary(request),
-            decision={
-                "allowed": decision.allowed,
-                "rule": decision.rule,
-                "reason": decision.reason,
-                "min_similarity": decision.min_similarity,
-                "max_results": decision.max_results,
-                "review_required": decision.review_required,
-            },
-            outcome=_outcome_summary(outcome),
+        """The record of one request (see :class:`~faceledger.governance.events.RequestDecided`)."""
+        return self.append(
+            RequestDecided(
+                ctx=ctx, operation=operation, decision=decision, request=request, outcome=outcome
+            )
         )
-        policy_sha = decision.obligations.get("policy_sha256")
-        if policy_sha:
-            body["policy_sha256"] = policy_sha
-        return self.append(body)
 
     # reading -----------------------------------------------------------------------------------
 
@@ -473,69 +491,9 @@ def verify_rows(rows: Sequence[_Row], anchors: Iterable[Anchor] = ()) -> VerifyR
     return report
 
 
-def context_fields(ctx: RequestContext) -> dict[str, Any]:
-    """The audit fields every record takes from the request context."""
-    return {
-        "request_id": ctx.request_id,
-        "principal_id": ctx.principal_id,
-        "tenant_id": ctx.tenant_id,
-        "actor_class": ctx.actor_class,
-        "roles": sorted(ctx.roles),
-        "purpose": ctx.purpose,
-        "case_ref": ctx.case_ref,
-        "authorization_ref": ctx.authorization_ref,
-        "authorization_date": ctx.authorization_date,
-    }
-
-
-_REQUEST_FIELDS = (
-    "threshold",
-    "max_results",
-    "consent",
-    "face_id",
-    "face_ids",
-    "user_id",
-    "external_image_id",
-    "lead_id",
-    "search_mode",
-)
-
-
-def _request_summary(request: Mapping[str, Any]) -> dict[str, Any]:
-    """The request's scalar parameters worth keeping (never pixels or embeddings)."""
-    return {k: request[k] for k in _REQUEST_FIELDS if request.get(k) is not None}
-
-
-def _outcome_summary(outcome: Mapping[str, Any]) -> dict[str, Any]:
-    """Status, error, result ids and similarities, lead id, counts."""
-    out: dict[str, Any] = {}
-    for k in ("status", "error_code", "error", "lead_id", "count", "face_ids", "user_ids"):
-        if outcome.get(k) is not None:
-            out[k] = outcome[k]
-    results = outcome.get("results")
-    if results is not None:
-        out["results"] = [_result_summary(r) for r in results]
-    return out
-
-
-def _result_summary(result: Any) -> dict[str, Any]:
-    if not isinstance(result, Mapping):
-        return {"id": str(result)}
-    item: dict[str, Any] = {}
-    for k in ("face_id", "user_id", "id", "external_image_id"):
-        if result.get(k) is not None:
-            item[k] = result[k]
-    if result.get("similarity") is not None:
-        item["similarity"] = round(float(result["similarity"]), 4)
-    return item
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, str | bytes):
-        return [value]
-    return list(value)
+def serialize_event(event: AuditEvent) -> str:
+    """An event as canonical JSON, ready to be staged and appended later (``append_staged``)."""
+    return canonical_json(_jsonable(event.body()))
 
 
 def _jsonable(value: Any) -> Any:

@@ -80,6 +80,10 @@ CREATE TABLE IF NOT EXISTS audit_log (
     hash TEXT NOT NULL UNIQUE
 );
 CREATE INDEX IF NOT EXISTS audit_log_tenant ON audit_log (tenant_id, seq);
+CREATE TABLE IF NOT EXISTS audit_applied (
+    event_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+);
 CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
@@ -114,20 +118,9 @@ class GovernanceDB:
         if self.missing_triggers:
             # Someone dropped the append-only triggers: they are back now, and the log says so.
             from faceledger.governance.auditlog import AuditLog
+            from faceledger.governance.events import TriggersRestored
 
-            AuditLog(self).append(
-                {
-                    "kind": "integrity",
-                    "operation": "audit.triggers_restored",
-                    "missing_triggers": self.missing_triggers,
-                    "decision": {
-                        "allowed": True,
-                        "rule": "integrity",
-                        "reason": "The audit log's append-only triggers were missing and were "
-                        "restored.",
-                    },
-                }
-            )
+            AuditLog(self).append(TriggersRestored(missing_triggers=self.missing_triggers))
 
     def connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

@@ -19,14 +19,14 @@ from typing import Any
 from faceledger.governance import operations as ops
 from faceledger.governance.auditlog import AuditLog, AuditRecord
 from faceledger.governance.clock import Clock, utc_now
+from faceledger.governance.context import RequestContext
 from faceledger.governance.db import GovernanceDB
+from faceledger.governance.decision import Decision
 from faceledger.governance.errors import ForbiddenError
 from faceledger.governance.paths import governance_db_path, policy_path
 from faceledger.governance.policy import PolicyEngine
 from faceledger.governance.ratelimit import Limit, RateLimiter, SqliteRateLimiter
 from faceledger.governance.review import Lead, ReviewQueue
-from faceledger.service.context import RequestContext
-from faceledger.service.gate import Decision
 
 
 class GovernedGate:
@@ -116,6 +116,13 @@ class GovernedGate:
             ctx, operation, decision, request=request, outcome=outcome
         )
 
+    def append_staged(self, event_id: str, body: str) -> AuditRecord | None:
+        return self.auditlog.append_staged(event_id, body)
+
+    def transaction(self):  # noqa: ANN201 - a context manager
+        """The governance database's transaction (a lead and its request's record together)."""
+        return self.auditlog.db.transaction()
+
     # review ------------------------------------------------------------------------------------
 
     def withhold(
@@ -135,6 +142,12 @@ class GovernedGate:
     ) -> Lead:
         """One reviewer's verdict ("confirm" or "reject"), policy-checked; exactly one audit
         record either way (the denial, or the review queue's event)."""
+        return self.review_decided(ctx, lead_id, verdict, note)[0]
+
+    def review_decided(
+        self, ctx: RequestContext, lead_id: str, verdict: str, note: str | None = None
+    ) -> tuple[Lead, Decision]:
+        """:meth:`review`, with the decision that allowed it."""
         if verdict not in ("confirm", "reject"):
             raise ValueError("verdict is 'confirm' or 'reject'")
         operation = f"review.{verdict}"
@@ -144,8 +157,8 @@ class GovernedGate:
             self.record(ctx, operation, decision, request=request, outcome={"status": "denied"})
             raise ForbiddenError(decision.reason)
         if verdict == "confirm":
-            return self.reviews.confirm(ctx, lead_id, note)
-        return self.reviews.reject(ctx, lead_id, note)
+            return self.reviews.confirm(ctx, lead_id, note), decision
+        return self.reviews.reject(ctx, lead_id, note), decision
 
 
 def _limit_key(rule: str, scope: str, ctx: RequestContext) -> str:

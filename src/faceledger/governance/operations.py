@@ -25,10 +25,17 @@ FACE_OPERATIONS = (
     "users.delete",
     "users.search",
     "compare",
+    "compare.one_to_many",
     "detect",
 )
-IDENTIFICATION_OPERATIONS = ("faces.search", "faces.search_by_image", "users.search")
-"""1:N searches: who is this face?"""
+IDENTIFICATION_OPERATIONS = (
+    "faces.search",
+    "faces.search_by_image",
+    "users.search",
+    "compare.one_to_many",
+)
+"""1:N searches: who is this face? A compare whose target image holds more than one face is
+decided as ``compare.one_to_many``: finding the source among several people is identification."""
 
 LEAD_OPERATIONS = ("leads.list", "leads.get")
 """The requester's view of their own review leads (results once released)."""

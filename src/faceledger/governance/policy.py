@@ -35,10 +35,10 @@ from pydantic import (
 )
 
 from faceledger.governance import operations as ops
+from faceledger.governance.context import RequestContext
+from faceledger.governance.decision import Decision
 from faceledger.governance.errors import PolicyError, PolicyIssue
 from faceledger.governance.yamlmarks import Locator, load
-from faceledger.service.context import RequestContext
-from faceledger.service.gate import Decision
 
 DEFAULT_POLICY_RESOURCE = "default_policy.yaml"
 _SLUG = r"^[a-z0-9][a-z0-9._-]*$"

@@ -19,6 +19,7 @@ import secrets
 from dataclasses import dataclass
 
 from faceledger.governance.clock import Clock, iso, utc_now
+from faceledger.governance.context import RequestContext
 from faceledger.governance.db import GovernanceDB
 from faceledger.governance.errors import (
     AuthError,
@@ -27,7 +28,6 @@ from faceledger.governance.errors import (
     NotFoundError,
 )
 from faceledger.governance.operations import ROLES
-from faceledger.service.context import RequestContext
 
 KEY_PREFIX = "flk"
 KNOWN_ACTOR_CLASSES = (

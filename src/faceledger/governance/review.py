@@ -14,12 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from faceledger.governance.auditlog import AuditLog, context_fields
+from faceledger.governance.auditlog import AuditLog
 from faceledger.governance.clock import Clock, iso, utc_now
+from faceledger.governance.context import RequestContext
 from faceledger.governance.db import GovernanceDB
+from faceledger.governance.decision import Decision
 from faceledger.governance.errors import ConflictError, ForbiddenError, NotFoundError
-from faceledger.service.context import RequestContext
-from faceledger.service.gate import Decision
+from faceledger.governance.events import ReviewStep
 
 REQUIRED_CONFIRMATIONS = 2
 
@@ -288,19 +289,13 @@ class ReviewQueue:
         reviewers: Sequence[str] = (),
         extra: Mapping[str, Any] | None = None,
     ) -> None:
-        body = context_fields(ctx)
-        body.update(
-            kind="review",
-            operation=operation,
-            lead_id=lead_id,
-            requester_id=requester_id,
-            reviewers=list(reviewers),
-            decision={"allowed": allowed, "rule": rule, "reason": reason},
-            outcome={"status": status},
-        )
-        if extra:
-            body.update({k: v for k, v in extra.items() if v is not None})
-        self.auditlog.append(body)
+        self.auditlog.append(
+            ReviewStep(
+                ctx=ctx, operation=operation, lead_id=lead_id, requester_id=requester_id,
+                allowed=allowed, rule=rule, reason=reason, status=status,
+                reviewers=reviewers, extra=extra or {},
+            )
+        )  # fmt: skip
 
     def _load(self, conn: Any, lead_id: str, *, viewer: RequestContext) -> Lead:
         row = conn.execute("SELECT * FROM leads WHERE id = ?", (lead_id,)).fetchone()

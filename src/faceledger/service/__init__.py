@@ -4,7 +4,8 @@ Each call carries a RequestContext (who, for what purpose, in which case) and pa
 Gate, which decides (policy) and records (audit log) before and after the store is touched.
 """
 
-from faceledger.service.context import RequestContext
-from faceledger.service.gate import Decision, Gate
+from faceledger.governance.context import RequestContext
+from faceledger.governance.decision import Decision
+from faceledger.service.gate import Gate
 
 __all__ = ["Decision", "Gate", "RequestContext"]

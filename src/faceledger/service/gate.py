@@ -2,28 +2,18 @@
 
 The service asks ``gate.decide(ctx, operation, request)`` before touching the store, and calls
 ``gate.record(...)`` exactly once per request, allowed or denied, after the outcome is known.
-Governance (policy, review, audit log) implements this protocol.
+Governance (policy, review, audit log) implements this protocol (``GovernedGate``). A gate that
+can hold results for human review also has ``withhold(ctx, operation, decision, results) ->
+lead`` and ``transaction()`` (the lead and its record commit together); the unit of work
+refuses decisions that require review when the gate has no ``withhold``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from faceledger.service.context import RequestContext
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What the policy decided, and why (the rule that applied and a sentence a person reads)."""
-
-    allowed: bool
-    rule: str
-    reason: str
-    min_similarity: float | None = None
-    max_results: int | None = None
-    review_required: bool = False
-    obligations: dict[str, Any] = field(default_factory=dict)
+from faceledger.governance.context import RequestContext
+from faceledger.governance.decision import Decision
 
 
 class Gate(Protocol):
@@ -43,6 +33,7 @@ class Gate(Protocol):
         """Append one audit record for this request (inputs' hashes, results, decision)."""
         ...
 
-    # A gate that can hold results for human review also has
-    # ``withhold(ctx, operation, decision, results) -> lead`` (see GovernedGate); the service
-    # refuses decisions that require review when the gate has none.
+    def append_staged(self, event_id: str, body: str) -> object:
+        """Append an event staged in the store's transaction (canonical JSON), exactly once
+        per ``event_id`` however often it is called."""
+        ...

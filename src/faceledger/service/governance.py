@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from faceledger.governance.auditlog import Page as AuditPage
+from faceledger.governance.context import RequestContext
+from faceledger.governance.decision import Decision
 from faceledger.governance.gate import GovernedGate
 from faceledger.governance.review import Lead
-from faceledger.service.context import RequestContext
-from faceledger.service.faces import run_governed
-from faceledger.service.gate import Decision
+from faceledger.service.unit import Governed, UnitOfWork
 
 MAX_LEADS = 1000
 
@@ -23,6 +23,7 @@ MAX_LEADS = 1000
 class GovernanceService:
     def __init__(self, gate: GovernedGate) -> None:
         self.gate = gate
+        self.unit = UnitOfWork(gate)
 
     @property
     def reviews(self):  # noqa: ANN201
@@ -30,7 +31,7 @@ class GovernanceService:
 
     def my_leads(
         self, ctx: RequestContext, *, status: str | None = None, limit: int = 100
-    ) -> list[Lead]:
+    ) -> Governed[list[Lead]]:
         """The caller's own leads; results only once two reviewers confirmed."""
         request = {"status": status, "limit": limit}
 
@@ -38,18 +39,20 @@ class GovernanceService:
             leads = self.reviews.mine(ctx, status=status, limit=min(limit, MAX_LEADS))
             return leads, {"count": len(leads), "results": [{"id": lead.id} for lead in leads]}
 
-        return run_governed(self.gate, ctx, "leads.list", request, work)
+        return self.unit.run(ctx, "leads.list", request, work)
 
-    def pending_leads(self, ctx: RequestContext, *, limit: int = 100) -> list[Lead]:
+    def pending_leads(
+        self, ctx: RequestContext, *, limit: int = 100
+    ) -> Governed[list[Lead]]:
         """Leads of the caller's organization waiting for the caller's review."""
 
         def work(_: Decision) -> tuple[list[Lead], dict[str, Any]]:
             leads = self.reviews.pending(ctx, limit=min(limit, MAX_LEADS))
             return leads, {"count": len(leads), "results": [{"id": lead.id} for lead in leads]}
 
-        return run_governed(self.gate, ctx, "review.list", {"limit": limit}, work)
+        return self.unit.run(ctx, "review.list", {"limit": limit}, work)
 
-    def get_lead(self, ctx: RequestContext, lead_id: str) -> Lead:
+    def get_lead(self, ctx: RequestContext, lead_id: str) -> Governed[Lead]:
         """A lead as the caller may see it (reviewers: with results; the requester: results
         once released)."""
         operation = "review.get" if "reviewer" in ctx.roles else "leads.get"
@@ -59,13 +62,13 @@ class GovernanceService:
             rows = lead.results or []
             return lead, {"lead_id": lead.id, "count": len(rows), "results": rows}
 
-        return run_governed(self.gate, ctx, operation, {"lead_id": lead_id}, work)
+        return self.unit.run(ctx, operation, {"lead_id": lead_id}, work)
 
     def review(
         self, ctx: RequestContext, lead_id: str, verdict: str, note: str | None = None
-    ) -> Lead:
+    ) -> Governed[Lead]:
         """Confirm or reject; the second confirmation by another reviewer releases the lead."""
-        return self.gate.review(ctx, lead_id, verdict, note)
+        return Governed(*self.gate.review_decided(ctx, lead_id, verdict, note))
 
     def read_audit_log(
         self,
@@ -76,7 +79,7 @@ class GovernanceService:
         operation: str | None = None,
         principal_id: str | None = None,
         request_id: str | None = None,
-    ) -> AuditPage:
+    ) -> Governed[AuditPage]:
         """The caller's organization's audit records, oldest first (auditors)."""
         request = {"after": after, "limit": limit, "operation": operation}
 
@@ -87,4 +90,4 @@ class GovernanceService:
             )  # fmt: skip
             return page, {"count": len(page.records)}
 
-        return run_governed(self.gate, ctx, "audit.read", request, work)
+        return self.unit.run(ctx, "audit.read", request, work)

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import base64
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -306,6 +307,27 @@ class FaceStore(ABC):
         """Every user with associated faces: user id → (face ids, (n, 128) embeddings)."""
 
     # ------------------------------------------------------------------ lifecycle
+    # the unit of work: a change and its audit event commit together --------------------------
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[None]:
+        """A write transaction that the store's write methods called inside join."""
+
+    @abstractmethod
+    def stage_event(self, event_id: str, body: str) -> None:
+        """Write an audit event (canonical JSON) to the outbox, in the current transaction."""
+
+    @abstractmethod
+    def staged_events(self, limit: int = 1000) -> list[tuple[str, str]]:
+        """Outbox entries not yet cleared, oldest first: ``(event_id, body)``."""
+
+    @abstractmethod
+    def clear_events(self, event_ids: Sequence[str]) -> None:
+        """Remove outbox entries once the audit log holds them."""
+
+    @abstractmethod
+    def iter_face_ids(self) -> Iterator[tuple[str, str, str]]:
+        """Every stored face as ``(tenant_id, collection_id, face_id)`` (for verification)."""
+
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release connections and memory."""
 

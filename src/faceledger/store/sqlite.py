@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceledger import faults
 from faceledger.engine.types import BoundingBox, Face, Pose, Quality
 from faceledger.errors import FaceledgerError, ModelError
 from faceledger.store.approximate import ApproximateIndex
@@ -108,6 +109,12 @@ CREATE TABLE IF NOT EXISTS face_deletions (
     face_seq      INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deletions_by_collection ON face_deletions (collection_pk, seq);
+CREATE TABLE IF NOT EXISTS audit_outbox (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id  TEXT NOT NULL UNIQUE,
+    body      TEXT NOT NULL,
+    staged_at TEXT NOT NULL
+);
 """
 
 FACE_COLUMNS = (
@@ -167,6 +174,8 @@ class SQLiteStore(FaceStore):
             str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1e3
         )
         self._lock = threading.RLock()
+        self._tx_depth = 0
+        self._outbox_staged = False
         self._indexes: dict[int, _Live] = {}
         self._index_options = index_options or {}
         self._approximate: dict[int, _Live] = {}  # opt-in only: built on the first such search
@@ -207,19 +216,68 @@ class SQLiteStore(FaceStore):
     # ------------------------------------------------------------------ transactions
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``); inside :meth:`transaction` it joins it."""
         with self._lock:
+            if self._tx_depth:
+                self._tx_depth += 1
+                try:
+                    yield self._conn
+                finally:
+                    self._tx_depth -= 1
+                return
             self._conn.execute("BEGIN IMMEDIATE")
+            self._tx_depth = 1
             try:
                 yield self._conn
+                if self._outbox_staged:
+                    faults.point("store.before_commit")
             except BaseException:
+                self._tx_depth = 0
+                self._outbox_staged = False
                 self._conn.execute("ROLLBACK")
                 raise
+            self._tx_depth = 0
             self._conn.execute("COMMIT")
+            if self._outbox_staged:
+                self._outbox_staged = False
+                faults.point("store.after_commit")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction for a unit of work: every store write made inside, and the
+        audit event staged with :meth:`stage_event`, commit together or not at all."""
+        with self._write():
+            yield
+
+    # ------------------------------------------------------------------ audit outbox
+    def stage_event(self, event_id: str, body: str) -> None:
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO audit_outbox (event_id, body, staged_at) VALUES (?, ?, ?)",
+                (event_id, body, now()),
+            )
+            self._outbox_staged = True
+
+    def staged_events(self, limit: int = 1000) -> list[tuple[str, str]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT event_id, body FROM audit_outbox ORDER BY seq LIMIT ?", (limit,)
+            ).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def clear_events(self, event_ids: Sequence[str]) -> None:
+        if not event_ids:
+            return
+        with self._write() as c:
+            c.executemany("DELETE FROM audit_outbox WHERE event_id = ?", [(e,) for e in event_ids])
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """One consistent snapshot for everything read inside."""
         with self._lock:
+            if self._tx_depth:  # inside a write transaction: read what it sees
+                yield self._conn
+                return
             self._conn.execute("BEGIN")
             try:
                 yield self._conn
@@ -702,6 +760,14 @@ class SQLiteStore(FaceStore):
         }
 
     # ------------------------------------------------------------------ checks
+    def iter_face_ids(self) -> Iterator[tuple[str, str, str]]:
+        with self._read() as c:
+            rows = c.execute(
+                "SELECT c.tenant_id, c.collection_id, f.face_id FROM faces f"
+                " JOIN collections c ON c.pk = f.collection_pk ORDER BY f.seq"
+            ).fetchall()
+        yield from ((r[0], r[1], r[2]) for r in rows)
+
     def check_consistency(self, tenant_id: str, collection_id: str) -> list[str]:
         """Problems found in the collection's rows (empty when consistent); for tests and ops."""
         problems = []

@@ -30,10 +30,11 @@ def read_audit_log(
     principal_id: Annotated[str | None, Query(max_length=100)] = None,
     request_id: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict[str, Any]:
-    page = svc.read_audit_log(
+    g = svc.read_audit_log(
         ctx, after=after, limit=limit, operation=operation,
         principal_id=principal_id, request_id=request_id,
     )  # fmt: skip
+    page = g.result
     return with_decision(
-        {"records": [r.to_dict() for r in page.records], "next_after": page.next_after}
+        g, {"records": [r.to_dict() for r in page.records], "next_after": page.next_after}
     )

@@ -32,25 +32,29 @@ class NewCollection(Body):
 
 @router.post("", status_code=201, responses={**COMMON_ERRORS, **CONFLICT})
 def create_collection(body: NewCollection, ctx: Principal, svc: Service) -> dict[str, Any]:
-    info = svc.create_collection(ctx, body.collection_id)
-    return with_decision({"collection": info.to_dict()})
+    g = svc.create_collection(ctx, body.collection_id)
+    return with_decision(g, {"collection": g.result.to_dict()})
 
 
 @router.get("", responses=COMMON_ERRORS)
 def list_collections(
     ctx: Principal, svc: Service, limit: Limit = 100, next_token: NextToken = None
 ) -> dict[str, Any]:
-    page = svc.list_collections(ctx, limit=limit, next_token=next_token)
+    g = svc.list_collections(ctx, limit=limit, next_token=next_token)
+    page = g.result
     return with_decision(
+        g,
         {"collections": [c.to_dict() for c in page.items], "next_token": page.next_token}
     )
 
 
 @router.get("/{collection_id}", responses={**COMMON_ERRORS, **NOT_FOUND})
 def describe_collection(collection_id: CollectionId, ctx: Principal, svc: Service) -> dict:
-    return with_decision({"collection": svc.describe_collection(ctx, collection_id).to_dict()})
+    g = svc.describe_collection(ctx, collection_id)
+    return with_decision(g, {"collection": g.result.to_dict()})
 
 
 @router.delete("/{collection_id}", responses={**COMMON_ERRORS, **NOT_FOUND})
 def delete_collection(collection_id: CollectionId, ctx: Principal, svc: Service) -> dict:
-    return with_decision({"deleted": svc.delete_collection(ctx, collection_id).to_dict()})
+    g = svc.delete_collection(ctx, collection_id)
+    return with_decision(g, {"deleted": g.result.to_dict()})

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
-from faceledger.api.errors import ERROR_SCHEMA
+from faceledger.api.errors import ERROR_SCHEMA, decision_dict
 from faceledger.engine.similarity import DEFAULT_SEARCH_THRESHOLD
 from faceledger.service.faces import FaceService
 from faceledger.service.governance import GovernanceService
+from faceledger.service.unit import Governed
 
 ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,255}$"
 
@@ -23,10 +24,9 @@ def governance(request: Request) -> GovernanceService:
     return request.app.state.governance
 
 
-def with_decision(body: dict[str, Any]) -> dict[str, Any]:
-    from faceledger.api.app import decided
-
-    return {**body, "decision": decided()}
+def with_decision(governed: Governed[Any], body: dict[str, Any]) -> dict[str, Any]:
+    """A response body with the decision that allowed it."""
+    return {**body, "decision": decision_dict(governed.decision)}
 
 
 def read_upload(upload: UploadFile) -> bytes:

@@ -23,7 +23,6 @@ from faceledger.api.routes.common import (
 )
 from faceledger.engine.similarity import DEFAULT_SEARCH_THRESHOLD
 from faceledger.service.faces import FaceService, QualityFilter
-from faceledger.store.base import NotFoundError
 
 router = APIRouter(prefix="/v1/collections/{collection_id}", tags=["faces"])
 Service = Annotated[FaceService, Depends(faces)]
@@ -51,11 +50,11 @@ def index_faces(
     max_faces: Annotated[int, Form(ge=1, le=100)] = 100,
     quality_filter: Annotated[QualityFilter, Form()] = QualityFilter.LOW,
 ) -> dict[str, Any]:
-    result = svc.index_faces(
+    g = svc.index_faces(
         ctx, collection_id, read_upload(image), external_image_id=external_image_id,
         max_faces=max_faces, quality_filter=quality_filter, consent=consent,
     )  # fmt: skip
-    return with_decision(result.to_dict())
+    return with_decision(g, g.result.to_dict())
 
 
 @router.get("/faces", responses={**COMMON_ERRORS, **NOT_FOUND})
@@ -67,8 +66,10 @@ def list_faces(
     next_token: NextToken = None,
     user_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
 ) -> dict[str, Any]:
-    page = svc.list_faces(ctx, collection_id, limit=limit, next_token=next_token, user_id=user_id)
+    g = svc.list_faces(ctx, collection_id, limit=limit, next_token=next_token, user_id=user_id)
+    page = g.result
     return with_decision(
+        g,
         {"faces": [f.to_dict() for f in page.items], "next_token": page.next_token}
     )
 
@@ -77,10 +78,8 @@ def list_faces(
 def delete_face(
     collection_id: CollectionId, face_id: FaceId, ctx: Principal, svc: Service
 ) -> dict[str, Any]:
-    deleted = svc.delete_faces(ctx, collection_id, [face_id])
-    if not deleted:
-        raise NotFoundError(f"face {face_id!r} not found in collection {collection_id!r}")
-    return with_decision({"deleted_faces": deleted})
+    g = svc.delete_faces(ctx, collection_id, [face_id], must_exist=True)
+    return with_decision(g, {"deleted_faces": g.result})
 
 
 @router.post(
@@ -98,11 +97,11 @@ def search_by_image(
     all_faces: Annotated[bool, Form()] = False,
     approximate: Annotated[bool, Form(description=APPROXIMATE_HELP)] = False,
 ) -> dict[str, Any]:
-    result = svc.search_faces_by_image(
+    g = svc.search_faces_by_image(
         ctx, collection_id, read_upload(image), threshold=threshold,
         max_results=max_results, all_faces=all_faces, approximate=approximate,
     )  # fmt: skip
-    return with_decision({"status": "ok", **result.to_dict()})
+    return with_decision(g, {"status": "ok", **g.result.to_dict()})
 
 
 @router.post(
@@ -118,8 +117,8 @@ def search_by_face(
     options: SearchOptions | None = None,
 ) -> dict[str, Any]:
     options = options or SearchOptions()
-    result = svc.search_faces(
+    g = svc.search_faces(
         ctx, collection_id, face_id, threshold=options.threshold,
         max_results=options.max_results, approximate=options.approximate,
     )  # fmt: skip
-    return with_decision({"status": "ok", **result.to_dict()})
+    return with_decision(g, {"status": "ok", **g.result.to_dict()})

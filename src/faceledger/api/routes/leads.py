@@ -45,10 +45,10 @@ def list_leads(
     if view is None:
         view = "review" if "reviewer" in ctx.roles and "operator" not in ctx.roles else "mine"
     if view == "review":
-        leads = svc.pending_leads(ctx, limit=limit)
+        g = svc.pending_leads(ctx, limit=limit)
     else:
-        leads = svc.my_leads(ctx, status=status, limit=limit)
-    return with_decision({"view": view, "leads": [lead.to_dict() for lead in leads]})
+        g = svc.my_leads(ctx, status=status, limit=limit)
+    return with_decision(g, {"view": view, "leads": [lead.to_dict() for lead in g.result]})
 
 
 @router.get(
@@ -57,7 +57,8 @@ def list_leads(
     responses={**COMMON_ERRORS, **NOT_FOUND},
 )
 def get_lead(lead_id: LeadId, ctx: Principal, svc: Service) -> dict[str, Any]:
-    return with_decision({"lead": svc.get_lead(ctx, lead_id).to_dict()})
+    g = svc.get_lead(ctx, lead_id)
+    return with_decision(g, {"lead": g.result.to_dict()})
 
 
 @router.post(
@@ -68,8 +69,8 @@ def get_lead(lead_id: LeadId, ctx: Principal, svc: Service) -> dict[str, Any]:
 def confirm(
     lead_id: LeadId, ctx: Principal, svc: Service, body: Verdict | None = None
 ) -> dict[str, Any]:
-    lead = svc.review(ctx, lead_id, "confirm", body.note if body else None)
-    return with_decision({"lead": lead.to_dict()})
+    g = svc.review(ctx, lead_id, "confirm", body.note if body else None)
+    return with_decision(g, {"lead": g.result.to_dict()})
 
 
 @router.post(
@@ -80,5 +81,5 @@ def confirm(
 def reject(
     lead_id: LeadId, ctx: Principal, svc: Service, body: Verdict | None = None
 ) -> dict[str, Any]:
-    lead = svc.review(ctx, lead_id, "reject", body.note if body else None)
-    return with_decision({"lead": lead.to_dict()})
+    g = svc.review(ctx, lead_id, "reject", body.note if body else None)
+    return with_decision(g, {"lead": g.result.to_dict()})

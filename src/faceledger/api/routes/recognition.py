@@ -34,8 +34,8 @@ def compare(
     svc: Service,
     threshold: Annotated[float, Form(ge=0, lt=100)] = DEFAULT_THRESHOLD,
 ) -> dict[str, Any]:
-    result = svc.compare(ctx, read_upload(source), read_upload(target), threshold=threshold)
-    return with_decision({"status": "ok", **result.to_dict()})
+    g = svc.compare(ctx, read_upload(source), read_upload(target), threshold=threshold)
+    return with_decision(g, {"status": "ok", **g.result.to_dict()})
 
 
 @router.post(
@@ -44,5 +44,5 @@ def compare(
     responses={**COMMON_ERRORS, **IMAGE_ERRORS},
 )
 def detect(image: Annotated[UploadFile, File()], ctx: Principal, svc: Service) -> dict[str, Any]:
-    found = svc.detect(ctx, read_upload(image))
-    return with_decision({"faces": [f.to_dict(embedding=False) for f in found]})
+    g = svc.detect(ctx, read_upload(image))
+    return with_decision(g, {"faces": [f.to_dict(embedding=False) for f in g.result]})

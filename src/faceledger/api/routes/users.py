@@ -43,7 +43,8 @@ class FaceIds(Body):
 def create_user(
     collection_id: CollectionId, body: NewUser, ctx: Principal, svc: Service
 ) -> dict[str, Any]:
-    return with_decision({"user": svc.create_user(ctx, collection_id, body.user_id).to_dict()})
+    g = svc.create_user(ctx, collection_id, body.user_id)
+    return with_decision(g, {"user": g.result.to_dict()})
 
 
 @router.get("", responses={**COMMON_ERRORS, **NOT_FOUND})
@@ -54,8 +55,10 @@ def list_users(
     limit: Limit = 100,
     next_token: NextToken = None,
 ) -> dict[str, Any]:
-    page = svc.list_users(ctx, collection_id, limit=limit, next_token=next_token)
+    g = svc.list_users(ctx, collection_id, limit=limit, next_token=next_token)
+    page = g.result
     return with_decision(
+        g,
         {"users": [u.to_dict() for u in page.items], "next_token": page.next_token}
     )
 
@@ -64,23 +67,24 @@ def list_users(
 def delete_user(
     collection_id: CollectionId, user_id: UserId, ctx: Principal, svc: Service
 ) -> dict[str, Any]:
-    return with_decision({"deleted": svc.delete_user(ctx, collection_id, user_id).to_dict()})
+    g = svc.delete_user(ctx, collection_id, user_id)
+    return with_decision(g, {"deleted": g.result.to_dict()})
 
 
 @router.post("/{user_id}/associate", responses={**COMMON_ERRORS, **NOT_FOUND, **CONFLICT})
 def associate_faces(
     collection_id: CollectionId, user_id: UserId, body: FaceIds, ctx: Principal, svc: Service
 ) -> dict[str, Any]:
-    result = svc.associate_faces(ctx, collection_id, user_id, body.face_ids)
-    return with_decision(result.to_dict("associated"))
+    g = svc.associate_faces(ctx, collection_id, user_id, body.face_ids)
+    return with_decision(g, g.result.to_dict("associated"))
 
 
 @router.post("/{user_id}/disassociate", responses={**COMMON_ERRORS, **NOT_FOUND})
 def disassociate_faces(
     collection_id: CollectionId, user_id: UserId, body: FaceIds, ctx: Principal, svc: Service
 ) -> dict[str, Any]:
-    result = svc.disassociate_faces(ctx, collection_id, user_id, body.face_ids)
-    return with_decision(result.to_dict("disassociated"))
+    g = svc.disassociate_faces(ctx, collection_id, user_id, body.face_ids)
+    return with_decision(g, g.result.to_dict("disassociated"))
 
 
 @router.post(
@@ -101,8 +105,8 @@ def search_users(
     ),
 ) -> dict[str, Any]:
     data = read_upload(image) if image is not None else None
-    result = svc.search_users(
+    g = svc.search_users(
         ctx, collection_id, face_id=face_id, image=data, threshold=threshold,
         max_users=max_users, aggregation=aggregation,
     )  # fmt: skip
-    return with_decision({"status": "ok", **result.to_dict()})
+    return with_decision(g, {"status": "ok", **g.result.to_dict()})

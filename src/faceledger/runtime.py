@@ -1,0 +1,108 @@
+"""One factory for everything a data folder serves: the HTTP API and the CLI both open it here.
+
+``Runtime.open(Settings(...))`` builds, from one settings object, the face store, the governance
+database, the audit log, the policy, the gate, the engine and the two services (faces and
+governance), and first appends to the audit log whatever a crashed process left staged in the
+store's outbox (see ``service.unit``). Close it when done (it is a context manager).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from faceledger.engine import Engine, EngineConfig
+from faceledger.governance.auditlog import AuditLog
+from faceledger.governance.db import GovernanceDB
+from faceledger.governance.gate import GovernedGate
+from faceledger.governance.paths import governance_db_path
+from faceledger.governance.paths import policy_path as default_policy_path
+from faceledger.governance.policy import PolicyEngine
+from faceledger.governance.principals import Principals
+from faceledger.governance.ratelimit import SqliteRateLimiter
+from faceledger.service.faces import FaceService
+from faceledger.service.governance import GovernanceService
+from faceledger.settings import Settings, store_path
+from faceledger.store import SQLiteStore
+from faceledger.store.base import FaceStore
+
+
+class SerializedEngine:
+    """The engine behind a lock, for a server answering from a thread pool (the dlib models are
+    not documented as thread-safe)."""
+
+    LOCKED = ("detect", "represent", "compare", "embed_faces", "embed_chips")
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._engine, name)
+        if name in self.LOCKED and callable(attr):
+
+            def locked(*args: Any, **kwargs: Any) -> Any:
+                with self._lock:
+                    return attr(*args, **kwargs)
+
+            return locked
+        return attr
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: FaceStore
+    db: GovernanceDB
+    auditlog: AuditLog
+    policy: PolicyEngine
+    gate: GovernedGate
+    principals: Principals
+    faces: FaceService
+    governance: GovernanceService
+    _closed: bool = field(default=False, repr=False)
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        engine: Engine | None = None,
+        gate_class: type[GovernedGate] = GovernedGate,
+        serialize_engine: bool = False,
+    ) -> Runtime:
+        root = settings.data_dir
+        settings.ensure_data_dir()
+        policy = (
+            PolicyEngine.from_file(settings.policy_path)
+            if settings.policy_path is not None
+            else PolicyEngine.for_path(default_policy_path(root))
+        )
+        db = GovernanceDB(governance_db_path(root))
+        auditlog = AuditLog(db, clock=settings.clock)
+        gate = gate_class(policy, auditlog, SqliteRateLimiter(db), settings.clock)
+        store = SQLiteStore(store_path(root))
+        if engine is None:
+            engine = Engine(EngineConfig(detector=settings.detector))
+        runner: Any = SerializedEngine(engine) if serialize_engine else engine
+        faces = FaceService(store, runner, gate)
+        runtime = cls(
+            settings=settings, store=store, db=db, auditlog=auditlog, policy=policy, gate=gate,
+            principals=Principals(db, clock=settings.clock), faces=faces,
+            governance=GovernanceService(gate),
+        )  # fmt: skip
+        faces.unit.flush()  # what a crashed process committed but did not record yet
+        return runtime
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.store.close()
+            self.db.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
