@@ -25,7 +25,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from faceledger.engine import Engine, EngineConfig
-from faceledger.governance.errors import AuthError
+from faceledger.governance.errors import AuthError, InvalidArgumentError
 from faceledger.governance.gate import GovernedGate
 from faceledger.governance.principals import Principals
 from faceledger.service.context import RequestContext
@@ -34,6 +34,7 @@ from faceledger.service.governance import GovernanceService
 from faceledger.settings import data_dir as resolve_data_dir
 from faceledger.settings import store_path
 from faceledger.store import SQLiteStore
+from faceledger.validation import MAX_REFERENCE, clean_text
 
 API_KEY_ENV = "FACELEDGER_API_KEY"
 CLI_KEY_FILE = "cli-key"
@@ -155,6 +156,11 @@ def resolve_key(data_dir: str | os.PathLike[str] | None, api_key: str | None) ->
     )
 
 
+def _declared(value: str | None, option: str) -> str | None:
+    """The same rule as the HTTP headers: trimmed, blank is not declared, printable text."""
+    return clean_text(value, option, MAX_REFERENCE, blank="none", error=InvalidArgumentError)
+
+
 def context(principals: Principals, key: str, who: Who) -> RequestContext:
     ctx = principals.authenticate(key)
     auth_date = who.authorization_date
@@ -162,9 +168,9 @@ def context(principals: Principals, key: str, who: Who) -> RequestContext:
         auth_date = auth_date.date()
     return replace(
         ctx,
-        purpose=who.purpose,
-        case_ref=who.case_ref,
-        authorization_ref=who.authorization_ref,
+        purpose=_declared(who.purpose, "--purpose"),
+        case_ref=_declared(who.case_ref, "--case-ref"),
+        authorization_ref=_declared(who.authorization_ref, "--authorization-ref"),
         authorization_date=auth_date,
     )
 

@@ -443,15 +443,19 @@ class FaceService:
         self, collection_id: str, digest: str | None, external_image_id: str | None,
         max_faces: int, quality_filter: QualityFilter | str, consent: str | None = None,
     ) -> dict[str, Any]:  # fmt: skip
+        from faceledger import validation
+
         if not 1 <= max_faces <= DEFAULT_MAX_FACES:
             raise InvalidRequestError(f"max_faces must be between 1 and {DEFAULT_MAX_FACES}")
         return {
             "collection_id": collection_id,
             "image_sha256": digest,
-            "external_image_id": external_image_id,
+            "external_image_id": validation.clean_text(
+                external_image_id, "external_image_id", validation.MAX_EXTERNAL_ID
+            ),
             "max_faces": max_faces,
             "quality_filter": str(QualityFilter(quality_filter)),
-            "consent": consent,
+            "consent": validation.clean_text(consent, "consent", validation.MAX_REFERENCE),
         }
 
     def _store_faces(
