@@ -40,3 +40,9 @@ class ConflictError(FaceledgerError):
     """The object exists already, or its state does not allow the change."""
 
     code = "conflict"
+
+
+class InvalidRequestError(FaceledgerError):
+    """An argument is out of range or malformed (ids, free text, page size, batch size)."""
+
+    code = "invalid_request"

@@ -80,7 +80,7 @@ rules:
 
 def test_window_end_is_exclusive():
     engine = PolicyEngine.from_text(WINDOWED)
-    c = ctx(purpose="other")
+    c = ctx(purpose="research")
     end = datetime(2024, 2, 1, tzinfo=UTC)
     assert engine.decide(c, "faces.search", {}, end - timedelta(microseconds=1)).rule == "pause"
     assert engine.decide(c, "faces.search", {}, end).rule == "search"
@@ -94,7 +94,7 @@ def test_datetime_windows_with_zones():
     engine = PolicyEngine.from_text(
         WINDOWED.replace("start: 2024-01-01", "start: 2024-01-01T09:00:00+02:00")
     )
-    c = ctx(purpose="other")
+    c = ctx(purpose="research")
     assert engine.decide(c, "faces.search", {}, datetime(2024, 1, 1, 6, 59, tzinfo=UTC)).allowed
     assert not engine.decide(c, "faces.search", {}, datetime(2024, 1, 1, 7, tzinfo=UTC)).allowed
 
@@ -230,11 +230,11 @@ rules:
   - id: r
     when: {operations: ["faces.*"]}
     effect: allow
-    require: {purposes: [a, b]}
-    reason: Only a or b.
+    require: {purposes: [research, testing]}
+    reason: Only research or testing.
 """
     )
-    assert engine.decide(ctx(purpose="a"), "faces.list", {}, NOW).allowed
-    d = engine.decide(ctx(purpose="c"), "faces.list", {}, NOW)
-    assert not d.allowed and "a, b" in d.reason
+    assert engine.decide(ctx(purpose="research"), "faces.list", {}, NOW).allowed
+    d = engine.decide(ctx(purpose="access-control"), "faces.list", {}, NOW)
+    assert not d.allowed and "research, testing" in d.reason
     assert not engine.decide(ctx(), "faces.list", {}, NOW).allowed

@@ -2,45 +2,17 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from service_gates import RecordingGate
 
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
 from faceledger.service.faces import FaceService, PolicyDenied, ResultsWithheld, quality_reasons
 from faceledger.store import NotFoundError, SQLiteStore
 from testdata import group_photo
-
-
-@dataclass
-class RecordingGate:
-    """Allows (or denies) everything and keeps every record."""
-
-    deny: set[str] = field(default_factory=set)
-    min_similarity: float | None = None
-    max_results: int | None = None
-    records: list[tuple[str, dict, dict]] = field(default_factory=list)
-    decided: list[str] = field(default_factory=list)
-
-    def decide(self, ctx, operation, request):
-        self.decided.append(operation)
-        if operation in self.deny:
-            return Decision(False, "test-deny", "denied for the test")
-        return Decision(True, "test", "ok", self.min_similarity, self.max_results)
-
-    def record(self, ctx, operation, decision, *, request, outcome):
-        self.records.append((operation, request, outcome))
-
-    def append_staged(self, event_id, body):
-        record = json.loads(body)  # a change's event, staged in the store's transaction
-        request = {**record["request"], "collection_id": record["collection_id"]}
-        if len(record["image_sha256"]) == 1:
-            request["image_sha256"] = record["image_sha256"][0]
-        self.records.append((record["operation"], request, record["outcome"]))
 
 
 def ctx(tenant: str = "t1") -> RequestContext:

@@ -24,22 +24,17 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from faceledger.governance.context import RequestContext
 from faceledger.governance.errors import AuthError, InvalidArgumentError
 from faceledger.governance.events import Unauthenticated
+from faceledger.validation import MAX_REFERENCE, clean_text
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Bearer flk_<id>_<secret>`.")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-MAX_DECLARATION = 200
+MAX_DECLARATION = MAX_REFERENCE
 
 
 def _declared(value: str | None, name: str) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    if len(value) > MAX_DECLARATION or not value.isprintable():
-        raise InvalidArgumentError(f"{name} must be printable text of at most 200 characters")
-    return value
+    """Trimmed; blank is not declared; control or invisible characters refused (validation)."""
+    return clean_text(value, name, MAX_DECLARATION, blank="none", error=InvalidArgumentError)
 
 
 def _auth_date(value: str | None) -> date | None:

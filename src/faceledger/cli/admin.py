@@ -11,8 +11,8 @@ from rich.table import Table
 from faceledger.cli._govopts import DataDirOpt, JsonOpt, log_local, open_db
 from faceledger.cli.output import fail, handle_errors, print_json
 from faceledger.cli.principal import key_file, write_key_file
-from faceledger.governance.operations import ROLES
-from faceledger.governance.principals import KNOWN_ACTOR_CLASSES, Principals
+from faceledger.governance.principals import Principals
+from faceledger.governance.vocabulary import ACTOR_CLASSES, ROLES
 
 app = typer.Typer(
     name="admin",
@@ -27,7 +27,11 @@ console = Console()
 def init(
     org: Annotated[str, typer.Option("--org", help="Name of the local organization.")] = "local",
     actor_class: Annotated[
-        str, typer.Option("--actor-class", help="Actor class of the local organization.")
+        str,
+        typer.Option(
+            "--actor-class",
+            help=f"Actor class of the local organization: one of {', '.join(ACTOR_CLASSES)}.",
+        ),
     ] = "research",
     account: Annotated[str, typer.Option(help="Name of the CLI's operator account.")] = "cli",
     data_dir: DataDirOpt = None,
@@ -72,13 +76,14 @@ def create_org(
         str,
         typer.Option(
             "--actor-class",
-            help=f"What kind of actor it is: {', '.join(KNOWN_ACTOR_CLASSES)}, or another.",
+            help=f"What kind of actor it is, one of: {', '.join(ACTOR_CLASSES)}.",
         ),
     ],
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Create an organization (a tenant)."""
+    """Create an organization (a tenant). Its actor class is one of a closed list: a name
+    outside it is refused (with the closest known one), so a typo cannot escape the policy."""
     db = open_db(data_dir)
     org = Principals(db).create_org(name, actor_class)
     log_local(db, "admin.create_org", org.id, {"org": org.to_dict()})

@@ -25,13 +25,14 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from faceledger.governance.context import RequestContext
-from faceledger.governance.errors import AuthError
+from faceledger.governance.errors import AuthError, InvalidArgumentError
 from faceledger.governance.principals import Principals
 from faceledger.runtime import Runtime
 from faceledger.service.faces import FaceService
 from faceledger.service.governance import GovernanceService
 from faceledger.settings import Settings
 from faceledger.settings import data_dir as resolve_data_dir
+from faceledger.validation import MAX_REFERENCE, clean_text
 
 API_KEY_ENV = "FACELEDGER_API_KEY"
 CLI_KEY_FILE = "cli-key"
@@ -153,6 +154,11 @@ def resolve_key(data_dir: str | os.PathLike[str] | None, api_key: str | None) ->
     )
 
 
+def _declared(value: str | None, option: str) -> str | None:
+    """The same rule as the HTTP headers: trimmed, blank is not declared, printable text."""
+    return clean_text(value, option, MAX_REFERENCE, blank="none", error=InvalidArgumentError)
+
+
 def context(principals: Principals, key: str, who: Who) -> RequestContext:
     ctx = principals.authenticate(key)
     auth_date = who.authorization_date
@@ -160,9 +166,9 @@ def context(principals: Principals, key: str, who: Who) -> RequestContext:
         auth_date = auth_date.date()
     return replace(
         ctx,
-        purpose=who.purpose,
-        case_ref=who.case_ref,
-        authorization_ref=who.authorization_ref,
+        purpose=_declared(who.purpose, "--purpose"),
+        case_ref=_declared(who.case_ref, "--case-ref"),
+        authorization_ref=_declared(who.authorization_ref, "--authorization-ref"),
         authorization_date=auth_date,
     )
 

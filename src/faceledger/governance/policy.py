@@ -8,6 +8,11 @@ consent) and denies otherwise, naming what is missing; an allowed decision carri
 similarity floor, result cap, review and rate limits. No applicable rule: denied
 (``default-deny``). Every decision names its rule and gives one sentence of reason.
 
+Names come from a closed vocabulary (:mod:`faceledger.governance.vocabulary`): a policy that
+names an unknown actor class, role, purpose or operation does not load, and a request whose
+actor class or declared purpose is unknown is denied before any rule is tried
+(``unknown-actor-class``, ``unknown-purpose``).
+
 ``PolicyEngine.decide(ctx, operation, request, now)`` reads nothing but its arguments and the
 loaded policy, so it is deterministic given ``now``. Rate limits are counted by the gate.
 """
@@ -35,6 +40,7 @@ from pydantic import (
 )
 
 from faceledger.governance import operations as ops
+from faceledger.governance import vocabulary
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
 from faceledger.governance.errors import PolicyError, PolicyIssue
@@ -180,9 +186,10 @@ class PolicyDocument(_Model):
     version: Literal[1]
     description: str | None = None
     purposes: dict[str, str] | None = None
-    """The purposes a request may declare (name: meaning); others are denied."""
+    """The purposes a request may declare (name: meaning), among the vocabulary's; others are
+    denied. Left out: every purpose of the vocabulary."""
     actor_classes: Names | None = None
-    """The actor classes rules may name (catches typos)."""
+    """The actor classes rules may name, among the vocabulary's."""
     rules: list[Rule] = Field(min_length=1)
 
 
@@ -229,7 +236,7 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         actors = set(map(str, raw_actors)) if isinstance(raw_actors, list) else None
     issues.extend(
         PolicyIssue(source, *locator.find(loc), _path(loc, data), message)
-        for loc, message in _semantic_problems(rules, purposes, actors)
+        for loc, message in _vocabulary_problems(data) + _semantic_problems(rules, purposes, actors)
     )
     if issues or document is None:
         issues.sort(key=lambda i: (i.line or 0, i.column or 0))
@@ -297,6 +304,29 @@ def _path(loc: tuple[Any, ...], data: Any) -> str:
     return text
 
 
+def _vocabulary_problems(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """The policy's own lists may narrow the closed vocabulary, never extend it."""
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    raw_purposes = data.get("purposes")
+    for name in raw_purposes if isinstance(raw_purposes, dict) else ():
+        if not vocabulary.is_known("purpose", name):
+            problems.append((("purposes", name), vocabulary.unknown_message("purpose", name)))
+    raw_actors = data.get("actor_classes")
+    raw_actors = [raw_actors] if isinstance(raw_actors, str) else raw_actors
+    for j, name in enumerate(raw_actors if isinstance(raw_actors, list) else ()):
+        if not vocabulary.is_known("actor class", name):
+            problems.append((("actor_classes", j), vocabulary.unknown_message("actor class", name)))
+    return problems
+
+
+def _purpose_problem(purpose: str, declared: set[str] | None) -> str | None:
+    if not vocabulary.is_known("purpose", purpose):
+        return vocabulary.unknown_message("purpose", purpose)
+    if declared is not None and purpose not in declared:
+        return f"purpose {purpose!r} is not in 'purposes'"
+    return None
+
+
 def _semantic_problems(
     rules: list[tuple[int, Rule]], purposes: set[str] | None, actor_classes: set[str] | None
 ) -> list[tuple[tuple[Any, ...], str]]:
@@ -329,35 +359,34 @@ def _semantic_problems(
                 continue
             for j, pattern in enumerate(cond.operations or ()):
                 if not ops.expand(pattern):
+                    guess = vocabulary.suggestion(pattern, vocabulary.OPERATIONS)
+                    hint = f" (did you mean {guess!r}?)" if guess else ""
                     problems.append(
-                        (at + (part, "operations", j), f"{pattern!r} matches no known operation")
+                        (
+                            at + (part, "operations", j),
+                            f"{pattern!r} matches no known operation{hint}",
+                        )
                     )
             for j, role in enumerate(cond.roles or ()):
-                if role not in ops.ROLES:
+                if not vocabulary.is_known("role", role):
                     problems.append(
-                        (at + (part, "roles", j), f"unknown role {role!r} ({', '.join(ops.ROLES)})")
+                        (at + (part, "roles", j), vocabulary.unknown_message("role", role))
                     )
-            if purposes is not None:
-                for j, p in enumerate(cond.purposes or ()):
-                    if p not in purposes:
-                        problems.append(
-                            (at + (part, "purposes", j), f"purpose {p!r} is not in 'purposes'")
-                        )
-            if actor_classes is not None:
-                for j, a in enumerate(cond.actor_classes or ()):
-                    if a not in actor_classes:
-                        problems.append(
-                            (
-                                at + (part, "actor_classes", j),
-                                f"actor class {a!r} is not in 'actor_classes'",
-                            )
-                        )
-        if rule.require and rule.require.purposes and purposes is not None:
+            for j, p in enumerate(cond.purposes or ()):
+                if message := _purpose_problem(p, purposes):
+                    problems.append((at + (part, "purposes", j), message))
+            for j, a in enumerate(cond.actor_classes or ()):
+                if not vocabulary.is_known("actor class", a):
+                    message = vocabulary.unknown_message("actor class", a)
+                elif actor_classes is not None and a not in actor_classes:
+                    message = f"actor class {a!r} is not in 'actor_classes'"
+                else:
+                    continue
+                problems.append((at + (part, "actor_classes", j), message))
+        if rule.require and rule.require.purposes:
             for j, p in enumerate(rule.require.purposes):
-                if p not in purposes:
-                    problems.append(
-                        (at + ("require", "purposes", j), f"purpose {p!r} is not in 'purposes'")
-                    )
+                if message := _purpose_problem(p, purposes):
+                    problems.append((at + ("require", "purposes", j), message))
     return problems
 
 
@@ -399,13 +428,28 @@ class PolicyEngine:
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         base = {"policy_sha256": self.policy.sha256}
+        if not vocabulary.is_known("actor class", ctx.actor_class):
+            # Not matched loosely, nor as any known class: denied outright, which is at least
+            # as strict as every rule for every class (docs/policy.md, "Closed vocabulary").
+            return Decision(
+                False,
+                "unknown-actor-class",
+                f"The organization's actor class {ctx.actor_class!r} is not a known one "
+                f"({', '.join(vocabulary.ACTOR_CLASSES)}); the host administrator must correct "
+                "it before the organization can make requests.",
+                obligations=base,
+            )
         known = self.policy.document.purposes
-        if known is not None and ctx.purpose is not None and ctx.purpose not in known:
+        if known is None:
+            known = vocabulary.PURPOSES
+        if ctx.purpose is not None and (
+            ctx.purpose not in known or not vocabulary.is_known("purpose", ctx.purpose)
+        ):
             return Decision(
                 False,
                 "unknown-purpose",
                 f"The declared purpose {ctx.purpose!r} is not one this policy knows "
-                f"({', '.join(sorted(known))}).",
+                f"({', '.join(sorted(set(known) & set(vocabulary.PURPOSES)))}).",
                 obligations=base,
             )
         for rule in self.policy.rules:

@@ -1,8 +1,9 @@
 """Organizations (tenants), accounts with roles, and API keys.
 
-An organization has an actor class (law-enforcement, child-protection, research, commercial, ...),
-which the policy matches on. An account belongs to one organization and holds roles (admin,
-operator, reviewer, auditor). An API key belongs to one account.
+An organization has an actor class (law-enforcement, child-protection, research, commercial, ...:
+the closed list of :mod:`faceledger.governance.vocabulary`), which the policy matches on. An
+account belongs to one organization and holds roles (admin, operator, reviewer, auditor). An API
+key belongs to one account.
 
 API keys look like ``flk_<key id>_<secret>``: the key id (16 hex digits) finds the row in O(1);
 the secret is 256 random bits, stored only as its SHA-256 (a slow hash adds nothing for a secret
@@ -27,20 +28,12 @@ from faceledger.governance.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
-from faceledger.governance.operations import ROLES
+from faceledger.governance.vocabulary import ACTOR_CLASSES, ROLES, check_actor_class, check_role
 
 KEY_PREFIX = "flk"
-KNOWN_ACTOR_CLASSES = (
-    "law-enforcement",
-    "child-protection",
-    "research",
-    "commercial",
-    "public-sector",
-    "nonprofit",
-)
-"""Actor classes the default policy names; others are allowed (a policy may name them)."""
+KNOWN_ACTOR_CLASSES = ACTOR_CLASSES
+"""The actor classes an organization may have (no others: see governance.vocabulary)."""
 
-_SLUG = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
 _KEY = re.compile(rf"^{KEY_PREFIX}_([0-9a-f]{{16}})_([0-9a-f]{{64}})$")
 EXCLUSIVE_ROLES = frozenset({"auditor"})
@@ -124,11 +117,7 @@ class Principals:
 
     def create_org(self, name: str, actor_class: str) -> Org:
         _check_name(name, "organization name")
-        if not _SLUG.match(actor_class):
-            raise InvalidArgumentError(
-                f"actor class {actor_class!r} must be lower-case words joined by '-' "
-                f"(e.g. {', '.join(KNOWN_ACTOR_CLASSES[:3])})"
-            )
+        check_actor_class(actor_class)
         org = Org(_new_id("org"), name, actor_class, iso(self.clock()))
         with self.db.transaction() as conn:
             if conn.execute("SELECT 1 FROM orgs WHERE name = ?", (name,)).fetchone():
@@ -279,7 +268,7 @@ def _new_id(prefix: str) -> str:
 
 
 def _check_name(name: str, what: str) -> None:
-    if not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidArgumentError(
             f"{what} {name!r}: 1-64 letters, digits, spaces, '.', '_' or '-', "
             "starting with a letter or digit"
@@ -290,9 +279,8 @@ def _check_roles(roles: list[str] | set[str]) -> frozenset[str]:
     role_set = frozenset(roles)
     if not role_set:
         raise InvalidArgumentError(f"an account needs at least one role ({', '.join(ROLES)})")
-    unknown = sorted(role_set.difference(ROLES))
-    if unknown:
-        raise InvalidArgumentError(f"unknown role {unknown[0]!r} (roles: {', '.join(ROLES)})")
+    for role in sorted(role_set.difference(ROLES)):
+        check_role(role)
     for role in EXCLUSIVE_ROLES & role_set:
         if len(role_set) > 1:
             raise InvalidArgumentError(

@@ -19,8 +19,14 @@ from faceledger.governance.clock import Clock, iso, utc_now
 from faceledger.governance.context import RequestContext
 from faceledger.governance.db import GovernanceDB
 from faceledger.governance.decision import Decision
-from faceledger.governance.errors import ConflictError, ForbiddenError, NotFoundError
+from faceledger.governance.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidArgumentError,
+    NotFoundError,
+)
 from faceledger.governance.events import ReviewStep
+from faceledger.validation import MAX_NOTE, clean_text
 
 REQUIRED_CONFIRMATIONS = 2
 
@@ -189,6 +195,11 @@ class ReviewQueue:
     def _verdict(self, ctx: RequestContext, lead_id: str, verdict: str, note: str | None) -> Lead:
         operation = f"review.{verdict}"
         error: Exception | None = None
+        bad_note: InvalidArgumentError | None = None
+        try:
+            note = clean_text(note, "note", MAX_NOTE, blank="none", error=InvalidArgumentError)
+        except InvalidArgumentError as exc:  # refused, and logged without the note's text
+            note, bad_note = None, exc
         with self.db.transaction() as conn:
             row = conn.execute(
                 "SELECT * FROM leads WHERE id = ? AND tenant_id = ?", (lead_id, ctx.tenant_id)
@@ -211,6 +222,8 @@ class ReviewQueue:
             elif row["status"] != "pending":
                 rule, reason = "review-lead-closed", f"The lead is {row['status']} already."
                 error = ConflictError(reason)
+            elif bad_note is not None:
+                rule, reason, error = "review-invalid-note", str(bad_note), bad_note
             if error is not None:
                 self._event(
                     ctx,

@@ -29,6 +29,7 @@ from faceledger.engine.similarity import (
     distance_from_similarity,
 )
 from faceledger.engine.types import Comparison, Face
+from faceledger import validation
 from faceledger.errors import FaceledgerError, ImageError
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
@@ -214,10 +215,12 @@ class FaceService(UserOperations):
         return {
             "collection_id": collection_id,
             "image_sha256": digest,
-            "external_image_id": external_image_id,
+            "external_image_id": validation.clean_text(
+                external_image_id, "external_image_id", validation.MAX_EXTERNAL_ID
+            ),
             "max_faces": max_faces,
             "quality_filter": str(QualityFilter(quality_filter)),
-            "consent": consent,
+            "consent": validation.clean_text(consent, "consent", validation.MAX_REFERENCE),
         }
 
     def _store_faces(

@@ -26,19 +26,18 @@ import numpy as np
 
 from faceledger.engine.similarity import similarity_from_distance
 from faceledger.engine.types import BoundingBox, Face, Pose, Quality
-from faceledger.errors import ConflictError, FaceledgerError, NotFoundError  # noqa: F401 - re-exported
+from faceledger.errors import (  # noqa: F401 - re-exported
+    ConflictError,
+    FaceledgerError,
+    InvalidRequestError,
+    NotFoundError,
+)
 
 T = TypeVar("T")
 
 MAX_PAGE = 4096
 MAX_ASSOCIATE = 100
 """Faces per associate/disassociate call (as in Rekognition's AssociateFaces)."""
-
-
-class InvalidRequestError(FaceledgerError):
-    """An argument is out of range (ids, page size, batch size)."""
-
-    code = "invalid_request"
 
 
 @dataclass(frozen=True, slots=True)

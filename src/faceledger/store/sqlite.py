@@ -52,10 +52,9 @@ from faceledger.store.base import (
     encode_token,
 )
 from faceledger.store.index import DIM, ExactIndex
+from faceledger.validation import check_id
 
 SCHEMA_VERSION = 2
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-:]{1,255}$")
-"""Collection and user ids: letters, digits, and ``_ . - :``, 1 to 255 characters."""
 LOAD_CHUNK = 65_536
 MAX_PAGE_IDS = 4096
 """At most this many face ids in one ``list_faces(face_ids=...)`` filter."""
@@ -127,14 +126,6 @@ FACE_FROM = "faces f LEFT JOIN users u ON u.pk = f.user_pk"
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def check_id(value: str, what: str) -> str:
-    if not isinstance(value, str) or not ID_PATTERN.match(value):
-        raise InvalidRequestError(
-            f"invalid {what} {value!r}: use 1-255 letters, digits, '_', '.', '-' or ':'"
-        )
-    return value
 
 
 @dataclass

@@ -12,8 +12,7 @@ from faceledger.engine.similarity import DEFAULT_SEARCH_THRESHOLD
 from faceledger.service.faces import FaceService
 from faceledger.service.governance import GovernanceService
 from faceledger.service.unit import Governed
-
-ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,255}$"
+from faceledger.validation import ID_PATTERN  # noqa: F401 - one id rule for API, CLI and store
 
 
 def faces(request: Request) -> FaceService:
