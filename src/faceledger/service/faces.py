@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from faceledger import validation
 from faceledger.engine.batch import process_images
 from faceledger.engine.core import Engine
 from faceledger.engine.similarity import (
@@ -29,7 +30,6 @@ from faceledger.engine.similarity import (
     distance_from_similarity,
 )
 from faceledger.engine.types import Comparison, Face
-from faceledger import validation
 from faceledger.errors import FaceledgerError, ImageError
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
