@@ -22,6 +22,7 @@ import face_recognition_models as frm
 import numpy as np
 from PIL import Image
 
+from faceledger.cpus import available_cpus
 from faceledger.engine.onnx import OnnxDescriptor, OnnxDescriptorInt8, OnnxMmodDetector
 
 REPO = Path(__file__).resolve().parents[1]
@@ -270,7 +271,10 @@ def main() -> None:
     print("-+-".join("-" * w for w in widths))
     for r in rows:
         print(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
-    print(f"\nload average at end: {os.getloadavg()}; cores: {os.cpu_count()}")
+    print(
+        f"\nload average at end: {os.getloadavg()}; cores: {os.cpu_count()}, "
+        f"usable by this process: {available_cpus()}"
+    )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from tqdm import tqdm
 
+from faceledger.cpus import available_cpus
 from faceledger.engine.core import Engine, EngineConfig
 from faceledger.errors import FaceledgerError
 
@@ -24,7 +25,8 @@ _worker_engine: Engine | None = None
 
 
 def default_workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    """One worker per CPU this process may use (affinity and cgroup quota)."""
+    return available_cpus()
 
 
 def process_images(
