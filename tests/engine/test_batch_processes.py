@@ -99,3 +99,52 @@ def test_a_pool_started_from_a_thread_that_ends_keeps_its_workers(portraits: lis
     rest = list(results)  # the starting thread has ended; the workers must still be there
     assert [p for p, _ in first + rest] == paths
     assert all(isinstance(r, list) and len(r) == 1 for _, r in first + rest)
+
+
+GARBAGE_SESSION = """
+import gc, sys
+from faceledger import Engine
+from faceledger.engine.batch import process_images
+
+class Holder:
+    pass
+
+def collect_then_count(engine, path):
+    gc.collect()  # what a long run's collector does sooner or later
+    return len(engine.detect(path))
+
+def drop_in_a_cycle():
+    holder = Holder()
+    holder.engine = Engine()
+    holder.engine.model_id  # its onnxruntime session exists, with its threads
+    holder.me = holder  # only the garbage collector can free it
+    gc.collect()  # still referenced here: moved to the oldest generation
+
+if __name__ == "__main__":
+    drop_in_a_cycle()
+    gc.disable()  # nothing collects it before the workers are forked
+    out = list(process_images(sys.argv[1:], collect_then_count, workers=2, progress=False))
+    print(sum(n for _, n in out))
+"""
+
+
+def test_workers_do_not_hang_on_the_parents_garbage(portraits: list[Path]) -> None:
+    """A worker's garbage collector freeing an inherited onnxruntime session waits forever for
+    the session's threads, which were not forked."""
+    images = [str(p) for p in portraits] * 2
+    proc = subprocess.Popen(
+        [sys.executable, "-c", GARBAGE_SESSION, *images],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        out, err = "", "timed out: the workers hang"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert proc.returncode == 0 and out.split() == [str(len(images))], err

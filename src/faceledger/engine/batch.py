@@ -11,6 +11,7 @@ no cleanup): see ``_exit_with_parent``.
 from __future__ import annotations
 
 import ctypes
+import gc
 import multiprocessing
 import os
 import signal
@@ -19,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from typing import TypeVar
 
@@ -79,12 +81,33 @@ def process_images(
             initializer=_init_worker,
             initargs=(config, lifeline),
         ) as pool:
-            results = pool.map(partial(_run_in_worker, task), items, chunksize=chunksize)
+            with _gc_frozen_for_fork():  # the workers are forked by the first submission
+                results = pool.map(partial(_run_in_worker, task), items, chunksize=chunksize)
             for item, result in zip(items, results, strict=True):
                 yield item, result
                 bar.update()
     finally:
         bar.close()
+
+
+@contextmanager
+def _gc_frozen_for_fork() -> Iterator[None]:
+    """Fork workers that never run the destructors of the parent's garbage.
+
+    A forked worker inherits the parent's objects but not its threads. When the garbage
+    collector of a worker frees an inherited object that owns threads, such as an onnxruntime
+    session of an Engine dropped in a reference cycle, the destructor waits for threads that do
+    not exist in the worker, and the worker hangs forever. So the parent frees its garbage
+    first (where the threads exist), then freezes what remains into the collector's permanent
+    generation while the workers are forked: a worker's collector never visits those objects.
+    The parent unfreezes once they are forked.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _guarded(task: Callable[[Engine, str], T], engine: Engine, item: str) -> T | FaceledgerError:
