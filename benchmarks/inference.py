@@ -1,6 +1,6 @@
 """dlib vs onnxruntime, side by side in one run: speed, descriptor parity, detector agreement.
 
-    python benchmarks/inference.py --data /work/shared/data --n-faces 500
+    python benchmarks/inference.py [--data DIR] --n-faces 500
 
 Prints one table.  Timings are medians over repeats (and the load average is printed,
 because other processes on the machine inflate both columns alike).
@@ -22,9 +22,11 @@ import face_recognition_models as frm
 import numpy as np
 from PIL import Image
 
+from faceledger.cpus import available_cpus
+from faceledger.datasets import require_dataset
+from faceledger.datasets.lfw import IMAGE_DIR
 from faceledger.engine.onnx import OnnxDescriptor, OnnxDescriptorInt8, OnnxMmodDetector
 
-REPO = Path(__file__).resolve().parents[1]
 Box = tuple[int, int, int, int]
 
 
@@ -58,8 +60,8 @@ def cpu_ms(fn: Callable[[], object], repeats: int, per: int = 1) -> float:
     return statistics.median(times)
 
 
-def lfw_paths(data: Path) -> list[Path]:
-    root = data / "lfw" / "lfw-deepfunneled"
+def lfw_paths(lfw: Path) -> list[Path]:
+    root = lfw / IMAGE_DIR
     people = sorted(p for p in root.iterdir() if p.is_dir())
     return [img for p in people for img in sorted(p.glob("*.jpg"))[:1]]
 
@@ -136,13 +138,14 @@ def detector_agreement(paths: list[Path], ref, ours: OnnxMmodDetector) -> dict[s
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    default_data = os.environ.get("FACELEDGER_DATA") or str(REPO.parent / "shared" / "data")
-    ap.add_argument("--data", type=Path, default=Path(default_data))
+    ap.add_argument("--data", help="folder holding lfw/ and congress_current/ (default: data root)")
     ap.add_argument("--n-faces", type=int, default=500)
     ap.add_argument("--n-detect-lfw", type=int, default=200)
     ap.add_argument("--n-congress", type=int, default=290)
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
+    lfw = require_dataset("lfw", args.data)
+    congress_dir = require_dataset("congress_current", args.data)
     os.environ.setdefault("FACELEDGER_CACHE_DIR", tempfile.mkdtemp(prefix="faceledger-bench-"))
     rows: list[tuple[str, str, str, str]] = []
 
@@ -154,7 +157,7 @@ def main() -> None:
         rows.append((name, f"{dlib_v:.4g} {unit}", f"{onnx_v:.4g} {unit}", f"{ratio:.1f}x"))
 
     log(f"load average at start: {os.getloadavg()}")
-    all_lfw = lfw_paths(args.data)
+    all_lfw = lfw_paths(lfw)
     log("collecting aligned chips (dlib HOG + 5-point + get_face_chip)")
     chips = collect_chips(all_lfw, args.n_faces)
 
@@ -190,7 +193,7 @@ def main() -> None:
     ref_det = dlib.cnn_face_detection_model_v1(frm.cnn_face_detector_model_location())
     det2 = OnnxMmodDetector(threads=2)
     det1 = OnnxMmodDetector(threads=1)
-    congress = sorted((args.data / "congress_current" / "images").glob("*.jpg"))
+    congress = sorted((congress_dir / "images").glob("*.jpg"))
     img512 = np.asarray(Image.open(congress[0]).convert("RGB").resize((512, 512)))
     d_det = median_ms(lambda: ref_det(img512, 0), 3)
     row(
@@ -270,7 +273,10 @@ def main() -> None:
     print("-+-".join("-" * w for w in widths))
     for r in rows:
         print(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
-    print(f"\nload average at end: {os.getloadavg()}; cores: {os.cpu_count()}")
+    print(
+        f"\nload average at end: {os.getloadavg()}; cores: {os.cpu_count()}, "
+        f"usable by this process: {available_cpus()}"
+    )
 
 
 if __name__ == "__main__":

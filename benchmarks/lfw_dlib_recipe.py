@@ -96,10 +96,19 @@ def main() -> None:
     folds = np.array([p.fold for p in pairs])
     needed = view.pair_images
 
+    # Jittered descriptors of the faces chosen from the embedding cache: reused only for the
+    # same images *and* the same boxes (a new embedding cache may choose other faces).
     file = cache_dir() / "embeddings" / f"lfw-dlib-jitter{args.jitters}-v{CACHE_VERSION}.npz"
-    if file.exists() and list(np.load(file)["paths"]) == needed:
-        jittered = np.load(file)["descriptors"]
-    else:
+    boxes = np.array([box for _, box in view.chosen_boxes()], dtype=np.float32)
+    jittered = None
+    if file.exists():
+        with np.load(file) as z:
+            same_faces = "boxes" in z and np.array_equal(z["boxes"], boxes)
+            if list(z["paths"]) == needed and same_faces:
+                jittered = z["descriptors"]
+            else:
+                print(f"{file}: made for other faces, recomputing", file=sys.stderr)
+    if jittered is None:
         jobs = [(path, box, args.jitters) for path, box in view.chosen_boxes()]
         with ProcessPoolExecutor(args.workers, initializer=_init) as pool:
             jittered = np.stack(
@@ -113,7 +122,7 @@ def main() -> None:
             )
         file.parent.mkdir(parents=True, exist_ok=True)
         tmp = file.with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, paths=np.array(needed), descriptors=jittered)
+        np.savez_compressed(tmp, paths=np.array(needed), boxes=boxes, descriptors=jittered)
         tmp.replace(file)
 
     # Vectors for every face row; only the rows of pair images are filled in.

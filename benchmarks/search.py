@@ -4,12 +4,18 @@ Also the opt-in approximate index (IVF, ``store/approximate.py``) at 100k and 1M
 recall@10 is measured against the exact index on the same queries, with latency, build time and
 memory, and every distance it returns is checked to be the exact distance of that face.
 
+    python benchmarks/lfw_verification.py             # once: embeds and caches all of LFW
     python benchmarks/search.py                       # everything (about 3-4 minutes, 2 cores)
     python benchmarks/search.py --sizes 10000,100000  # smaller
     python benchmarks/search.py --no-scale --users    # only the LFW identification tables
+    python benchmarks/search.py --spectra lfw,synthetic --no-open   # both spectra, labelled
 
-Scale vectors are synthetic: drawn from a Gaussian with the mean and covariance of the real LFW
-embeddings (so the PCA spectrum the index relies on is realistic); half the queries are a
+Scale vectors are drawn from a Gaussian. With ``--spectra lfw`` (the default) it has the mean and
+covariance of the real LFW embeddings of the default model, read from the embedding cache that
+``benchmarks/lfw_verification.py`` fills (so the PCA spectrum the index relies on is realistic);
+when that cache is missing the benchmark stops and says so (``--embed`` computes it here) rather
+than measure something else. ``--spectra synthetic`` adds (or, alone, runs only) a made-up
+diagonal spectrum with no LFW needed; every table row names its spectrum. Half the queries are a
 gallery vector moved by a same-person-sized offset, half are fresh draws (nobody enrolled).
 Correctness is checked on real and synthetic vectors: every query's top 10 equals the float64
 brute force (ids and distances). Baselines run in the same process on the same vectors: plain
@@ -21,24 +27,29 @@ product, which is not Euclidean order for these non-unit vectors: it is a speed 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gc
 import os
+import random
 import sqlite3
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from faceledger.datasets import require_dataset
+from faceledger.datasets.embed_cache import cache_file, cached_table, embed_images
+from faceledger.datasets.lfw import IMAGE_DIR, identities
 from faceledger.engine.similarity import (
     DEFAULT_MODEL_ID,
     DEFAULT_THRESHOLD,
     distance_from_similarity,
     similarity_from_distance,
 )
+from faceledger.errors import FaceledgerError
 from faceledger.store import SQLiteStore
 from faceledger.store.approximate import ApproximateIndex
 from faceledger.store.index import ExactIndex, brute_force, exact_distances
@@ -56,24 +67,48 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def lfw_table():  # noqa: ANN201
-    """The cached LFW FaceTable (exactly the arguments that hit the shared cache), or None."""
-    from faceledger.datasets import data_root
-    from faceledger.datasets.embed_cache import embed_images
-    from faceledger.datasets.lfw import identities
+@dataclass(frozen=True)
+class Spectrum:
+    """The Gaussian the scale vectors are drawn from, and how the tables name it."""
 
-    root = data_root()
-    lfw = Path("/work/shared/data/lfw")
-    if not lfw.is_dir() and root is not None:
-        lfw = root / "lfw"
-    if not (lfw / "lfw-deepfunneled").is_dir():
-        return None, None
-    people = identities(lfw)
-    paths = [p for v in people.values() for p in v]
-    if not _cached(lfw / "lfw-deepfunneled", paths):
-        print("LFW embeddings not cached; this benchmark does not compute them", file=sys.stderr)
-        return None, None
-    table = embed_images(lfw / "lfw-deepfunneled", paths, name="lfw")
+    name: str  # short, for file names: "lfw", "lfw-sample2000", "synthetic"
+    label: str  # in every table row
+    mean: np.ndarray
+    chol: np.ndarray
+
+
+def lfw_table(
+    data: str | None = None, *, images: int = 0, embed: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings of LFW (default model, the face nearest each image's centre) and their
+    identities, from the embedding cache's own lookup: exactly the table
+    ``benchmarks/lfw_verification.py`` caches (``images``: a seeded sample of that many images
+    instead, a separate cache entry). Never falls back to other vectors: exits with the command
+    that creates the cache when it is missing, unless ``embed`` (compute and cache it here)."""
+    try:
+        lfw = require_dataset("lfw", data)
+    except FaceledgerError as exc:
+        raise SystemExit(f"benchmarks/search.py: {exc}") from None
+    paths = [p for v in identities(lfw).values() for p in v]
+    if images:
+        keep = set(random.Random(0).sample(paths, min(images, len(paths))))
+        paths = [p for p in paths if p in keep]
+    root = lfw / IMAGE_DIR
+    table = (
+        embed_images(root, paths, name="lfw") if embed else cached_table(root, paths, name="lfw")
+    )
+    if table is None:
+        how = (
+            f"rerun with --embed to compute them ({len(paths):,} images, about 0.14 CPU-s each)"
+            if images
+            else "run `python benchmarks/lfw_verification.py` first (it embeds and caches all "
+            f"{len(paths):,} LFW images, about 30 CPU-minutes on 2 cores), or rerun with --embed"
+        )
+        raise SystemExit(
+            f"benchmarks/search.py: the LFW embeddings this benchmark measures are not cached "
+            f"(no {cache_file(root, paths, name='lfw')}): {how}. "
+            "`--spectra synthetic` measures synthetic vectors only, without LFW."
+        )
     rows = table.select("center")
     emb = table.embeddings(tta=True)[rows].astype(np.float32)
     names = np.array([p.split("/")[0] for p in paths])
@@ -81,18 +116,20 @@ def lfw_table():  # noqa: ANN201
     return emb[ok], names[ok]
 
 
-def _cached(root: Path, paths: list[str]) -> bool:
-    """Whether embed_images(root, paths, name="lfw") would hit its cache (same key)."""
-    import hashlib
-    import json
+def lfw_spectrum(emb: np.ndarray, images: int) -> Spectrum:
+    mean = emb.mean(0).astype(np.float64)
+    chol = np.linalg.cholesky(np.cov(emb - mean, rowvar=False) + 1e-9 * np.eye(128))
+    if images:
+        return Spectrum(f"lfw-sample{images}", f"LFW spectrum ({len(emb):,} images)", mean, chol)
+    return Spectrum("lfw", "LFW spectrum", mean, chol)
 
-    from faceledger.datasets.embed_cache import CACHE_VERSION, _config_key, cache_dir
-    from faceledger.engine.core import EngineConfig
 
-    config = dataclasses.replace(EngineConfig(), tta=True)  # as embed_images keys it
-    blob = json.dumps([CACHE_VERSION, str(root.resolve()), paths, _config_key(config)])
-    key = hashlib.sha256(blob.encode()).hexdigest()[:16]
-    return (cache_dir() / "embeddings" / f"lfw-{key}.npz").exists()
+def synthetic_spectrum() -> Spectrum:
+    """Not face-like: a diagonal covariance decaying smoothly; only when asked for."""
+    rng = np.random.default_rng(0)
+    mean = rng.normal(size=128) * 0.05
+    chol = np.diag(0.12 * np.exp(-2.0 * np.linspace(0, 1, 128)))
+    return Spectrum("synthetic", "synthetic (not LFW)", mean, chol)
 
 
 def synthetic(n: int, mean: np.ndarray, chol: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -146,52 +183,21 @@ def faiss_search(x: np.ndarray, kind: str):  # noqa: ANN201
     return search
 
 
-def bench_scale(args, mean, chol) -> None:  # noqa: ANN001
-    rng = np.random.default_rng(7)
+def bench_scale(args, spectra: list[Spectrum]) -> None:  # noqa: ANN001
     sizes = [int(s) for s in args.sizes.split(",")]
     heads = [int(t) for t in args.threads.split(",")]
     rows = []
-    for n in sizes:
-        x = synthetic(n, mean, chol, rng)
-        ids = np.arange(n, dtype=np.int64)
-        queries = queries_for(x, args.queries, mean, chol, rng)
-        row = {"n": n}
-        for head in heads:
+    for spectrum in spectra:
+        rng = np.random.default_rng(7)  # the same draws for a spectrum whatever else runs
+        for n in sizes:
+            rows.append(scale_row(args, spectrum, n, heads, rng))
             gc.collect()
-            before = rss_mb()
-            index = ExactIndex(lambda s, x=x: x[s], threads=head)
-            t = time.perf_counter()
-            for start in range(0, n, 65536):
-                index.add(ids[start : start + 65536], x[start : start + 65536])
-            build = time.perf_counter() - t
-            gc.collect()
-            row[f"mem{head}"] = (rss_mb() - before) / n * 1e6 / 1024  # GB per 1M
-            res, ms = timed(lambda q, index=index: index.search(q, K), queries)
-            row[f"ours{head}"] = ms
-            row["build"] = build
-            check = rng.choice(len(queries), min(args.check, len(queries)), replace=False)
-            for i in check:
-                assert res[i] == brute_force(queries[i], ids, x, K), f"not exact at n={n}"
-            row["checked"] = len(check)
-            del index
-        if n >= args.approximate_min:
-            row["approximate"] = bench_approximate(args, x, ids, queries, res)
-        norms = np.einsum("ij,ij->i", x, x)
-        _, row["numpy"] = timed(numpy_search(x, norms), queries)
-        for kind in ("l2", "ip"):
-            fs = faiss_search(x, kind)
-            if fs is not None:
-                _, row[f"faiss_{kind}"] = timed(fs, queries)
-            del fs
-        rows.append(row)
-        del x, norms
-        gc.collect()
     print(f"\n## Top-{K} exact search latency, ms (p50 / p95), {args.queries} queries")
     cols = [f"ours{h}" for h in heads] + ["numpy", "faiss_l2", "faiss_ip"]
     names = {f"ours{h}": f"faceledger ({h} thread{'s' * (h > 1)})" for h in heads}
     names |= {"numpy": "plain numpy", "faiss_l2": "FAISS FlatL2", "faiss_ip": "FAISS FlatIP"}
-    print("| faces | " + " | ".join(names[c] for c in cols) + " | exact checks |")
-    print("|---:|" + "---:|" * (len(cols) + 1))
+    print("| vectors | faces | " + " | ".join(names[c] for c in cols) + " | exact checks |")
+    print("|---|---:|" + "---:|" * (len(cols) + 1))
     for row in rows:
         cells = [
             f"{np.percentile(row[c], 50):.1f} / {np.percentile(row[c], 95):.1f}"
@@ -199,29 +205,69 @@ def bench_scale(args, mean, chol) -> None:  # noqa: ANN001
             else "n/a"
             for c in cols
         ]
-        print(f"| {row['n']:,} | " + " | ".join(cells) + f" | {row['checked']} = brute force |")
+        print(
+            f"| {row['spectrum'].label} | {row['n']:,} | " + " | ".join(cells)
+            + f" | {row['checked']} = brute force |"
+        )  # fmt: skip
     print("\n## Index memory (resident growth, GB per 1M faces) and build time")
     for row in rows:
         mem = row[f"mem{heads[0]}"] if row["n"] >= 100_000 else None
         shown = f"{mem:.3f} GB per 1M" if mem is not None else "below measurement noise"
-        print(f"- {row['n']:,} faces: {shown}; build {row['build']:.2f} s")
+        print(f"- {row['n']:,} faces, {row['spectrum'].label}: {shown}; build {row['build']:.2f} s")
     approx = [row for row in rows if "approximate" in row]
     if approx:
         print(f"\n## Top-{K} approximate search (IVF, opt-in), {args.queries} queries, "
               f"recall@{K} against the exact index")  # fmt: skip
-        print(f"| faces | lists | nprobe | recall@{K} | queries with recall < 0.8 | p50 / p95 ms "
-              "| exact p50 / p95 ms | build s | memory GB per 1M |")  # fmt: skip
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print(f"| vectors | faces | lists | nprobe | recall@{K} | queries with recall < 0.8 "
+              "| p50 / p95 ms | exact p50 / p95 ms | build s | memory GB per 1M |")  # fmt: skip
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for row in approx:
             a, exact_ms = row["approximate"], row[f"ours{heads[0]}"]
             for nprobe, recall, ms in a["runs"]:
                 print(
-                    f"| {row['n']:,} | {a['nlist']} | {nprobe} | {recall.mean():.3f} | "
-                    f"{(recall < 0.8).sum()} | {np.percentile(ms, 50):.1f} / "
-                    f"{np.percentile(ms, 95):.1f} | {np.percentile(exact_ms, 50):.1f} / "
-                    f"{np.percentile(exact_ms, 95):.1f} | {a['build']:.1f} | {a['mem']:.3f} |"
+                    f"| {row['spectrum'].label} | {row['n']:,} | {a['nlist']} | {nprobe} | "
+                    f"{recall.mean():.3f} | {(recall < 0.8).sum()} | "
+                    f"{np.percentile(ms, 50):.1f} / {np.percentile(ms, 95):.1f} | "
+                    f"{np.percentile(exact_ms, 50):.1f} / {np.percentile(exact_ms, 95):.1f} | "
+                    f"{a['build']:.1f} | {a['mem']:.3f} |"
                 )
         print("(every returned distance checked equal to the exact distance of that face)")
+
+
+def scale_row(args, spectrum: Spectrum, n: int, heads: list[int], rng) -> dict:  # noqa: ANN001
+    """One size of one spectrum: the exact index per thread count, IVF, the baselines."""
+    x = synthetic(n, spectrum.mean, spectrum.chol, rng)
+    ids = np.arange(n, dtype=np.int64)
+    queries = queries_for(x, args.queries, spectrum.mean, spectrum.chol, rng)
+    row: dict = {"n": n, "spectrum": spectrum}
+    for head in heads:
+        gc.collect()
+        before = rss_mb()
+        index = ExactIndex(lambda s, x=x: x[s], threads=head)
+        t = time.perf_counter()
+        for start in range(0, n, 65536):
+            index.add(ids[start : start + 65536], x[start : start + 65536])
+        build = time.perf_counter() - t
+        gc.collect()
+        row[f"mem{head}"] = (rss_mb() - before) / n * 1e6 / 1024  # GB per 1M
+        res, ms = timed(lambda q, index=index: index.search(q, K), queries)
+        row[f"ours{head}"] = ms
+        row["build"] = build
+        check = rng.choice(len(queries), min(args.check, len(queries)), replace=False)
+        for i in check:
+            assert res[i] == brute_force(queries[i], ids, x, K), f"not exact at n={n}"
+        row["checked"] = len(check)
+        del index
+    if n >= args.approximate_min:
+        row["approximate"] = bench_approximate(args, x, ids, queries, res)
+    norms = np.einsum("ij,ij->i", x, x)
+    _, row["numpy"] = timed(numpy_search(x, norms), queries)
+    for kind in ("l2", "ip"):
+        fs = faiss_search(x, kind)
+        if fs is not None:
+            _, row[f"faiss_{kind}"] = timed(fs, queries)
+        del fs
+    return row
 
 
 def bench_approximate(args, x, ids, queries, exact_results) -> dict:  # noqa: ANN001
@@ -248,10 +294,12 @@ def bench_approximate(args, x, ids, queries, exact_results) -> dict:  # noqa: AN
     return {"nlist": index.nlist, "build": build, "mem": mem, "runs": runs}
 
 
-def bench_open(args, mean, chol) -> None:  # noqa: ANN001
+def bench_open(args, spectrum: Spectrum) -> None:  # noqa: ANN001
     """Write n faces into a real SQLite store file, then time opening its index and searching."""
     n = args.open_size
-    path = Path(args.db) if args.db else Path(tempfile.gettempdir()) / f"faceledger-bench-{n}.db"
+    mean, chol = spectrum.mean, spectrum.chol
+    default = Path(tempfile.gettempdir()) / f"faceledger-bench-{n}-{spectrum.name}.db"
+    path = Path(args.db) if args.db else default
     if not path.exists():
         t = time.perf_counter()
         tmp = path.with_suffix(".tmp")
@@ -294,7 +342,8 @@ def bench_open(args, mean, chol) -> None:  # noqa: ANN001
     rng = np.random.default_rng(3)
     queries = synthetic(args.queries, mean, chol, rng)
     _, ms = timed(lambda q: store.search("bench", "c", q, k=K), queries)
-    print(f"\n## Opening a {n:,}-face collection from SQLite ({path.stat().st_size / 1e9:.2f} GB)")
+    size = path.stat().st_size / 1e9
+    print(f"\n## Opening a {n:,}-face collection from SQLite ({size:.2f} GB, {spectrum.label})")
     print(f"- open (read every embedding, fit the grid, encode): {opened:.1f} s")
     arrays = index.nbytes / 1e9
     print(f"- resident growth after open: {grown / 1024:.3f} GB ({arrays:.3f} GB arrays)")
@@ -304,7 +353,7 @@ def bench_open(args, mean, chol) -> None:  # noqa: ANN001
     store.close()
 
 
-def identification(emb: np.ndarray, names: np.ndarray) -> None:
+def identification(emb: np.ndarray, names: np.ndarray, sample: int = 0) -> None:
     """Open-set identification on LFW: faces (one image per identity) vs users (several)."""
     max_d = distance_from_similarity(DEFAULT_THRESHOLD, MODEL)
     rng = np.random.default_rng(0)
@@ -356,7 +405,8 @@ def identification(emb: np.ndarray, names: np.ndarray) -> None:
             f"(distance < {d01:.3f}, similarity > {sim01:.3f}) |"
         )
 
-    print(f"\n## Identification on LFW (deep-funneled, {MODEL}), threshold "
+    which = f"a sample of {len(emb):,} LFW images" if sample else "LFW"
+    print(f"\n## Identification on {which} (deep-funneled, {MODEL}), threshold "
           f"{DEFAULT_THRESHOLD:g} (distance ≤ {max_d:.3f})")  # fmt: skip
     print(f"Distractors enrolled: {len(distractors):,} single-image identities; non-mated probes: "
           f"the other {len(nonmated):,} single-image identities (never enrolled).")  # fmt: skip
@@ -389,6 +439,19 @@ def identification(emb: np.ndarray, names: np.ndarray) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", help="folder holding lfw/ (default: $FACELEDGER_DATA etc.)")
+    parser.add_argument(
+        "--spectra", default="lfw", help="scale vectors: lfw, synthetic or lfw,synthetic"
+    )
+    parser.add_argument(
+        "--lfw-images",
+        type=int,
+        default=0,
+        help="a seeded sample of this many LFW images instead of all (own cache entry)",
+    )
+    parser.add_argument(
+        "--embed", action="store_true", help="compute and cache missing LFW embeddings (slow)"
+    )
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--threads", default="1", help="faceledger columns, e.g. 1,2")
     parser.add_argument("--queries", type=int, default=200)
@@ -402,32 +465,38 @@ def main() -> None:
     parser.add_argument("--no-open", action="store_true")
     parser.add_argument("--users", action="store_true", help="only identification tables")
     args = parser.parse_args()
+    wanted = args.spectra.split(",")
+    if not wanted or set(wanted) - {"lfw", "synthetic"}:
+        parser.error("--spectra: lfw, synthetic or lfw,synthetic")
+    if args.users and "lfw" not in wanted:
+        parser.error("--users needs the LFW embeddings (--spectra lfw)")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    emb, names = lfw_table()
-    if emb is None:
-        print("LFW not found: synthetic spectrum only, no identification tables", file=sys.stderr)
-        rng = np.random.default_rng(0)
-        mean = rng.normal(size=128) * 0.05
-        chol = np.diag(0.12 * np.exp(-2.0 * np.linspace(0, 1, 128)))
-    else:
-        mean = emb.mean(0).astype(np.float64)
-        chol = np.linalg.cholesky(np.cov(emb - mean, rowvar=False) + 1e-9 * np.eye(128))
+    spectra: list[Spectrum] = []
+    emb = names = None
+    if "lfw" in wanted:
+        emb, names = lfw_table(args.data, images=args.lfw_images, embed=args.embed)
+        spectra.append(lfw_spectrum(emb, args.lfw_images))
         print(f"LFW: {len(emb):,} embeddings, {len(set(names)):,} identities")
         # correctness on real vectors: every LFW face as a query of the whole set (200 of them)
         ids = np.arange(len(emb))
         index = ExactIndex(lambda s: emb[s])
         index.add(ids, emb)
-        picks = np.random.default_rng(1).choice(len(emb), 200, replace=False)
+        picks = np.random.default_rng(1).choice(len(emb), min(200, len(emb)), replace=False)
         for i in picks:
             assert index.search(emb[i], K) == brute_force(emb[i], ids, emb, K)
         print(f"real LFW vectors: {len(picks)} queries, top-{K} identical to brute force")
+    if "synthetic" in wanted:
+        spectra.append(synthetic_spectrum())
+        print("synthetic vectors (asked for): rows labelled 'synthetic (not LFW)'")
     if not args.users:
         if not args.no_scale:
-            bench_scale(args, mean, chol)
+            bench_scale(args, spectra)
         if not args.no_open:
-            bench_open(args, mean, chol)
-    if emb is not None:
-        identification(emb, names)
+            bench_open(args, spectra[0])
+    if emb is not None and names is not None:
+        identification(emb, names, sample=args.lfw_images)
+    else:
+        print("(no LFW vectors: no identification tables)", file=sys.stderr)
 
 
 if __name__ == "__main__":

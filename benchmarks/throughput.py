@@ -14,7 +14,6 @@ HOG with one upsampling and the 5-point "small" landmark model, one descriptor p
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import tempfile
 import time
@@ -26,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from faceledger import Engine, EngineConfig
+from faceledger.cpus import available_cpus
 from faceledger.datasets import require_dataset
 from faceledger.datasets.lfw import IMAGE_DIR, identities
 from faceledger.engine.batch import process_images
@@ -123,7 +123,7 @@ def main() -> None:
     lfw_paths = [
         str(lfw / IMAGE_DIR / p) for p in random.Random(1).sample(everything, args.lfw_images)
     ]
-    cores = len(os.sched_getaffinity(0))
+    cores = available_cpus()
     with tempfile.TemporaryDirectory() as tmp:
         frames = make_frames(sorted((congress / "images").glob("*.jpg")), args.frames, Path(tmp))
         frame_paths = [str(p) for p, _ in frames]

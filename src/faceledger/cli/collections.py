@@ -165,7 +165,9 @@ def index(
     resume: Annotated[
         bool, typer.Option(help="Skip images already indexed (same SHA-256).")
     ] = True,
-    workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes (default: one per usable CPU).")
+    ] = None,
     detector: DetectorOpt = "hog",
     consent: Annotated[
         str | None,

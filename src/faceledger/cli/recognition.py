@@ -23,7 +23,7 @@ DetectorOpt = Annotated[
     str, typer.Option(help="Face detector: hog (fast) or cnn (slower, finds more).")
 ]
 MinFaceOpt = Annotated[int, typer.Option(help="Smallest face to look for, in pixels.")]
-WorkersOpt = Annotated[int | None, typer.Option(help="Processes to use (default: all cores).")]
+WorkersOpt = Annotated[int | None, typer.Option(help="Processes (default: one per usable CPU).")]
 
 console = Console()
 

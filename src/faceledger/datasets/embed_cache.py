@@ -111,12 +111,7 @@ def embed_images(
 ) -> FaceTable:
     """Faces and descriptors of ``root/p`` for each p, cached under ``cache_dir()``."""
     config = dataclasses.replace(config or EngineConfig(), tta=True)  # all six crops are kept
-    key = hashlib.sha256(
-        json.dumps(
-            [CACHE_VERSION, str(root.resolve()), relative_paths, _config_key(config)]
-        ).encode()
-    ).hexdigest()[:16]
-    file = cache_dir() / "embeddings" / f"{name}-{key}.npz"
+    file = cache_file(root, relative_paths, name=name, config=config)
     if use_cache and file.exists():
         return _load(file)
     absolute = [str(root / p) for p in relative_paths]
@@ -145,6 +140,28 @@ def embed_images(
     )
     _save(file, table)
     return table
+
+
+def cache_file(
+    root: Path, relative_paths: list[str], *, name: str, config: EngineConfig | None = None
+) -> Path:
+    """Where ``embed_images`` with the same arguments keeps its table (it may not exist yet)."""
+    config = dataclasses.replace(config or EngineConfig(), tta=True)
+    key = hashlib.sha256(
+        json.dumps(
+            [CACHE_VERSION, str(root.resolve()), relative_paths, _config_key(config)]
+        ).encode()
+    ).hexdigest()[:16]
+    return cache_dir() / "embeddings" / f"{name}-{key}.npz"
+
+
+def cached_table(
+    root: Path, relative_paths: list[str], *, name: str, config: EngineConfig | None = None
+) -> FaceTable | None:
+    """What ``embed_images`` with the same arguments would return from its cache, or None when
+    it has not been computed: never computes (for readers that must not fall back silently)."""
+    file = cache_file(root, relative_paths, name=name, config=config)
+    return _load(file) if file.exists() else None
 
 
 def _config_key(config: EngineConfig) -> list[object]:

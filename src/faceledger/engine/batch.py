@@ -3,28 +3,45 @@
 dlib evaluates one face at a time on one core, so throughput comes from processes: each worker
 builds its own Engine once and takes images in small chunks. A failure on one image (corrupt,
 unreadable) is returned in its place as a FaceledgerError and never stops the batch.
+
+Workers die with the process that started them, even when it is killed with SIGKILL (which runs
+no cleanup): see ``_exit_with_parent``.
 """
 
 from __future__ import annotations
 
+import ctypes
+import gc
+import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from typing import TypeVar
 
 from tqdm import tqdm
 
+from faceledger.cpus import available_cpus
 from faceledger.engine.core import Engine, EngineConfig
 from faceledger.errors import FaceledgerError
 
 T = TypeVar("T")
 
+PARENT_POLL_S = 0.5
+"""How often a worker's watchdog thread checks that its parent is still there."""
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
 _worker_engine: Engine | None = None
 
 
 def default_workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    """One worker per CPU this process may use (affinity and cgroup quota)."""
+    return available_cpus()
 
 
 def process_images(
@@ -52,18 +69,45 @@ def process_images(
                 yield item, _guarded(task, engine, item)
                 bar.update()
             return
+        context = multiprocessing.get_context()
+        lifeline = (
+            os.getpid(),
+            context.get_start_method(),
+            threading.current_thread() is threading.main_thread(),
+        )
         with ProcessPoolExecutor(
-            max_workers=workers, initializer=_init_worker, initargs=(config,)
+            max_workers=workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(config, lifeline),
         ) as pool:
-            for item, result in zip(
-                items,
-                pool.map(partial(_run_in_worker, task), items, chunksize=chunksize),
-                strict=True,
-            ):
+            with _gc_frozen_for_fork():  # the workers are forked by the first submission
+                results = pool.map(partial(_run_in_worker, task), items, chunksize=chunksize)
+            for item, result in zip(items, results, strict=True):
                 yield item, result
                 bar.update()
     finally:
         bar.close()
+
+
+@contextmanager
+def _gc_frozen_for_fork() -> Iterator[None]:
+    """Fork workers that never run the destructors of the parent's garbage.
+
+    A forked worker inherits the parent's objects but not its threads. When the garbage
+    collector of a worker frees an inherited object that owns threads, such as an onnxruntime
+    session of an Engine dropped in a reference cycle, the destructor waits for threads that do
+    not exist in the worker, and the worker hangs forever. So the parent frees its garbage
+    first (where the threads exist), then freezes what remains into the collector's permanent
+    generation while the workers are forked: a worker's collector never visits those objects.
+    The parent unfreezes once they are forked.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _guarded(task: Callable[[Engine, str], T], engine: Engine, item: str) -> T | FaceledgerError:
@@ -73,9 +117,10 @@ def _guarded(task: Callable[[Engine, str], T], engine: Engine, item: str) -> T |
         return exc
 
 
-def _init_worker(config: EngineConfig | None) -> None:
+def _init_worker(config: EngineConfig | None, lifeline: tuple[int, str, bool]) -> None:
     """One engine per worker, one thread each: the pool already uses every core."""
     global _worker_engine
+    _exit_with_parent(*lifeline)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     _worker_engine = Engine(config, threads=1)
 
@@ -83,3 +128,46 @@ def _init_worker(config: EngineConfig | None) -> None:
 def _run_in_worker(task: Callable[[Engine, str], T], item: str) -> T | FaceledgerError:
     assert _worker_engine is not None
     return _guarded(task, _worker_engine, item)
+
+
+def _exit_with_parent(owner: int, start_method: str, owner_main_thread: bool) -> None:
+    """End this worker when the process that started the pool (``owner``) dies.
+
+    Every worker inherits its siblings' ends of the pool's pipes, so none of them ever reads
+    end-of-file when the parent dies: without this they block on the pipe forever, each holding
+    its models. Two mechanisms, as neither suffices alone:
+
+    - Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, immediate even mid-computation. The kernel
+      sends it when the *thread* that forked this worker exits, so it is only armed when that
+      thread is the owner's main thread (or the single-threaded fork server), which lives as
+      long as the process. A parent that died before the prctl is caught by the ``getppid``
+      check after it.
+    - everywhere: a daemon thread that exits the worker once ``getppid()`` changes (the worker
+      was re-parented because its parent died), within ``PARENT_POLL_S`` once it gets the GIL
+      (a native call holding the GIL, such as a dlib detection, delays it until it returns).
+
+    With the "forkserver" start method the parent is the fork server, which exits with the owner.
+    """
+    forkserver = start_method == "forkserver"
+    if sys.platform.startswith("linux") and (owner_main_thread or forkserver):
+        _set_parent_death_signal(signal.SIGKILL)
+    parent = os.getppid()
+    if not forkserver and parent != owner:
+        os._exit(1)  # the owner died before this worker got here
+    threading.Thread(
+        target=_watch_parent, args=(parent,), name="faceledger-lifeline", daemon=True
+    ).start()
+
+
+def _set_parent_death_signal(sig: signal.Signals) -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):  # no prctl in this libc
+        return False
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)

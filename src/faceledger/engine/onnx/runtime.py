@@ -7,11 +7,11 @@ while producing the same numbers (see ``tests/engine/test_onnx_parity.py``).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from faceledger.cpus import available_cpus
 from faceledger.engine.onnx import convert, mmod
 from faceledger.engine.onnx.dlib_format import read_dlib_net
 
@@ -32,7 +32,7 @@ def _session(model_path: Path, threads: int | None):
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.intra_op_num_threads = threads if threads else (os.cpu_count() or 1)
+    so.intra_op_num_threads = threads if threads else available_cpus()
     so.inter_op_num_threads = 1
     return ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
 
@@ -52,8 +52,9 @@ def _default_detector_path() -> str:
 class OnnxDescriptor:
     """128-D face descriptors equal to ``dlib.face_recognition_model_v1.compute_face_descriptor``.
 
-    ``threads`` sets onnxruntime's intra-op threads (default: all cores).  Chips are run
-    in batches of ``batch_size``; larger batches amortise per-call overhead.
+    ``threads`` sets onnxruntime's intra-op threads (default: the CPUs this process may use,
+    see ``faceledger.cpus``).  Chips are run in batches of ``batch_size``; larger batches
+    amortise per-call overhead.
     """
 
     model_id = "dlib-resnet-v1"
