@@ -16,6 +16,20 @@ def ready(world):
     return world, h
 
 
+# whoami -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["admin", "operator", "reviewer", "auditor"])
+def test_whoami_is_audited(world, role) -> None:
+    r = world.client.get("/v1/whoami", headers=world.headers("A", role, **{"X-Purpose": "nope"}))
+    assert r.status_code == 200
+    (rec,) = world.records(request_id=r.headers["x-request-id"])
+    assert rec["operation"] == "principal.whoami"
+    assert rec["principal_id"] == world.orgs["A"].accounts[role]
+    assert rec["tenant_id"] == world.orgs["A"].id
+    assert rec["decision"]["allowed"] is True and rec["outcome"]["status"] == "ok"
+
+
 # a failed delete is a failure ---------------------------------------------------------------------
 
 
