@@ -16,6 +16,36 @@ def ready(world):
     return world, h
 
 
+# one request, one key -----------------------------------------------------------------------------
+
+
+def test_two_credentials_are_refused_and_never_attributed(ready) -> None:
+    world, _ = ready
+    c = world.client
+    a, b = world.orgs["A"].keys["operator"], world.orgs["B"].keys["operator"]
+    b_account = world.orgs["B"].accounts["operator"]
+    cases = [
+        [("Authorization", f"Bearer {a}"), ("Authorization", f"Bearer {b}")],
+        [("Authorization", f"Bearer {a}"), ("X-API-Key", b)],
+        [("X-API-Key", a), ("X-API-Key", b)],
+    ]
+    for headers in cases:
+        for path in ("/v1/collections", "/v1/whoami", "/v1/no-such-thing"):
+            r = c.get(path, headers=headers)
+            assert r.status_code in (400, 404), (path, r.text)
+            if path in ("/v1/collections", "/v1/whoami"):
+                assert r.status_code == 400
+                err = r.json()["error"]
+                assert err["code"] == "ambiguous_credentials"
+                assert "one API key" in err["message"]
+            recs = world.records(request_id=r.headers["x-request-id"])
+            assert all(x.get("principal_id") != b_account for x in recs), recs
+            assert all(x.get("tenant_id") is None for x in recs), recs
+    # the same key twice is not ambiguous
+    same = c.get("/v1/whoami", headers=[("Authorization", f"Bearer {a}"), ("X-API-Key", a)])
+    assert same.status_code == 200 and same.json()["tenant_id"] == world.orgs["A"].id
+
+
 # whoami -------------------------------------------------------------------------------------------
 
 

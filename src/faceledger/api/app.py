@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faceledger import __version__
 from faceledger.api import errors
+from faceledger.api.deps import AmbiguousCredentialsError, presented_key
 from faceledger.api.routes import ROUTERS
 from faceledger.engine import Engine
 from faceledger.errors import FaceledgerError
@@ -217,11 +218,11 @@ def create_app(
     auditlog = runtime.auditlog
 
     def record_rejected(scope: Scope, rid: str, status: int, code: str) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        key = headers.get("x-api-key") or ""
-        scheme, _, credentials = headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer":
-            key = credentials.strip()
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        try:
+            key = presented_key(headers)
+        except AmbiguousCredentialsError:
+            return  # two keys: which one asked is not known, so attribute it to neither
         if not key:
             return
         try:
