@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -26,6 +26,7 @@ from faceledger import __version__
 from faceledger.api import errors
 from faceledger.api.deps import AmbiguousCredentialsError, presented_key
 from faceledger.api.routes import ROUTERS
+from faceledger.api.unauthenticated import UnauthenticatedLog
 from faceledger.engine import Engine
 from faceledger.errors import FaceledgerError
 from faceledger.governance.clock import Clock, utc_now
@@ -192,6 +193,20 @@ def create_app(
     runtime = Runtime.open(
         settings, engine=engine, gate_class=TrackingGate, serialize_engine=True
     )
+    unauthenticated = UnauthenticatedLog(runtime.auditlog, clock)
+
+    def close() -> None:
+        """Close the databases (for embedders and tests; a server just exits), after writing
+        the count of failed authentications not yet written. Not done at lifespan shutdown:
+        ASGI hosts and test clients may run the lifespan more than once."""
+        unauthenticated.flush(force=True)
+        runtime.close()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        # the count of failed authentications not yet written (nothing if there are none)
+        await anyio.to_thread.run_sync(lambda: unauthenticated.flush(force=True))
 
     app = FastAPI(
         title="faceledger",
@@ -201,6 +216,7 @@ def create_app(
         docs_url="/docs",
         openapi_url="/openapi.json",
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.data_dir = settings.data_dir
     app.state.runtime = runtime
@@ -210,7 +226,8 @@ def create_app(
     app.state.gate = runtime.gate
     app.state.auditlog = runtime.auditlog
     app.state.policy = runtime.policy
-    app.state.close = runtime.close
+    app.state.unauthenticated = unauthenticated
+    app.state.close = close
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)

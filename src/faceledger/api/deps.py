@@ -114,6 +114,7 @@ def principal(
     except AuthError as exc:
         _record_failed_key(request, key, exc)
         raise
+    request.app.state.unauthenticated.flush()  # the summary of a closed window, if any
     return replace(
         ctx,
         purpose=_declared(x_purpose, "X-Purpose"),
@@ -132,16 +133,22 @@ def _record_failed_key(request: Request, key: str | None, exc: FaceledgerError) 
     """A presented key that does not authenticate (unknown, revoked, forged), or several keys
     at once (``key`` None), is an access attempt worth keeping: one audit record with no
     tenant (host auditors see it through ``faceledger audit-log export``), the key id if the
-    key has one, never the secret. Requests without any key are left to the server's access
-    log."""
+    key has one, never the secret; past a few per client and window they are only counted,
+    in one summary record (see ``faceledger.api.unauthenticated``). Requests without any key
+    are left to the server's access log."""
     match = _KEY_ID.match(key) if key else None
-    request.app.state.auditlog.append(
+    key_id = match.group(1) if match else None
+    client = request.client.host if request.client else None
+    request.app.state.unauthenticated.record(
         Unauthenticated(
             request_id=request.state.request_id,
             method=request.method,
             path=request.url.path,
-            key_id=match.group(1) if match else None,
+            key_id=key_id,
             reason=str(exc),
             code=exc.code,
-        )
+            extra={"client": client},
+        ),
+        client=client,
+        key_id=key_id,
     )
