@@ -34,6 +34,7 @@ import numpy as np
 from faceledger import faults
 from faceledger.engine.types import BoundingBox, Face, Pose, Quality
 from faceledger.errors import FaceledgerError, ModelError
+from faceledger.settings import private_file
 from faceledger.store.approximate import ApproximateIndex
 from faceledger.store.base import (
     MAX_ASSOCIATE,
@@ -164,7 +165,7 @@ class SQLiteStore(FaceStore):
     ) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # 0600 in a 0700 folder, before SQLite creates it
         self._conn = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1e3
         )
