@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faceledger import __version__
-from faceledger.api import errors
+from faceledger.api import docs, errors
 from faceledger.api.deps import AmbiguousCredentialsError, presented_key
 from faceledger.api.routes import ROUTERS
 from faceledger.api.unauthenticated import UnauthenticatedLog
@@ -213,7 +213,7 @@ def create_app(
         version=__version__,
         summary="Governed face recognition: every request decided by policy and audit-logged.",
         description=_DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # served by api.docs, without a CDN
         openapi_url="/openapi.json",
         redoc_url=None,
         lifespan=lifespan,
@@ -229,6 +229,7 @@ def create_app(
     app.state.unauthenticated = unauthenticated
     app.state.close = close
     errors.install(app)
+    docs.install(app)
     for router in ROUTERS:
         app.include_router(router)
     principals = runtime.principals
