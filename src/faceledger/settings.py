@@ -3,6 +3,11 @@
 Resolution order: an explicit path (``--data-dir``), then ``$FACELEDGER_HOME``, then the
 platform's user data folder (``platformdirs.user_data_dir("faceledger")``, e.g.
 ``~/.local/share/faceledger`` on Linux).
+
+The data folder holds faces, keys and the audit log: faceledger creates it readable by its
+owner only (0700) and every file in it 0600, whatever the umask (:func:`private_dir`,
+:func:`private_file`; SQLite gives a database's -wal and -shm files the database's mode). A
+folder that exists already is left as it is.
 """
 
 from __future__ import annotations
@@ -62,5 +67,30 @@ class Settings:
         )
 
     def ensure_data_dir(self) -> Path:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        return self.data_dir
+        """The data folder, created 0700 if missing (:func:`private_dir`)."""
+        return private_dir(self.data_dir)
+
+
+def private_dir(path: str | os.PathLike[str]) -> Path:
+    """The folder, created (with its parents) if missing; created here, it is 0700."""
+    path = Path(path)
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)  # mkdir's mode is subject to the umask
+    return path
+
+
+def private_file(path: str | os.PathLike[str]) -> Path:
+    """The file, created empty and 0600 if missing (an empty file is an empty SQLite database,
+    so creating it before SQLite does sets the mode of the database and its -wal and -shm)."""
+    path = Path(path)
+    private_dir(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    return path

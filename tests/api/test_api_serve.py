@@ -8,10 +8,12 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 from typer.testing import CliRunner
 
+from faceledger.api.accesslog import redact
 from faceledger.cli.app import app
 
 
@@ -21,29 +23,46 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_serve_answers_with_the_data_folders_principals(tmp_path) -> None:
-    home = tmp_path / "home"
-    env = {**os.environ, "FACELEDGER_HOME": str(home)}
-    runner = CliRunner()
-    assert runner.invoke(app, ["admin", "init"], env=env).exit_code == 0
-    key = (home / "cli-key").read_text().strip()
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "faceledger", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
+class Server:
+    """A real ``faceledger serve`` on a free port; ``stop()`` returns all it printed."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        port = _free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "faceledger", "serve", "--port", str(port)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        self.base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.base}/v1/health", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
-            assert proc.poll() is None, proc.stdout.read().decode()
-            assert time.monotonic() < deadline, "server did not start"
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"server did not start: {self.stop()}")
             time.sleep(0.3)
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=20)
+        return out.decode(errors="replace")
+
+
+def _init(tmp_path) -> tuple[Path, dict[str, str], str]:
+    home = tmp_path / "home"
+    env = {**os.environ, "FACELEDGER_HOME": str(home)}
+    assert CliRunner().invoke(app, ["admin", "init"], env=env).exit_code == 0
+    return home, env, (home / "cli-key").read_text().strip()
+
+
+def test_serve_answers_with_the_data_folders_principals(tmp_path) -> None:
+    _home, env, key = _init(tmp_path)
+    server = Server(env)
+    base = server.base
+    try:
         auth = {"Authorization": f"Bearer {key}"}
         who = httpx.get(f"{base}/v1/whoami", headers=auth).json()
         assert who["roles"] == ["operator"] and who["actor_class"] == "research"
@@ -52,7 +71,38 @@ def test_serve_answers_with_the_data_folders_principals(tmp_path) -> None:
         assert httpx.get(f"{base}/v1/collections").status_code == 401
         assert httpx.get(f"{base}/docs").status_code == 200
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    verify = runner.invoke(app, ["audit-log", "verify"], env=env)
+        server.stop()
+    verify = CliRunner().invoke(app, ["audit-log", "verify"], env=env)
     assert verify.exit_code == 0 and "intact" in verify.stdout
+
+
+def test_serve_keeps_keys_out_of_its_access_log(tmp_path) -> None:
+    _home, env, key = _init(tmp_path)
+    secret = key.split("_")[2]
+    server = Server(env)
+    try:
+        r = httpx.get(f"{server.base}/v1/health", params={"api_key": key})
+        assert r.status_code == 200
+        params = {"limit": 1, "X-API-Key": key, "token": "tok-" + secret[:8], "q": key}
+        assert httpx.get(f"{server.base}/v1/collections", params=params).status_code == 401
+        assert httpx.get(f"{server.base}/v1/{key}").status_code == 404
+    finally:
+        out = server.stop()
+    assert "GET /v1/health?api_key=REDACTED" in out, out  # the request is logged, not the key
+    assert "limit=1" in out
+    assert secret not in out and secret[:8] not in out, out
+
+
+def test_redaction_of_access_log_paths() -> None:
+    k = "flk_0123456789abcdef_" + "ab" * 32
+    cases = {
+        f"/v1/health?api_key={k}": "/v1/health?api_key=REDACTED",
+        "/v1/x?limit=2&next_token=abc&API-KEY=z&Password=p": (
+            "/v1/x?limit=2&next_token=REDACTED&API-KEY=REDACTED&Password=REDACTED"
+        ),
+        f"/v1/{k}/x?q={k}&n=1": "/v1/flk_0123456789abcdef_REDACTED/x?q=REDACTED&n=1",
+        f"/v1/x?{k}": "/v1/x?flk_0123456789abcdef_REDACTED",
+        "/v1/collections?limit=5": "/v1/collections?limit=5",
+    }
+    for path, expected in cases.items():
+        assert redact(path) == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 from pathlib import Path
 
@@ -145,6 +146,41 @@ def test_tenants_are_isolated(store, portrait_faces) -> None:
     assert store.describe_collection("A", "shared-name").face_count == 3
     store.delete_collection("B", "shared-name")
     assert store.describe_collection("A", "shared-name").face_count == 3
+
+
+def test_page_tokens_are_opaque_bound_and_kept_across_reopen(tmp_path, portrait_faces) -> None:
+    path = tmp_path / "store.sqlite3"
+    with SQLiteStore(path) as store:
+        _fill(store, portrait_faces, collection="c1", tenant="A")
+        _fill(store, portrait_faces, collection="c1", tenant="B")
+        _fill(store, portrait_faces, collection="c2", tenant="A")
+        first = store.list_faces("A", "c2", limit=2)
+        token = first.next_token
+        # the position (a face counter shared by every tenant) does not show through
+        seq = str(2 * len(portrait_faces) + 2).encode()
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        assert b"int:" not in raw and b":" + seq not in raw and b"i" + seq not in raw
+        assert store.list_faces("A", "c2", limit=2).next_token != token, "never the same twice"
+        for tenant, collection in (("B", "c1"), ("A", "c1")):
+            with pytest.raises(InvalidRequestError, match="page token"):
+                store.list_faces(tenant, collection, next_token=token)
+        with pytest.raises(InvalidRequestError, match="page token"):
+            store.list_users("A", "c2", next_token=token)
+        with pytest.raises(InvalidRequestError, match="page token"):
+            store.list_collections("A", next_token=token)
+        tampered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+        with pytest.raises(InvalidRequestError, match="page token"):
+            store.list_faces("A", "c2", next_token=tampered)
+        forged = base64.urlsafe_b64encode(b"int:" + b"9" * 40).decode()
+        with pytest.raises(InvalidRequestError, match="page token"):
+            store.list_faces("A", "c2", next_token=forged)
+    with SQLiteStore(path) as store:
+        rest = store.list_faces("A", "c2", limit=100, next_token=token)
+        assert len(first.items) + len(rest.items) == len(portrait_faces)
+    with SQLiteStore(tmp_path / "other.sqlite3") as other:
+        _fill(other, portrait_faces, collection="c2", tenant="A")
+        with pytest.raises(InvalidRequestError, match="page token"):
+            other.list_faces("A", "c2", next_token=token)
 
 
 def test_users(store, portrait_faces) -> None:

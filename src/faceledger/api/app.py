@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -23,8 +23,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faceledger import __version__
-from faceledger.api import errors
+from faceledger.api import docs, errors
+from faceledger.api.deps import AmbiguousCredentialsError, presented_key
 from faceledger.api.routes import ROUTERS
+from faceledger.api.unauthenticated import UnauthenticatedLog
 from faceledger.engine import Engine
 from faceledger.errors import FaceledgerError
 from faceledger.governance.clock import Clock, utc_now
@@ -191,15 +193,30 @@ def create_app(
     runtime = Runtime.open(
         settings, engine=engine, gate_class=TrackingGate, serialize_engine=True
     )
+    unauthenticated = UnauthenticatedLog(runtime.auditlog, clock)
+
+    def close() -> None:
+        """Close the databases (for embedders and tests; a server just exits), after writing
+        the count of failed authentications not yet written. Not done at lifespan shutdown:
+        ASGI hosts and test clients may run the lifespan more than once."""
+        unauthenticated.flush(force=True)
+        runtime.close()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        # the count of failed authentications not yet written (nothing if there are none)
+        await anyio.to_thread.run_sync(lambda: unauthenticated.flush(force=True))
 
     app = FastAPI(
         title="faceledger",
         version=__version__,
         summary="Governed face recognition: every request decided by policy and audit-logged.",
         description=_DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # served by api.docs, without a CDN
         openapi_url="/openapi.json",
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.data_dir = settings.data_dir
     app.state.runtime = runtime
@@ -209,19 +226,21 @@ def create_app(
     app.state.gate = runtime.gate
     app.state.auditlog = runtime.auditlog
     app.state.policy = runtime.policy
-    app.state.close = runtime.close
+    app.state.unauthenticated = unauthenticated
+    app.state.close = close
     errors.install(app)
+    docs.install(app)
     for router in ROUTERS:
         app.include_router(router)
     principals = runtime.principals
     auditlog = runtime.auditlog
 
     def record_rejected(scope: Scope, rid: str, status: int, code: str) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        key = headers.get("x-api-key") or ""
-        scheme, _, credentials = headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer":
-            key = credentials.strip()
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        try:
+            key = presented_key(headers)
+        except AmbiguousCredentialsError:
+            return  # two keys: which one asked is not known, so attribute it to neither
         if not key:
             return
         try:

@@ -1,6 +1,8 @@
 """Who is asking, and why: the request context of every governed endpoint.
 
-Credentials: ``Authorization: Bearer flk_...`` or ``X-API-Key: flk_...``.
+Credentials: ``Authorization: Bearer flk_...`` or ``X-API-Key: flk_...``, one key per request:
+a request with two ``Authorization`` headers, two ``X-API-Key`` headers, or both headers with
+different keys is refused (400 ``ambiguous_credentials``) and attributed to no one.
 
 What the request declares travels in headers, on every endpoint alike (so that the same
 declaration works for JSON and for image uploads):
@@ -14,6 +16,7 @@ declaration works for JSON and for image uploads):
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date
 from typing import Annotated
@@ -21,6 +24,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from faceledger.errors import FaceledgerError
 from faceledger.governance.context import RequestContext
 from faceledger.governance.errors import AuthError, InvalidArgumentError
 from faceledger.governance.events import Unauthenticated
@@ -30,6 +34,38 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Bearer flk_<id>
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_DECLARATION = MAX_REFERENCE
+
+
+class AmbiguousCredentialsError(FaceledgerError):
+    """A request that presents more than one API key: which one is asking is not known."""
+
+    code = "ambiguous_credentials"
+
+
+def presented_key(headers: Iterable[tuple[str, str]]) -> str | None:
+    """The one API key a request presents (``headers``: every header, names in any case, in
+    the order received), or None; :class:`AmbiguousCredentialsError` if it presents two."""
+    authorization, api_keys = [], []
+    for name, value in headers:
+        if name.lower() == "authorization":
+            authorization.append(value)
+        elif name.lower() == "x-api-key":
+            api_keys.append(value.strip())
+    if len(authorization) > 1 or len(api_keys) > 1:
+        raise AmbiguousCredentialsError(
+            "send one API key, in one Authorization or X-API-Key header: this request has several"
+        )
+    bearer = None
+    if authorization:
+        scheme, _, credentials = authorization[0].strip().partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            bearer = credentials.strip()
+    api_key = api_keys[0] if api_keys and api_keys[0] else None
+    if bearer and api_key and bearer != api_key:
+        raise AmbiguousCredentialsError(
+            "send one API key: the Authorization and X-API-Key headers of this request differ"
+        )
+    return bearer or api_key
 
 
 def _declared(value: str | None, name: str) -> str | None:
@@ -65,7 +101,12 @@ def principal(
     ] = None,
 ) -> RequestContext:
     """The authenticated account and what this request declares; 401 without a valid key."""
-    key = bearer.credentials if bearer is not None else api_key
+    del bearer, api_key  # declared for the OpenAPI security schemes; the key is read below
+    try:
+        key = presented_key(request.headers.items())
+    except AmbiguousCredentialsError as exc:
+        _record_failed_key(request, None, exc)
+        raise
     if not key:
         raise AuthError("an API key is required: 'Authorization: Bearer <key>' or 'X-API-Key'")
     try:
@@ -73,6 +114,7 @@ def principal(
     except AuthError as exc:
         _record_failed_key(request, key, exc)
         raise
+    request.app.state.unauthenticated.flush()  # the summary of a closed window, if any
     return replace(
         ctx,
         purpose=_declared(x_purpose, "X-Purpose"),
@@ -87,19 +129,26 @@ Principal = Annotated[RequestContext, Depends(principal)]
 _KEY_ID = re.compile(r"^flk_([0-9a-f]{16})_")
 
 
-def _record_failed_key(request: Request, key: str, exc: AuthError) -> None:
-    """A presented key that does not authenticate (unknown, revoked, forged) is an access
-    attempt worth keeping: one audit record with no tenant (host auditors see it through
-    ``faceledger audit-log export``), the key id if the key has one, never the secret.
-    Requests without any key are left to the server's access log."""
-    match = _KEY_ID.match(key)
-    request.app.state.auditlog.append(
+def _record_failed_key(request: Request, key: str | None, exc: FaceledgerError) -> None:
+    """A presented key that does not authenticate (unknown, revoked, forged), or several keys
+    at once (``key`` None), is an access attempt worth keeping: one audit record with no
+    tenant (host auditors see it through ``faceledger audit-log export``), the key id if the
+    key has one, never the secret; past a few per client and window they are only counted,
+    in one summary record (see ``faceledger.api.unauthenticated``). Requests without any key
+    are left to the server's access log."""
+    match = _KEY_ID.match(key) if key else None
+    key_id = match.group(1) if match else None
+    client = request.client.host if request.client else None
+    request.app.state.unauthenticated.record(
         Unauthenticated(
             request_id=request.state.request_id,
             method=request.method,
             path=request.url.path,
-            key_id=match.group(1) if match else None,
+            key_id=key_id,
             reason=str(exc),
             code=exc.code,
-        )
+            extra={"client": client},
+        ),
+        client=client,
+        key_id=key_id,
     )

@@ -24,6 +24,7 @@ log = logging.getLogger("faceledger.api")
 
 STATUS_BY_CODE: dict[str, int] = {
     "malformed_request": 400,
+    "ambiguous_credentials": 400,
     "unauthorized": 401,
     "forbidden": 403,
     "policy_denied": 403,

@@ -30,7 +30,7 @@ from faceledger.governance.principals import Principals
 from faceledger.runtime import Runtime
 from faceledger.service.faces import FaceService
 from faceledger.service.governance import GovernanceService
-from faceledger.settings import Settings
+from faceledger.settings import Settings, private_dir
 from faceledger.settings import data_dir as resolve_data_dir
 from faceledger.validation import MAX_REFERENCE, clean_text
 
@@ -135,8 +135,9 @@ def key_file(data_dir: str | os.PathLike[str] | None) -> Path:
 def write_key_file(data_dir: str | os.PathLike[str] | None, api_key: str) -> Path:
     """Store the CLI's key, readable by its owner only."""
     path = key_file(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(api_key + "\n")
     return path

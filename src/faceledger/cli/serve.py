@@ -35,6 +35,7 @@ def serve(
     import uvicorn
 
     from faceledger.api import create_app
+    from faceledger.api.accesslog import log_config
     from faceledger.engine import Engine, EngineConfig
     from faceledger.settings import data_dir as resolve
 
@@ -47,4 +48,5 @@ def serve(
     typer.echo(
         f"faceledger: data folder {root}, policy {source}; docs at http://{host}:{port}/docs"
     )
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # the access log without credentials passed in query strings (faceledger.api.accesslog)
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=log_config())

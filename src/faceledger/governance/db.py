@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from faceledger.settings import private_file
+
 SCHEMA_VERSION = 1
 
 SCHEMA = """
@@ -100,7 +102,7 @@ class GovernanceDB:
         self.path = Path(path)
         self.timeout = timeout
         self._local = threading.local()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # 0600 in a 0700 folder, before SQLite creates it
         conn = self.connection()
         with self.transaction():
             names = {

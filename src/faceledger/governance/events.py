@@ -139,7 +139,8 @@ class HttpRejected(AuditEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Unauthenticated(AuditEvent):
     """A presented credential that did not authenticate: no tenant, the key id, never the
-    secret. ``count`` > 1 aggregates attempts of one key id (see the API's noise limiter)."""
+    secret. ``count`` > 1: a summary of attempts not recorded one by one
+    (``http.unauthenticated.suppressed``, see ``faceledger.api.unauthenticated``)."""
 
     operation: str = "http.unauthenticated"
     request_id: str | None

@@ -50,6 +50,11 @@ ADMIN_OPERATIONS = (
     "admin.list",
 )
 
+SELF_OPERATIONS = ("principal.whoami",)
+"""What any authenticated principal may ask about itself, whatever its roles: recorded in the
+audit log like every request, but not decided by the policy (no rule can refuse a principal its
+own identity), so not among the operations a policy names."""
+
 KNOWN_OPERATIONS = (
     FACE_OPERATIONS + LEAD_OPERATIONS + REVIEW_OPERATIONS + AUDIT_OPERATIONS + ADMIN_OPERATIONS
 )

@@ -29,6 +29,13 @@ class GovernanceService:
     def reviews(self):  # noqa: ANN201
         return self.gate.reviews
 
+    def whoami(self, ctx: RequestContext) -> RequestContext:
+        """The caller's own account, for any authenticated principal: recorded, not decided by
+        the policy (see ``operations.SELF_OPERATIONS``)."""
+        decision = Decision(True, "self", "Any authenticated principal may see its own account.")
+        self.gate.record(ctx, "principal.whoami", decision, request={}, outcome={"status": "ok"})
+        return ctx
+
     def my_leads(
         self, ctx: RequestContext, *, status: str | None = None, limit: int = 100
     ) -> Governed[list[Lead]]:

@@ -16,6 +16,8 @@ Contract every backend keeps:
 from __future__ import annotations
 
 import base64
+import hmac
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -151,29 +153,94 @@ class AssociationResult:
     unsuccessful: list[tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self, verb: str) -> dict[str, object]:
+        """``verb`` is "associated" or "disassociated": ``associated_faces`` and
+        ``unsuccessful_face_associations`` (Rekognition's ``UnsuccessfulFaceAssociations``)."""
+        noun = verb.removesuffix("ed") + "ions"  # associated -> associations
         return {
             f"{verb}_faces": self.succeeded,
-            f"unsuccessful_face_{verb[:-2] if verb.endswith('ed') else verb}s": [
+            f"unsuccessful_face_{noun}": [
                 {"face_id": f, "reason": r} for f, r in self.unsuccessful
             ],
         }
 
 
-def encode_token(value: str | int) -> str:
-    return base64.urlsafe_b64encode(f"{type(value).__name__}:{value}".encode()).decode()
+MAX_TOKEN = 1024
+"""Longest page token accepted (characters); ids are at most 255 characters."""
+_NONCE = 12
+_TAG = 16
 
 
-def decode_token(token: str | None, kind: type) -> str | int | None:
-    """Opaque page tokens; a malformed one is an InvalidRequestError."""
-    if token is None:
-        return None
-    try:
-        name, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if name != kind.__name__:
-            raise ValueError(name)
-        return kind(value)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequestError(f"invalid page token {token!r}") from exc
+class PageTokens:
+    """Opaque page tokens, bound to the listing that issued them.
+
+    A token carries the listing's position (the last id, or the face's insertion number, a
+    counter shared by every tenant of the store). It is encrypted and authenticated with a
+    secret of the store (random, kept in the store itself, never leaves it): the position is
+    XORed with an HMAC-SHA256 key stream of a random nonce (a PRF in counter mode) and the
+    token carries an HMAC-SHA256 tag (encrypt-then-MAC, separate keys derived from the
+    secret) over the nonce, the ciphertext and the *binding*: the kind of listing, the tenant
+    and the collection. So a token shows nothing of the store's activity, cannot be forged or
+    altered, and is refused (:class:`InvalidRequestError`) by another tenant, collection or
+    kind of listing. Tokens stay valid as long as the store file does.
+    """
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 32:
+            raise ValueError("the page-token secret must have at least 32 bytes")
+        self._enc = hmac.digest(secret, b"faceledger page token: encryption", "sha256")
+        self._mac = hmac.digest(secret, b"faceledger page token: authentication", "sha256")
+
+    def encode(self, binding: Sequence[str], value: str | int) -> str:
+        plain = (b"i" if isinstance(value, int) else b"s") + str(value).encode()
+        nonce = secrets.token_bytes(_NONCE)
+        sealed = nonce + _xor(plain, self._stream(nonce, len(plain)))
+        raw = sealed + self._tag(binding, sealed)
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def decode(self, binding: Sequence[str], token: str | None, kind: type) -> str | int | None:
+        """The position of a token this listing issued; anything else is an
+        :class:`InvalidRequestError` (422 over HTTP), never a crash."""
+        if token is None:
+            return None
+        refused = InvalidRequestError(
+            "invalid page token: pass the next_token of the previous page of this same listing"
+        )
+        if not isinstance(token, str) or not token.isascii() or len(token) > MAX_TOKEN:
+            raise refused
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except ValueError:
+            raise refused from None
+        if len(raw) < _NONCE + 1 + _TAG:
+            raise refused
+        sealed, tag = raw[:-_TAG], raw[-_TAG:]
+        if not hmac.compare_digest(tag, self._tag(binding, sealed)):
+            raise refused
+        nonce, body = sealed[:_NONCE], sealed[_NONCE:]
+        plain = _xor(body, self._stream(nonce, len(body)))
+        try:
+            text = plain[1:].decode()
+            if kind is int and plain[:1] == b"i" and text.isdigit() and len(text) <= 18:
+                return int(text)
+            if kind is str and plain[:1] == b"s":
+                return text
+        except UnicodeDecodeError:
+            pass
+        raise refused
+
+    def _stream(self, nonce: bytes, n: int) -> bytes:
+        blocks = (n + 31) // 32
+        return b"".join(
+            hmac.digest(self._enc, nonce + i.to_bytes(4, "big"), "sha256") for i in range(blocks)
+        )[:n]
+
+    def _tag(self, binding: Sequence[str], sealed: bytes) -> bytes:
+        context = b"".join(len(b).to_bytes(4, "big") + b for b in (p.encode() for p in binding))
+        return hmac.digest(self._mac, context + sealed, "sha256")[:_TAG]
+
+
+def _xor(a: bytes, b: bytes) -> bytes:
+    return bytes(x ^ y for x, y in zip(a, b, strict=True))
 
 
 def check_limit(limit: int) -> int:

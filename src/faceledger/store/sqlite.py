@@ -19,6 +19,7 @@ the approximate index (``store.approximate``, ``exact=False``), kept and followe
 from __future__ import annotations
 
 import re
+import secrets
 import sqlite3
 import threading
 import uuid
@@ -33,6 +34,7 @@ import numpy as np
 from faceledger import faults
 from faceledger.engine.types import BoundingBox, Face, Pose, Quality
 from faceledger.errors import FaceledgerError, ModelError
+from faceledger.settings import private_file
 from faceledger.store.approximate import ApproximateIndex
 from faceledger.store.base import (
     MAX_ASSOCIATE,
@@ -46,10 +48,9 @@ from faceledger.store.base import (
     InvalidRequestError,
     NotFoundError,
     Page,
+    PageTokens,
     UserRecord,
     check_limit,
-    decode_token,
-    encode_token,
 )
 from faceledger.store.index import DIM, ExactIndex
 from faceledger.validation import check_id
@@ -114,6 +115,10 @@ CREATE TABLE IF NOT EXISTS audit_outbox (
     body      TEXT NOT NULL,
     staged_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS store_secrets (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
 """
 
 FACE_COLUMNS = (
@@ -160,7 +165,7 @@ class SQLiteStore(FaceStore):
     ) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # 0600 in a 0700 folder, before SQLite creates it
         self._conn = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1e3
         )
@@ -190,6 +195,14 @@ class SQLiteStore(FaceStore):
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     c.execute(statement)
+            c.execute(
+                "INSERT OR IGNORE INTO store_secrets (name, value) VALUES ('page_tokens', ?)",
+                (secrets.token_bytes(32),),
+            )
+            (secret,) = c.execute(
+                "SELECT value FROM store_secrets WHERE name = 'page_tokens'"
+            ).fetchone()
+            self._tokens = PageTokens(secret)
             if version == 1:  # counters kept in the row, updated in the same transactions
                 c.execute(
                     "ALTER TABLE collections ADD COLUMN face_count INTEGER NOT NULL DEFAULT 0"
@@ -335,7 +348,8 @@ class SQLiteStore(FaceStore):
         self, tenant_id: str, *, limit: int = 100, next_token: str | None = None
     ) -> Page[CollectionInfo]:
         check_limit(limit)
-        after = decode_token(next_token, str) or ""
+        listing = ("collections", tenant_id)
+        after = self._tokens.decode(listing, next_token, str) or ""
         with self._read() as c:
             rows = c.execute(
                 "SELECT pk, collection_id, tenant_id, model_id, created_at FROM collections"
@@ -343,8 +357,8 @@ class SQLiteStore(FaceStore):
                 (tenant_id, after, limit + 1),
             ).fetchall()
             items = [self._info(_Collection(*r)) for r in rows[:limit]]
-        token = encode_token(items[-1].collection_id) if len(rows) > limit else None
-        return Page(items, token)
+        more = len(rows) > limit
+        return Page(items, self._tokens.encode(listing, items[-1].collection_id) if more else None)
 
     def delete_collection(self, tenant_id: str, collection_id: str) -> CollectionInfo:
         with self._write() as c:
@@ -470,7 +484,8 @@ class SQLiteStore(FaceStore):
         face_ids: Sequence[str] | None = None,
     ) -> Page[FaceRecord]:
         check_limit(limit)
-        after = decode_token(next_token, int) or 0
+        listing = ("faces", tenant_id, collection_id)
+        after = self._tokens.decode(listing, next_token, int) or 0
         where, args = "f.collection_pk = ? AND f.seq > ?", []
         if user_id is not None:
             where += " AND u.user_id = ?"
@@ -488,7 +503,8 @@ class SQLiteStore(FaceStore):
                 (col.pk, after, *args, limit + 1),
             ).fetchall()
         items = [self._record(r, collection_id) for r in rows[:limit]]
-        return Page(items, encode_token(rows[limit - 1][0]) if len(rows) > limit else None)
+        more = len(rows) > limit
+        return Page(items, self._tokens.encode(listing, rows[limit - 1][0]) if more else None)
 
     def get_embeddings(
         self, tenant_id: str, collection_id: str, face_ids: Sequence[str]
@@ -682,7 +698,8 @@ class SQLiteStore(FaceStore):
         self, tenant_id: str, collection_id: str, *, limit: int = 100, next_token: str | None = None
     ) -> Page[UserRecord]:
         check_limit(limit)
-        after = decode_token(next_token, str) or ""
+        listing = ("users", tenant_id, collection_id)
+        after = self._tokens.decode(listing, next_token, str) or ""
         with self._read() as c:
             col = self._collection(tenant_id, collection_id)
             rows = c.execute(
@@ -691,7 +708,8 @@ class SQLiteStore(FaceStore):
                 (col.pk, after, limit + 1),
             ).fetchall()
             items = [self._user_record(col, r[0]) for r in rows[:limit]]
-        return Page(items, encode_token(items[-1].user_id) if len(rows) > limit else None)
+        more = len(rows) > limit
+        return Page(items, self._tokens.encode(listing, items[-1].user_id) if more else None)
 
     def _check_batch(self, face_ids: Sequence[str]) -> list[str]:
         ids = list(dict.fromkeys(face_ids))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from faceledger import __version__
 from faceledger.api.deps import Principal
-from faceledger.api.routes.common import COMMON_ERRORS
+from faceledger.api.routes.common import COMMON_ERRORS, governance
+from faceledger.service.governance import GovernanceService
 
 router = APIRouter(tags=["service"])
 
@@ -18,8 +19,15 @@ def health() -> dict[str, Any]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/v1/whoami", summary="The account of this API key.", responses=COMMON_ERRORS)
-def whoami(ctx: Principal) -> dict[str, Any]:
+@router.get(
+    "/v1/whoami",
+    summary="The account of this API key (any role; audit-logged).",
+    responses=COMMON_ERRORS,
+)
+def whoami(
+    ctx: Principal, svc: Annotated[GovernanceService, Depends(governance)]
+) -> dict[str, Any]:
+    ctx = svc.whoami(ctx)
     return {
         "principal_id": ctx.principal_id,
         "tenant_id": ctx.tenant_id,
