@@ -151,9 +151,12 @@ class AssociationResult:
     unsuccessful: list[tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self, verb: str) -> dict[str, object]:
+        """``verb`` is "associated" or "disassociated": ``associated_faces`` and
+        ``unsuccessful_face_associations`` (Rekognition's ``UnsuccessfulFaceAssociations``)."""
+        noun = verb.removesuffix("ed") + "ions"  # associated -> associations
         return {
             f"{verb}_faces": self.succeeded,
-            f"unsuccessful_face_{verb[:-2] if verb.endswith('ed') else verb}s": [
+            f"unsuccessful_face_{noun}": [
                 {"face_id": f, "reason": r} for f, r in self.unsuccessful
             ],
         }
