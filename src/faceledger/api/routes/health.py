@@ -8,17 +8,23 @@ from fastapi import APIRouter
 
 from faceledger import __version__
 from faceledger.api.deps import Principal
+from faceledger.api.models import Health, WhoAmI
 from faceledger.api.routes.common import COMMON_ERRORS
 
 router = APIRouter(tags=["service"])
 
 
-@router.get("/v1/health", summary="Liveness (no key needed).")
+@router.get("/v1/health", summary="Liveness (no key needed).", response_model=Health)
 def health() -> dict[str, Any]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/v1/whoami", summary="The account of this API key.", responses=COMMON_ERRORS)
+@router.get(
+    "/v1/whoami",
+    summary="The account of this API key.",
+    response_model=WhoAmI,
+    responses=COMMON_ERRORS,
+)
 def whoami(ctx: Principal) -> dict[str, Any]:
     return {
         "principal_id": ctx.principal_id,
