@@ -38,7 +38,7 @@ def _error(description: str) -> dict[str, Any]:
 
 
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _error("Malformed request: a body that is not valid JSON or multipart, or two keys."),
+    400: _error("Malformed request: a body that is not valid JSON or multipart, or two API keys."),
     401: _error("No valid API key."),
     403: _error("Refused: role or policy (`rule` names the policy rule)."),
     422: _error("Invalid parameters."),
