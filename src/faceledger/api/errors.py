@@ -4,6 +4,7 @@
 is stable (clients branch on it), ``message`` is one sentence a person reads, ``rule`` names the
 policy rule behind a refusal. Nothing else leaves the server: no stack traces, no paths of the
 server's files, no SQL. Unexpected exceptions become ``500 internal`` and are logged here.
+The OpenAPI document describes the body as ``faceledger.api.models.ErrorBody``.
 """
 
 from __future__ import annotations
@@ -49,24 +50,6 @@ STATUS_BY_CODE: dict[str, int] = {
     "internal": 500,
 }
 """Status per error code; a FaceledgerError with a code not listed here is a 400."""
-
-ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "request_id"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "rule": {"type": "string"},
-                "request_id": {"type": "string"},
-                "details": {"type": "array", "items": {"type": "object"}},
-            },
-        }
-    },
-}
 
 
 def request_id(request: Request) -> str:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from faceledger.api.deps import Principal
+from faceledger.api.models import AuditLogPage
 from faceledger.api.routes.common import COMMON_ERRORS, governance, with_decision
 from faceledger.service.governance import GovernanceService
 
@@ -17,6 +18,7 @@ Service = Annotated[GovernanceService, Depends(governance)]
 @router.get(
     "/audit-log",
     summary="Your organization's audit records, oldest first (auditors).",
+    response_model=AuditLogPage,
     responses=COMMON_ERRORS,
 )
 def read_audit_log(

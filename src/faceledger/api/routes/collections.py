@@ -8,11 +8,13 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import Field
 
 from faceledger.api.deps import Principal
+from faceledger.api.models import CollectionList, CollectionResponse, DeletedCollection
 from faceledger.api.routes.common import (
     COMMON_ERRORS,
     CONFLICT,
     ID_PATTERN,
     NOT_FOUND,
+    TOO_LARGE,
     Body,
     Limit,
     NextToken,
@@ -30,13 +32,18 @@ class NewCollection(Body):
     collection_id: str = Field(pattern=ID_PATTERN)
 
 
-@router.post("", status_code=201, responses={**COMMON_ERRORS, **CONFLICT})
+@router.post(
+    "",
+    status_code=201,
+    response_model=CollectionResponse,
+    responses={**COMMON_ERRORS, **CONFLICT, **TOO_LARGE},
+)
 def create_collection(body: NewCollection, ctx: Principal, svc: Service) -> dict[str, Any]:
     g = svc.create_collection(ctx, body.collection_id)
     return with_decision(g, {"collection": g.result.to_dict()})
 
 
-@router.get("", responses=COMMON_ERRORS)
+@router.get("", response_model=CollectionList, responses=COMMON_ERRORS)
 def list_collections(
     ctx: Principal, svc: Service, limit: Limit = 100, next_token: NextToken = None
 ) -> dict[str, Any]:
@@ -48,13 +55,21 @@ def list_collections(
     )
 
 
-@router.get("/{collection_id}", responses={**COMMON_ERRORS, **NOT_FOUND})
+@router.get(
+    "/{collection_id}",
+    response_model=CollectionResponse,
+    responses={**COMMON_ERRORS, **NOT_FOUND},
+)
 def describe_collection(collection_id: CollectionId, ctx: Principal, svc: Service) -> dict:
     g = svc.describe_collection(ctx, collection_id)
     return with_decision(g, {"collection": g.result.to_dict()})
 
 
-@router.delete("/{collection_id}", responses={**COMMON_ERRORS, **NOT_FOUND})
+@router.delete(
+    "/{collection_id}",
+    response_model=DeletedCollection,
+    responses={**COMMON_ERRORS, **NOT_FOUND},
+)
 def delete_collection(collection_id: CollectionId, ctx: Principal, svc: Service) -> dict:
     g = svc.delete_collection(ctx, collection_id)
     return with_decision(g, {"deleted": g.result.to_dict()})

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
-from faceledger.api.errors import ERROR_SCHEMA, decision_dict
+from faceledger.api.errors import decision_dict
+from faceledger.api.models import ErrorBody, PendingLead
 from faceledger.engine.similarity import DEFAULT_SEARCH_THRESHOLD
 from faceledger.service.faces import FaceService
 from faceledger.service.governance import GovernanceService
@@ -33,10 +34,11 @@ def read_upload(upload: UploadFile) -> bytes:
 
 
 def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    return {"model": ErrorBody, "description": description}
 
 
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("Malformed request: a body that is not valid JSON or multipart, or two API keys."),
     401: _error("No valid API key."),
     403: _error("Refused: role or policy (`rule` names the policy rule)."),
     422: _error("Invalid parameters."),
@@ -44,14 +46,15 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 NOT_FOUND = {404: _error("No such object in your organization.")}
 CONFLICT = {409: _error("Exists already, or not in a state that allows this.")}
+TOO_LARGE = {413: _error("Body larger than the server accepts.")}
 IMAGE_ERRORS = {
     413: _error("Body or image too large."),
     415: _error("Not an image (JPEG, PNG, WebP, BMP, TIFF or GIF)."),
 }
-PENDING = {
+PENDING: dict[int | str, dict[str, Any]] = {
     202: {
+        "model": PendingLead,
         "description": "Held for human review: a pending lead instead of results.",
-        "content": {"application/json": {"schema": {"type": "object"}}},
     }
 }
 

@@ -7,13 +7,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 
 from faceledger.api.deps import Principal
+from faceledger.api.models import DeletedFaces, FaceList, FaceSearchResponse, IndexFacesResponse
 from faceledger.api.routes.common import (
     APPROXIMATE_HELP,
     COMMON_ERRORS,
+    CONFLICT,
     ID_PATTERN,
     IMAGE_ERRORS,
     NOT_FOUND,
     PENDING,
+    TOO_LARGE,
     Limit,
     NextToken,
     SearchOptions,
@@ -35,7 +38,8 @@ Image = Annotated[UploadFile, File(description="JPEG, PNG, WebP, BMP, TIFF or GI
     "/faces",
     status_code=201,
     summary="Index the faces of an image (consent reference required by the default policy).",
-    responses={**COMMON_ERRORS, **NOT_FOUND, **IMAGE_ERRORS},
+    response_model=IndexFacesResponse,
+    responses={**COMMON_ERRORS, **NOT_FOUND, **CONFLICT, **IMAGE_ERRORS},
 )
 def index_faces(
     collection_id: CollectionId,
@@ -57,7 +61,7 @@ def index_faces(
     return with_decision(g, g.result.to_dict())
 
 
-@router.get("/faces", responses={**COMMON_ERRORS, **NOT_FOUND})
+@router.get("/faces", response_model=FaceList, responses={**COMMON_ERRORS, **NOT_FOUND})
 def list_faces(
     collection_id: CollectionId,
     ctx: Principal,
@@ -74,7 +78,9 @@ def list_faces(
     )
 
 
-@router.delete("/faces/{face_id}", responses={**COMMON_ERRORS, **NOT_FOUND})
+@router.delete(
+    "/faces/{face_id}", response_model=DeletedFaces, responses={**COMMON_ERRORS, **NOT_FOUND}
+)
 def delete_face(
     collection_id: CollectionId, face_id: FaceId, ctx: Principal, svc: Service
 ) -> dict[str, Any]:
@@ -85,7 +91,8 @@ def delete_face(
 @router.post(
     "/search",
     summary="1:N search with the largest face of an image (or every face).",
-    responses={**PENDING, **COMMON_ERRORS, **NOT_FOUND, **IMAGE_ERRORS},
+    response_model=FaceSearchResponse,
+    responses={**PENDING, **COMMON_ERRORS, **NOT_FOUND, **CONFLICT, **IMAGE_ERRORS},
 )
 def search_by_image(
     collection_id: CollectionId,
@@ -107,7 +114,8 @@ def search_by_image(
 @router.post(
     "/faces/{face_id}/search",
     summary="1:N search with a stored face (itself excluded).",
-    responses={**PENDING, **COMMON_ERRORS, **NOT_FOUND},
+    response_model=FaceSearchResponse,
+    responses={**PENDING, **COMMON_ERRORS, **NOT_FOUND, **CONFLICT, **TOO_LARGE},
 )
 def search_by_face(
     collection_id: CollectionId,

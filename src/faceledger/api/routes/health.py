@@ -8,13 +8,14 @@ from fastapi import APIRouter, Depends
 
 from faceledger import __version__
 from faceledger.api.deps import Principal
+from faceledger.api.models import Health, WhoAmI
 from faceledger.api.routes.common import COMMON_ERRORS, governance
 from faceledger.service.governance import GovernanceService
 
 router = APIRouter(tags=["service"])
 
 
-@router.get("/v1/health", summary="Liveness (no key needed).")
+@router.get("/v1/health", summary="Liveness (no key needed).", response_model=Health)
 def health() -> dict[str, Any]:
     return {"status": "ok", "version": __version__}
 
@@ -22,6 +23,7 @@ def health() -> dict[str, Any]:
 @router.get(
     "/v1/whoami",
     summary="The account of this API key (any role; audit-logged).",
+    response_model=WhoAmI,
     responses=COMMON_ERRORS,
 )
 def whoami(

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import Field
 
 from faceledger.api.deps import Principal
+from faceledger.api.models import LeadList, LeadResponse
 from faceledger.api.routes.common import (
     COMMON_ERRORS,
     CONFLICT,
     NOT_FOUND,
+    TOO_LARGE,
     Body,
     governance,
     with_decision,
@@ -30,6 +32,7 @@ class Verdict(Body):
 @router.get(
     "",
     summary="Operators: their own leads. Reviewers: leads waiting for their review.",
+    response_model=LeadList,
     responses=COMMON_ERRORS,
 )
 def list_leads(
@@ -54,6 +57,7 @@ def list_leads(
 @router.get(
     "/{lead_id}",
     summary="A lead; its results once two reviewers confirmed (reviewers see them to review).",
+    response_model=LeadResponse,
     responses={**COMMON_ERRORS, **NOT_FOUND},
 )
 def get_lead(lead_id: LeadId, ctx: Principal, svc: Service) -> dict[str, Any]:
@@ -64,7 +68,8 @@ def get_lead(lead_id: LeadId, ctx: Principal, svc: Service) -> dict[str, Any]:
 @router.post(
     "/{lead_id}/confirm",
     summary="Confirm a lead (a second reviewer's confirmation releases it).",
-    responses={**COMMON_ERRORS, **NOT_FOUND, **CONFLICT},
+    response_model=LeadResponse,
+    responses={**COMMON_ERRORS, **NOT_FOUND, **CONFLICT, **TOO_LARGE},
 )
 def confirm(
     lead_id: LeadId, ctx: Principal, svc: Service, body: Verdict | None = None
@@ -76,7 +81,8 @@ def confirm(
 @router.post(
     "/{lead_id}/reject",
     summary="Reject a lead: it is closed and its results are never released.",
-    responses={**COMMON_ERRORS, **NOT_FOUND, **CONFLICT},
+    response_model=LeadResponse,
+    responses={**COMMON_ERRORS, **NOT_FOUND, **CONFLICT, **TOO_LARGE},
 )
 def reject(
     lead_id: LeadId, ctx: Principal, svc: Service, body: Verdict | None = None

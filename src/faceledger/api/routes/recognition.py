@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from faceledger.api.deps import Principal
+from faceledger.api.models import CompareResponse, DetectResponse
 from faceledger.api.routes.common import (
     COMMON_ERRORS,
     IMAGE_ERRORS,
@@ -25,6 +26,7 @@ Service = Annotated[FaceService, Depends(faces)]
 @router.post(
     "/compare",
     summary="The largest face of `source` against every face of `target`.",
+    response_model=CompareResponse,
     responses={**PENDING, **COMMON_ERRORS, **IMAGE_ERRORS},
 )
 def compare(
@@ -41,6 +43,7 @@ def compare(
 @router.post(
     "/detect",
     summary="Faces in an image: box, landmarks, pose, quality.",
+    response_model=DetectResponse,
     responses={**COMMON_ERRORS, **IMAGE_ERRORS},
 )
 def detect(image: Annotated[UploadFile, File()], ctx: Principal, svc: Service) -> dict[str, Any]:

@@ -8,6 +8,14 @@ from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
 from pydantic import Field
 
 from faceledger.api.deps import Principal
+from faceledger.api.models import (
+    AssociateFacesResponse,
+    DeletedUser,
+    DisassociateFacesResponse,
+    UserList,
+    UserResponse,
+    UserSearchResponse,
+)
 from faceledger.api.routes.common import (
     COMMON_ERRORS,
     CONFLICT,
@@ -15,6 +23,7 @@ from faceledger.api.routes.common import (
     IMAGE_ERRORS,
     NOT_FOUND,
     PENDING,
+    TOO_LARGE,
     Body,
     Limit,
     NextToken,
@@ -39,7 +48,12 @@ class FaceIds(Body):
     face_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(min_length=1, max_length=100)
 
 
-@router.post("", status_code=201, responses={**COMMON_ERRORS, **NOT_FOUND, **CONFLICT})
+@router.post(
+    "",
+    status_code=201,
+    response_model=UserResponse,
+    responses={**COMMON_ERRORS, **NOT_FOUND, **CONFLICT, **TOO_LARGE},
+)
 def create_user(
     collection_id: CollectionId, body: NewUser, ctx: Principal, svc: Service
 ) -> dict[str, Any]:
@@ -47,7 +61,7 @@ def create_user(
     return with_decision(g, {"user": g.result.to_dict()})
 
 
-@router.get("", responses={**COMMON_ERRORS, **NOT_FOUND})
+@router.get("", response_model=UserList, responses={**COMMON_ERRORS, **NOT_FOUND})
 def list_users(
     collection_id: CollectionId,
     ctx: Principal,
@@ -63,7 +77,7 @@ def list_users(
     )
 
 
-@router.delete("/{user_id}", responses={**COMMON_ERRORS, **NOT_FOUND})
+@router.delete("/{user_id}", response_model=DeletedUser, responses={**COMMON_ERRORS, **NOT_FOUND})
 def delete_user(
     collection_id: CollectionId, user_id: UserId, ctx: Principal, svc: Service
 ) -> dict[str, Any]:
@@ -71,7 +85,11 @@ def delete_user(
     return with_decision(g, {"deleted": g.result.to_dict()})
 
 
-@router.post("/{user_id}/associate", responses={**COMMON_ERRORS, **NOT_FOUND, **CONFLICT})
+@router.post(
+    "/{user_id}/associate",
+    response_model=AssociateFacesResponse,
+    responses={**COMMON_ERRORS, **NOT_FOUND, **CONFLICT, **TOO_LARGE},
+)
 def associate_faces(
     collection_id: CollectionId, user_id: UserId, body: FaceIds, ctx: Principal, svc: Service
 ) -> dict[str, Any]:
@@ -79,7 +97,11 @@ def associate_faces(
     return with_decision(g, g.result.to_dict("associated"))
 
 
-@router.post("/{user_id}/disassociate", responses={**COMMON_ERRORS, **NOT_FOUND})
+@router.post(
+    "/{user_id}/disassociate",
+    response_model=DisassociateFacesResponse,
+    responses={**COMMON_ERRORS, **NOT_FOUND, **TOO_LARGE},
+)
 def disassociate_faces(
     collection_id: CollectionId, user_id: UserId, body: FaceIds, ctx: Principal, svc: Service
 ) -> dict[str, Any]:
@@ -90,7 +112,8 @@ def disassociate_faces(
 @router.post(
     "/search",
     summary="Users matching the largest face of an image, or a stored face (give one).",
-    responses={**PENDING, **COMMON_ERRORS, **NOT_FOUND, **IMAGE_ERRORS},
+    response_model=UserSearchResponse,
+    responses={**PENDING, **COMMON_ERRORS, **NOT_FOUND, **CONFLICT, **IMAGE_ERRORS},
 )
 def search_users(
     collection_id: CollectionId,
