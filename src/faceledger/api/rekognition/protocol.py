@@ -27,7 +27,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from faceledger.api.rekognition.operations import OPERATIONS, Env, Params, RekognitionError
+from faceledger.api.rekognition.operations import OPERATIONS, Env
+from faceledger.api.rekognition.params import Params, RekognitionError
 from faceledger.api.rekognition.sigv4 import SKEW, SignedRequest, SigV4Error, verify
 from faceledger.errors import FaceledgerError
 from faceledger.governance.context import RequestContext
