@@ -122,3 +122,37 @@ def test_secret_is_sealed_and_needs_its_key(keys, tmp_path, monkeypatch) -> None
 def test_binding_refuses_unknown_purpose() -> None:
     with pytest.raises(Exception, match="purpose"):
         Binding(purpose="criminal-investigaton")
+
+
+def test_cli_issues_and_revokes_sigv4_credentials(tmp_path, monkeypatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from faceledger.cli.app import app as cli
+
+    monkeypatch.delenv(SECRET_KEY_ENV, raising=False)
+    env = {"FACELEDGER_HOME": str(tmp_path)}
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        r = runner.invoke(cli, list(args), env=env)
+        assert r.exit_code == 0, r.output
+        return r.stdout
+
+    run("admin", "create-org", "Org", "--actor-class", "law-enforcement")
+    run("admin", "create-account", "Org", "op", "--role", "operator")
+    bind = ["--purpose", "missing-person", "--authorization-date", "2026-11-30", "--expires"]
+    ak, sk = run("admin", "create-key", "Org/op", "--sigv4", *bind, "2026-12-31").split()
+    refused = runner.invoke(cli, ["admin", "create-key", "Org/op", "--case-ref", "C"], env=env)
+    assert refused.exit_code != 0 and "--sigv4" in refused.output
+    assert "revoked SigV4 credential" in run("admin", "revoke-key", ak)
+    db = GovernanceDB(tmp_path / "governance.sqlite3")
+    records = [json.loads(r[0]) for r in db.connection().execute("SELECT record FROM audit_log")]
+    issued = next(r for r in records if r.get("kind") == "admin" and r.get("key_id") == ak
+                  and r["operation"] == "admin.create_key")  # fmt: skip
+    assert issued["credential"] == "sigv4"
+    assert issued["binding"]["expires_at"].startswith("2027-01-01T00:00:00")
+    assert sk not in json.dumps(records)
+    assert SigV4Keys(db, tmp_path).find(ak).revoked_at is not None
+    db.close()

@@ -208,7 +208,7 @@ def _create_sigv4(
     log_local(
         db, "admin.create_key", acct.org_id,
         {"key_id": issued.access_key_id, "account_id": acct.id, "label": label,
-         "kind": "sigv4", "binding": binding.to_dict()},
+         "credential": "sigv4", "binding": binding.to_dict()},
     )  # fmt: skip
     if json_out:
         print_json(issued.to_dict())
@@ -235,7 +235,7 @@ def revoke_key(
     if is_access_key_id(key_id):
         account_id = SigV4Keys(db, resolve_data_dir(data_dir)).revoke(key_id)
         acct = principals.get_account(account_id)
-        log_local(db, "admin.revoke_key", acct.org_id, {"key_id": key_id, "kind": "sigv4"})
+        log_local(db, "admin.revoke_key", acct.org_id, {"key_id": key_id, "credential": "sigv4"})
         typer.echo(f"revoked SigV4 credential {key_id} of {acct.name}")
         return
     info = principals.revoke_key(key_id)
