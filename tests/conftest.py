@@ -5,6 +5,7 @@ Helpers (paths, ``encode``, ``rgb``, ``group_photo``) live in ``testdata.py``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,27 @@ def shared_data() -> Path:
     if root is None or not root.is_dir():
         pytest.skip("shared face datasets not found: set FACELEDGER_DATA or place ../shared/data")
     return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def audit_logs_hold_no_biometric_data(tmp_path_factory):
+    """After the whole suite: every audit record any test wrote under its temporary folders is
+    scanned for embeddings and image bytes (only hashes, ids and scores may be logged)."""
+    yield
+    import sqlite3
+
+    from faceledger.governance.privacy import biometric_leaks
+
+    leaks, scanned = [], 0
+    for path in tmp_path_factory.getbasetemp().rglob("governance.sqlite3"):
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = conn.execute("SELECT seq, record FROM audit_log").fetchall()
+        except sqlite3.Error:
+            continue
+        finally:
+            conn.close()
+        for seq, text in rows:
+            scanned += 1
+            leaks += [f"{path} #{seq} {p}" for p in biometric_leaks(json.loads(text))]
+    assert not leaks, "audit records hold biometric data:\n" + "\n".join(leaks[:20])

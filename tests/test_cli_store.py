@@ -135,3 +135,26 @@ def test_cli_is_governed_like_http(tmp_path: Path, portraits: list[Path]) -> Non
     mine = json.loads(run("leads", "show", lead, "--json", home=home).stdout)
     assert mine["status"] == "released" and mine["results"][0]["similarity"] == 100
     assert "intact" in run("audit-log", "verify", home=home).stdout
+
+
+def test_bulk_index_decides_first(tmp_path: Path, portraits: list[Path]) -> None:
+    home = tmp_path / "home"
+    run("admin", "init", home=home)
+    run("collection", "create", "people", home=home)
+    folder = str(portraits[0].parent)
+    # without consent: one denial, the run stops, nothing is embedded or stored
+    refused = run("index", "people", folder, "--workers", "1", home=home, ok=False)
+    assert refused.returncode == 1 and refused.stderr.count("error: ") == 1
+    assert "stopped: the policy refuses" in refused.stderr
+
+
+def test_reindexing_after_faces_delete_indexes_again(tmp_path: Path, portraits: list[Path]) -> None:
+    home = tmp_path / "home"
+    run("admin", "init", home=home)
+    run("collection", "create", "people", home=home)
+    index = ("index", "people", str(portraits[0]), "--json", "--consent", "c-1")
+    first = json.loads(run(*index, home=home).stdout.splitlines()[0])
+    (face_id,) = [f["face_id"] for f in first["face_records"]]
+    run("faces", "delete", "people", face_id, home=home)
+    again = json.loads(run(*index, home=home).stdout.splitlines()[0])
+    assert again["skipped"] is False and len(again["face_records"]) == 1

@@ -16,6 +16,7 @@ from faceledger.cli import (
     policy,
     recognition,
     serve,
+    users,
 )
 
 app = typer.Typer(
@@ -34,7 +35,7 @@ app.add_typer(collections.collection_app, name="collection")
 app.command("index")(collections.index)
 app.add_typer(collections.faces_app, name="faces")
 app.command("search")(collections.search)
-app.add_typer(collections.user_app, name="user")
+app.add_typer(users.user_app, name="user")
 app.add_typer(admin.app, name="admin")
 app.add_typer(policy.app, name="policy")
 app.add_typer(auditlog.app, name="audit-log")

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import typer
 
 from faceledger.errors import FaceledgerError
+from faceledger.service.unit import Governed, ResultsWithheld
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,3 +55,17 @@ def expand_images(paths: Iterable[Path], *, recursive: bool = True) -> list[Path
         else:
             out.append(path)
     return out
+
+
+def withheld_exit(exc: ResultsWithheld, json_out: bool) -> typer.Exit:
+    """Results held for review: say so (the lead), exit 3."""
+    if json_out:
+        print_json({"status": "pending", "lead": exc.lead.to_dict(), "rule": exc.decision.rule})
+    else:
+        typer.echo(f"held for review: {exc}", err=True)
+    return typer.Exit(3)
+
+
+def decision_of(governed: Governed[object]) -> dict[str, object]:
+    """The decision behind a result, as the HTTP API gives it."""
+    return governed.decision.to_dict()

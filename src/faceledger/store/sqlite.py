@@ -528,11 +528,23 @@ class SQLiteStore(FaceStore):
             for start in range(0, len(ids), 500):
                 part = ids[start : start + 500]
                 rows = c.execute(
-                    f"SELECT seq, face_id FROM faces WHERE collection_pk = ?"
+                    f"SELECT seq, face_id, image_sha256 FROM faces WHERE collection_pk = ?"
                     f" AND face_id IN ({','.join('?' * len(part))})",
                     (col.pk, *part),
                 ).fetchall()
                 c.executemany("DELETE FROM faces WHERE seq = ?", [(r[0],) for r in rows])
+                # an image none of whose faces remain is no longer "indexed": indexing it
+                # again must index it, not skip it
+                emptied = c.executemany(
+                    "DELETE FROM images WHERE collection_pk = ? AND image_sha256 = ?"
+                    " AND NOT EXISTS (SELECT 1 FROM faces WHERE collection_pk = ?"
+                    " AND image_sha256 = ?)",
+                    [(col.pk, h, col.pk, h) for h in {r[2] for r in rows}],
+                ).rowcount
+                c.execute(
+                    "UPDATE collections SET image_count = image_count - ? WHERE pk = ?",
+                    (max(emptied, 0), col.pk),
+                )
                 c.execute(
                     "UPDATE collections SET face_count = face_count - ? WHERE pk = ?",
                     (len(rows), col.pk),
