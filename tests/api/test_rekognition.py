@@ -86,7 +86,9 @@ class World:
         req = AWSRequest(
             method="POST", url=self.base + "/", data=json.dumps(body).encode(),
             headers={"X-Amz-Target": f"RekognitionService.{target}",
-                     "Content-Type": "application/x-amz-json-1.1"},
+                     "Content-Type": "application/x-amz-json-1.1",
+                     # as boto3 does: two calls signed in the same second are not one replayed
+                     "amz-sdk-invocation-id": str(uuid.uuid4())},
         )  # fmt: skip
         SigV4Auth(Credentials(ak, secret or sk), "rekognition", REGION).add_auth(req)
         return dict(req.headers.items()), req.body
