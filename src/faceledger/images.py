@@ -69,6 +69,26 @@ def load_pixels(source: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     return load_image(source, max_pixels=max_pixels).pixels
 
 
+def image_size(data: bytes | np.ndarray) -> tuple[int, int]:
+    """Width and height of the image as a person sees it (EXIF orientation applied), read from
+    the header without decoding pixels; an array's own shape. ImageError if the header does not
+    parse."""
+    if isinstance(data, np.ndarray):
+        return int(data.shape[1]), int(data.shape[0])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(bytes(data)), formats=SUPPORTED_FORMATS)
+            width, height = img.size
+            orientation = img.getexif().get(0x0112) if hasattr(img, "getexif") else None
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError,
+            SyntaxError) as exc:  # fmt: skip
+        raise ImageError(f"cannot read the image header: {exc}", code="corrupt_image") from exc
+    if orientation in (5, 6, 7, 8):  # rotated by 90 or 270 degrees
+        width, height = height, width
+    return int(width), int(height)
+
+
 def describe_source(source: ImageInput) -> str:
     """A short label for messages: the path, or the kind of object."""
     if isinstance(source, str | os.PathLike):

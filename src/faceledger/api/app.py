@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faceledger import __version__
-from faceledger.api import docs, errors
+from faceledger.api import docs, errors, rekognition
 from faceledger.api.deps import AmbiguousCredentialsError, presented_key
 from faceledger.api.routes import ROUTERS
 from faceledger.api.unauthenticated import UnauthenticatedLog
@@ -89,7 +89,7 @@ class RequestGuard:
             if message["type"] == "http.response.start":
                 response["status"] = message["status"]
             elif message["type"] == "http.response.body" and response["status"] >= 400:
-                with contextlib.suppress(ValueError, AttributeError, TypeError):
+                with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError):
                     response["code"] = (
                         response["code"] or json.loads(message["body"])["error"]["code"]
                     )
@@ -255,6 +255,7 @@ def create_app(
         )
 
     app.add_middleware(RequestGuard, max_body=max_body, on_rejected=record_rejected)
+    rekognition.install(app, max_body=max_body)  # POST / (JSON 1.1 + SigV4); after the guard
     return app
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,8 +13,11 @@ from rich.table import Table
 from faceledger.cli._govopts import DataDirOpt, JsonOpt, log_local, open_db
 from faceledger.cli.output import fail, handle_errors, print_json
 from faceledger.cli.principal import key_file, write_key_file
-from faceledger.governance.principals import Principals
+from faceledger.governance.db import GovernanceDB
+from faceledger.governance.principals import Account, Principals
+from faceledger.governance.sigv4keys import Binding, SigV4Keys, is_access_key_id, parse_expiry
 from faceledger.governance.vocabulary import ACTOR_CLASSES, ROLES
+from faceledger.settings import data_dir as resolve_data_dir
 
 app = typer.Typer(
     name="admin",
@@ -123,13 +128,53 @@ def create_account(
 def create_key(
     account: Annotated[str, typer.Argument(help="Account id, or ORG/NAME.")],
     label: Annotated[str | None, typer.Option(help="A note: where the key is used.")] = None,
+    sigv4: Annotated[
+        bool,
+        typer.Option(
+            "--sigv4",
+            help="An AWS-style access key id and secret for the Rekognition-compatible API "
+            "(docs/rekognition.md), instead of an API key.",
+        ),
+    ] = False,
+    purpose: Annotated[
+        str | None, typer.Option(help="--sigv4: bind this purpose to every request.")
+    ] = None,
+    case_ref: Annotated[
+        str | None, typer.Option("--case-ref", help="--sigv4: bind this case reference.")
+    ] = None,
+    authorization_ref: Annotated[
+        str | None,
+        typer.Option("--authorization-ref", help="--sigv4: bind this warrant or court order."),
+    ] = None,
+    authorization_date: Annotated[
+        str | None,
+        typer.Option("--authorization-date", help="--sigv4: its date, YYYY-MM-DD."),
+    ] = None,
+    consent: Annotated[
+        str | None,
+        typer.Option(help="--sigv4: consent reference recorded for every face it enrols."),
+    ] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option(help="--sigv4: valid until this day (YYYY-MM-DD, through its end, UTC)."),
+    ] = None,
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Create an API key and print it. It is shown this once; only its hash is kept."""
+    """Create an API key and print it. It is shown this once; only its hash is kept.
+
+    With --sigv4: an access key id and secret access key (printed on one line), optionally
+    bound to a purpose, case, authorization, consent and expiry (a warrant-scoped credential).
+    The secret is kept encrypted under $FACELEDGER_SECRET_KEY or <data dir>/secret.key."""
     db = open_db(data_dir)
     principals = Principals(db)
     acct = principals.get_account(account)
+    bound = (purpose, case_ref, authorization_ref, authorization_date, consent, expires)
+    if sigv4:
+        _create_sigv4(db, acct, label, data_dir, json_out, *bound)
+        return
+    if any(v is not None for v in bound):
+        raise fail("--purpose, --case-ref, --authorization-... , --consent, --expires need --sigv4")
     issued = principals.create_key(acct.id, label=label)
     log_local(
         db,
@@ -146,15 +191,53 @@ def create_key(
     )
 
 
+def _create_sigv4(
+    db: GovernanceDB, acct: Account, label: str | None, data_dir: Path | None, json_out: bool,
+    purpose: str | None, case_ref: str | None, authorization_ref: str | None,
+    authorization_date: str | None, consent: str | None, expires: str | None,
+) -> None:  # fmt: skip
+    try:
+        auth_date = date.fromisoformat(authorization_date) if authorization_date else None
+    except ValueError:
+        raise fail(f"--authorization-date {authorization_date!r}: use YYYY-MM-DD") from None
+    binding = Binding(
+        purpose=purpose, case_ref=case_ref, authorization_ref=authorization_ref,
+        authorization_date=auth_date, consent=consent, expires_at=parse_expiry(expires),
+    )  # fmt: skip
+    issued = SigV4Keys(db, resolve_data_dir(data_dir)).create(acct.id, binding=binding, label=label)
+    log_local(
+        db, "admin.create_key", acct.org_id,
+        {"key_id": issued.access_key_id, "account_id": acct.id, "label": label,
+         "credential": "sigv4", "binding": binding.to_dict()},
+    )  # fmt: skip
+    if json_out:
+        print_json(issued.to_dict())
+    else:
+        typer.echo(f"{issued.access_key_id} {issued.secret_access_key}")
+    typer.echo(
+        f"SigV4 credential {issued.access_key_id} for {acct.name}: store the secret now, it "
+        "cannot be shown again",
+        err=True,
+    )
+
+
 @app.command("revoke-key")
 @handle_errors
 def revoke_key(
-    key_id: Annotated[str, typer.Argument(help="The key id (or the whole key).")],
+    key_id: Annotated[
+        str, typer.Argument(help="The key id (or the whole key), or a SigV4 access key id.")
+    ],
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Revoke an API key; requests with it are refused from now on."""
+    """Revoke an API key or SigV4 credential; requests with it are refused from now on."""
     db = open_db(data_dir)
     principals = Principals(db)
+    if is_access_key_id(key_id):
+        account_id = SigV4Keys(db, resolve_data_dir(data_dir)).revoke(key_id)
+        acct = principals.get_account(account_id)
+        log_local(db, "admin.revoke_key", acct.org_id, {"key_id": key_id, "credential": "sigv4"})
+        typer.echo(f"revoked SigV4 credential {key_id} of {acct.name}")
+        return
     info = principals.revoke_key(key_id)
     acct = principals.get_account(info.account_id)
     log_local(db, "admin.revoke_key", acct.org_id, {"key_id": info.key_id})

@@ -33,7 +33,7 @@ from faceledger.engine.types import Comparison, Face
 from faceledger.errors import FaceledgerError, ImageError
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
-from faceledger.images import ImageInput
+from faceledger.images import ImageInput, image_size
 from faceledger.service.gate import Gate
 from faceledger.service.intake import image_digest
 from faceledger.service.quality import QUALITY_BARS, QualityBar, QualityFilter, quality_reasons
@@ -126,10 +126,12 @@ def embed_selected(
 
 def _embed_file(
     engine: Engine, path: str, *, max_faces: int, quality_filter: str
-) -> tuple[str, list[Face], list[UnindexedFace]]:
-    """Worker task for bulk indexing: SHA-256 of the file and its selected, embedded faces."""
+) -> tuple[str, list[Face], list[UnindexedFace], tuple[int, int]]:
+    """Worker task for bulk indexing: SHA-256 of the file, its selected, embedded faces and
+    the image's size."""
     data, digest = image_digest(path)
-    return digest, *embed_selected(engine, data, max_faces, quality_filter)
+    keep, unindexed = embed_selected(engine, data, max_faces, quality_filter)
+    return digest, keep, unindexed, image_size(data)
 
 
 class FaceService(UserOperations):
@@ -229,6 +231,7 @@ class FaceService(UserOperations):
         request: dict[str, Any],
         keep: list[Face],
         unindexed: list[UnindexedFace],
+        size: tuple[int, int] | None = None,
     ) -> tuple[IndexResult, dict[str, Any]]:
         """Commit the selected faces of one image (inside the unit's transaction)."""
         result = IndexResult(request["image_sha256"], request["external_image_id"])
@@ -239,6 +242,7 @@ class FaceService(UserOperations):
             image_sha256=request["image_sha256"],
             external_image_id=request["external_image_id"],
             faces=keep,
+            image_size=size,
         )
         outcome = {
             "face_ids": [r.face_id for r in result.face_records],
@@ -269,7 +273,9 @@ class FaceService(UserOperations):
             collection_id, digest, external_image_id, max_faces, quality_filter, consent
         )
 
-        def prepare(_: Decision) -> IndexResult | tuple[list[Face], list[UnindexedFace]]:
+        def prepare(
+            _: Decision,
+        ) -> IndexResult | tuple[list[Face], list[UnindexedFace], tuple[int, int]]:
             if skip_indexed:
                 done = self.store.find_image(ctx.tenant_id, collection_id, digest)
                 if done is not None:
@@ -277,10 +283,13 @@ class FaceService(UserOperations):
                     skipped.skipped_face_ids = list(done.face_ids)
                     return skipped
             self.store.describe_collection(ctx.tenant_id, collection_id)  # fail before embedding
-            return embed_selected(self.engine, data, max_faces, request["quality_filter"])
+            quality = request["quality_filter"]
+            keep, unindexed = embed_selected(self.engine, data, max_faces, quality)
+            return keep, unindexed, image_size(data)
 
         def work(
-            _: Decision, prepared: IndexResult | tuple[list[Face], list[UnindexedFace]]
+            _: Decision,
+            prepared: IndexResult | tuple[list[Face], list[UnindexedFace], tuple[int, int]],
         ) -> tuple[IndexResult, dict[str, Any]]:
             if isinstance(prepared, IndexResult):
                 return prepared, {"skipped": True, "face_ids": prepared.skipped_face_ids}
@@ -353,15 +362,15 @@ class FaceService(UserOperations):
         ctx: RequestContext,
         request: dict[str, Any],
         decision: Decision,
-        embedded: tuple[str, list[Face], list[UnindexedFace]] | FaceledgerError,
+        embedded: tuple[str, list[Face], list[UnindexedFace], tuple[int, int]] | FaceledgerError,
     ) -> Governed[IndexResult]:
         def work(_: Decision) -> tuple[IndexResult, dict[str, Any]]:
             if isinstance(embedded, FaceledgerError):
                 raise embedded
-            digest, keep, unindexed = embedded
+            digest, keep, unindexed, size = embedded
             if digest != request["image_sha256"]:
                 raise ImageError("the file changed while it was being indexed", code="changed")
-            return self._store_faces(ctx, request, keep, unindexed)
+            return self._store_faces(ctx, request, keep, unindexed, size)
 
         return self.unit.run(ctx, "faces.index", request, work, decision=decision, writes=True)
 

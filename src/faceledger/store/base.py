@@ -78,6 +78,10 @@ class FaceRecord:
     pose: Pose
     user_id: str | None
     created_at: str
+    image_width: int | None = None
+    image_height: int | None = None
+    """Size of the upright image the face was found in (None for faces stored before it was
+    kept): what makes a box expressible as ratios of the image (Rekognition's BoundingBox)."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -282,8 +286,10 @@ class FaceStore(ABC):
         image_sha256: str,
         external_image_id: str | None,
         faces: Sequence[Face],
+        image_size: tuple[int, int] | None = None,
     ) -> list[FaceRecord]:
         """Store the faces of one image (each with embedding and model id) in one commit.
+        ``image_size``: width and height of the upright image, kept with each face.
 
         ModelError if a face's model id differs from the collection's. The image is recorded
         even with no faces, so a resumed run skips it.

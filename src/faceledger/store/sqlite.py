@@ -55,7 +55,7 @@ from faceledger.store.base import (
 from faceledger.store.index import DIM, ExactIndex
 from faceledger.validation import check_id
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 LOAD_CHUNK = 65_536
 MAX_PAGE_IDS = 4096
 """At most this many face ids in one ``list_faces(face_ids=...)`` filter."""
@@ -98,7 +98,9 @@ CREATE TABLE IF NOT EXISTS faces (
     yaw REAL NOT NULL, pitch REAL NOT NULL, roll REAL NOT NULL,
     user_pk    INTEGER REFERENCES users(pk) ON DELETE SET NULL,
     created_at TEXT NOT NULL,
-    embedding  BLOB NOT NULL CHECK (length(embedding) = 512)
+    embedding  BLOB NOT NULL CHECK (length(embedding) = 512),
+    image_width  INTEGER,
+    image_height INTEGER
 );
 CREATE INDEX IF NOT EXISTS faces_by_collection ON faces (collection_pk, seq);
 CREATE INDEX IF NOT EXISTS faces_by_image ON faces (collection_pk, image_sha256);
@@ -124,7 +126,7 @@ CREATE TABLE IF NOT EXISTS store_secrets (
 FACE_COLUMNS = (
     "f.seq, f.face_id, f.external_image_id, f.image_sha256, f.box_left, f.box_top, f.box_width,"
     " f.box_height, f.score, f.sharpness, f.brightness, f.face_size, f.yaw, f.pitch, f.roll,"
-    " u.user_id, f.created_at"
+    " u.user_id, f.created_at, f.image_width, f.image_height"
 )
 FACE_FROM = "faces f LEFT JOIN users u ON u.pk = f.user_pk"
 
@@ -215,6 +217,10 @@ class SQLiteStore(FaceStore):
                     " face_count = (SELECT count(*) FROM faces WHERE collection_pk = pk),"
                     " image_count = (SELECT count(*) FROM images WHERE collection_pk = pk)"
                 )
+            columns = {r[1] for r in c.execute("PRAGMA table_info(faces)")}
+            for column in ("image_width", "image_height"):  # schema 3: additive
+                if column not in columns:
+                    c.execute(f"ALTER TABLE faces ADD COLUMN {column} INTEGER")
             c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # ------------------------------------------------------------------ transactions
@@ -380,10 +386,12 @@ class SQLiteStore(FaceStore):
         image_sha256: str,
         external_image_id: str | None,
         faces: Sequence[Face],
+        image_size: tuple[int, int] | None = None,
     ) -> list[FaceRecord]:
         if not re.fullmatch(r"[0-9a-f]{64}", image_sha256 or ""):
             raise InvalidRequestError("image_sha256 must be 64 lowercase hex digits")
         rows = []
+        width, height = (int(v) for v in image_size) if image_size else (None, None)
         with self._write() as c:
             col = self._collection(tenant_id, collection_id)
             for face in faces:
@@ -403,13 +411,14 @@ class SQLiteStore(FaceStore):
                 c.execute(
                     "INSERT INTO faces (collection_pk, face_id, external_image_id, image_sha256,"
                     " box_left, box_top, box_width, box_height, score, sharpness, brightness,"
-                    " face_size, yaw, pitch, roll, created_at, embedding)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " face_size, yaw, pitch, roll, created_at, embedding, image_width,"
+                    " image_height) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         col.pk, rows[-1][0], external_image_id, image_sha256,
                         int(b.left), int(b.top), int(b.width), int(b.height), float(face.score),
                         float(q.sharpness), float(q.brightness), int(q.face_size),
                         float(p.yaw), float(p.pitch), float(p.roll), created, vec.tobytes(),
+                        width, height,
                     ),
                 )  # fmt: skip
             new_image = c.execute(
@@ -424,7 +433,7 @@ class SQLiteStore(FaceStore):
             )
         return [
             FaceRecord(fid, collection_id, external_image_id, image_sha256, b, float(s), q, p,
-                       None, created)
+                       None, created, width, height)
             for fid, b, s, q, p, created in rows
         ]  # fmt: skip
 
@@ -459,7 +468,7 @@ class SQLiteStore(FaceStore):
 
     def _record(self, row: tuple, collection_id: str) -> FaceRecord:
         (_, face_id, ext, sha, left, top, width, height, score, sharp, bright, size,
-         yaw, pitch, roll, user_id, created) = row  # fmt: skip
+         yaw, pitch, roll, user_id, created, image_width, image_height) = row  # fmt: skip
         return FaceRecord(
             face_id=face_id,
             collection_id=collection_id,
@@ -471,6 +480,8 @@ class SQLiteStore(FaceStore):
             pose=Pose(yaw, pitch, roll),
             user_id=user_id,
             created_at=created,
+            image_width=image_width,
+            image_height=image_height,
         )
 
     def list_faces(
