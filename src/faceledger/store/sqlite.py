@@ -52,9 +52,11 @@ from faceledger.store.base import (
     encode_token,
 )
 from faceledger.store.index import DIM, ExactIndex
+from faceledger.store.sqlite_lifecycle import SQLiteLifecycle
+from faceledger.store.sqlite_lifecycle import migrate as migrate_lifecycle
 from faceledger.validation import check_id
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 LOAD_CHUNK = 65_536
 MAX_PAGE_IDS = 4096
 """At most this many face ids in one ``list_faces(face_ids=...)`` filter."""
@@ -145,7 +147,7 @@ class _Collection:
     created_at: str
 
 
-class SQLiteStore(FaceStore):
+class SQLiteStore(SQLiteLifecycle, FaceStore):
     """A :class:`FaceStore` in one SQLite file. Safe to share between threads of a process and
     to open from several processes at once (one writer at a time, readers never blocked)."""
 
@@ -180,6 +182,7 @@ class SQLiteStore(FaceStore):
             raise ValueError("synchronous must be FULL, EXTRA or NORMAL")
         c.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         c.execute("PRAGMA foreign_keys = ON")
+        c.execute("PRAGMA secure_delete = ON")  # deleted rows are overwritten, not just unlinked
         with self._write():
             version = c.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
@@ -202,6 +205,7 @@ class SQLiteStore(FaceStore):
                     " face_count = (SELECT count(*) FROM faces WHERE collection_pk = pk),"
                     " image_count = (SELECT count(*) FROM images WHERE collection_pk = pk)"
                 )
+            migrate_lifecycle(c)  # version 3: consents, retention, cases (additive)
             c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # ------------------------------------------------------------------ transactions
