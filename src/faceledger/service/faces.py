@@ -36,6 +36,7 @@ from faceledger.governance.decision import Decision
 from faceledger.images import ImageInput
 from faceledger.service.gate import Gate
 from faceledger.service.intake import image_digest
+from faceledger.service.lifecycle import LifecycleOperations
 from faceledger.service.quality import QUALITY_BARS, QualityBar, QualityFilter, quality_reasons
 from faceledger.service.results import (
     FaceSearch,
@@ -132,7 +133,7 @@ def _embed_file(
     return digest, *embed_selected(engine, data, max_faces, quality_filter)
 
 
-class FaceService(UserOperations):
+class FaceService(UserOperations, LifecycleOperations):
     """The one door to the face store. See the module docstring for the contract."""
 
     def __init__(self, store: FaceStore, engine: Engine, gate: Gate) -> None:
@@ -165,13 +166,30 @@ class FaceService(UserOperations):
 
     # ------------------------------------------------------------------ collections
     def create_collection(
-        self, ctx: RequestContext, collection_id: str
+        self,
+        ctx: RequestContext,
+        collection_id: str,
+        *,
+        retention_days: int | None = None,
+        until_case_closed: bool = False,
     ) -> Governed[CollectionInfo]:
-        """A new collection for this engine's model id."""
-        request = {"collection_id": collection_id, "model_id": self.engine.model_id}
+        """A new collection for this engine's model id, with its retention rule: faces are kept
+        ``retention_days`` after enrolment (default: the policy's cap), and with
+        ``until_case_closed`` only with a case reference, until the case is closed."""
+        if retention_days is not None and (
+            isinstance(retention_days, bool) or not 1 <= retention_days <= 1_000_000
+        ):
+            raise InvalidRequestError("retention_days must be a whole number of days, at least 1")
+        request = {
+            "collection_id": collection_id,
+            "model_id": self.engine.model_id,
+            "retention_days": retention_days,
+            "until_case_closed": until_case_closed,
+        }
 
-        def work(_: Decision) -> tuple[CollectionInfo, dict[str, Any]]:
+        def work(decision: Decision) -> tuple[CollectionInfo, dict[str, Any]]:
             info = self.store.create_collection(ctx.tenant_id, collection_id, self.engine.model_id)
+            self._set_retention(ctx, collection_id, decision, retention_days, until_case_closed)
             return info, {"collection_id": collection_id}
 
         return self.unit.run(ctx, "collection.create", request, work, writes=True)
@@ -240,9 +258,12 @@ class FaceService(UserOperations):
             external_image_id=request["external_image_id"],
             faces=keep,
         )
+        face_ids = [r.face_id for r in result.face_records]
+        consent_id = self._bind_enrolment(ctx, request, face_ids)
         outcome = {
-            "face_ids": [r.face_id for r in result.face_records],
+            "face_ids": face_ids,
             "unindexed": [u.reasons for u in result.unindexed_faces],
+            "consent_id": consent_id,
         }
         return result, outcome
 
@@ -277,6 +298,7 @@ class FaceService(UserOperations):
                     skipped.skipped_face_ids = list(done.face_ids)
                     return skipped
             self.store.describe_collection(ctx.tenant_id, collection_id)  # fail before embedding
+            self._check_enrolment(ctx, request, create=False)  # consent and retention, too
             return embed_selected(self.engine, data, max_faces, request["quality_filter"])
 
         def work(
