@@ -3,6 +3,7 @@ policy and audit log): consent records, withdrawal, retention, closing a case, e
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from faceledger.governance.auditlog import AuditLog
 from faceledger.governance.context import RequestContext
 from faceledger.governance.privacy import biometric_leaks
+from faceledger.retention_task import SYSTEM_PRINCIPAL, RetentionTask
 from faceledger.runtime import Runtime
 from faceledger.service.faces import PolicyDenied, ResultsWithheld
 from faceledger.service.lifecycle import ConsentError
@@ -266,3 +268,26 @@ def test_erasure_deletes_faces_users_consents_and_lead_rows_and_the_bytes(rt, po
     assert listed(rt, police, "a") == set() and listed(rt, police, "b") == {keep}
     assert rt.faces.list_users(police, "b").result.items == []
     assert svc.list_consents(police).result.items == []
+
+
+def test_the_serve_timer_purges_every_organization_as_the_system(rt, clock, portraits) -> None:
+    a = operator(rt, name="a")
+    b = operator(rt, name="b")
+    for ctx in (a, b):
+        rt.faces.create_collection(ctx, "staff", retention_days=10)
+        rt.faces.index_faces(ctx, "staff", portraits[0], consent="c")
+    task = RetentionTask(rt, every=0.05)
+    assert task.run_once() == {a.tenant_id: 0, b.tenant_id: 0}
+    clock.advance(days=11)
+    task.start()
+    try:
+        for _ in range(200):
+            if not listed(rt, a, "staff") and not listed(rt, b, "staff"):
+                break
+            threading.Event().wait(0.05)
+    finally:
+        task.stop()
+    assert listed(rt, a, "staff") == listed(rt, b, "staff") == set() and task.runs >= 2
+    purges = records(rt, "retention.purge")
+    assert {p["principal_id"] for p in purges} == {SYSTEM_PRINCIPAL}
+    assert sum(p["outcome"]["count"] for p in purges) == 2

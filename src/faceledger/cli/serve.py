@@ -29,6 +29,12 @@ def serve(
         float, typer.Option(min=0.01, help="Largest request body accepted, MiB.")
     ] = 10.0,
     detector: Annotated[str, typer.Option(help="Face detector: hog or cnn.")] = "hog",
+    retention_every: Annotated[
+        float,
+        typer.Option(
+            min=0, help="Run the retention purge of every organization every N minutes; 0: off."
+        ),
+    ] = 60.0,
 ) -> None:
     """Start the HTTP API (OpenAPI at /docs). Every request needs an API key ('admin
     create-key'), is decided by the policy and written to the audit log."""
@@ -47,4 +53,13 @@ def serve(
     typer.echo(
         f"faceledger: data folder {root}, policy {source}; docs at http://{host}:{port}/docs"
     )
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    task = None
+    if retention_every > 0:
+        from faceledger.retention_task import RetentionTask
+
+        task = RetentionTask(app.state.runtime, retention_every * 60).start()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    finally:
+        if task is not None:
+            task.stop()
