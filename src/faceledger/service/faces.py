@@ -92,6 +92,7 @@ __all__ = [
 MAX_RESULTS = 4096
 DEFAULT_MAX_RESULTS = 10
 DEFAULT_MAX_FACES = 100
+MAX_RETENTION_DAYS = 36_500
 ONE_TO_MANY_COMPARE = "compare.one_to_many"
 """A compare whose target holds more than one face: identification, decided as such."""
 
@@ -177,9 +178,11 @@ class FaceService(UserOperations, LifecycleOperations):
         ``retention_days`` after enrolment (default: the policy's cap), and with
         ``until_case_closed`` only with a case reference, until the case is closed."""
         if retention_days is not None and (
-            isinstance(retention_days, bool) or not 1 <= retention_days <= 1_000_000
+            isinstance(retention_days, bool) or not 1 <= retention_days <= MAX_RETENTION_DAYS
         ):
-            raise InvalidRequestError("retention_days must be a whole number of days, at least 1")
+            raise InvalidRequestError(
+                f"retention_days must be a whole number of days, 1 to {MAX_RETENTION_DAYS}"
+            )
         request = {
             "collection_id": collection_id,
             "model_id": self.engine.model_id,

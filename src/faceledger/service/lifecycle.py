@@ -154,11 +154,17 @@ def as_time(value: str | date | datetime | None, name: str) -> str | None:
             raise InvalidRequestError(
                 f"{name} must be a date (YYYY-MM-DD) or an ISO date-time, not {text!r}"
             ) from None
-    if isinstance(value, datetime):
-        return iso(value if value.tzinfo else value.replace(tzinfo=UTC))
-    if isinstance(value, date):
-        return iso(datetime(value.year, value.month, value.day, tzinfo=UTC))
-    raise InvalidRequestError(f"{name} must be a date or a date-time")
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if not isinstance(value, datetime):
+        raise InvalidRequestError(f"{name} must be a date or a date-time")
+    try:
+        when = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except (OverflowError, ValueError):
+        when = None
+    if when is None or not 1970 <= when.year <= 9999:
+        raise InvalidRequestError(f"{name} must be a time between 1970 and 9999")
+    return iso(when)
 
 
 def _names(values: Sequence[str] | None, what: str) -> list[str]:

@@ -29,7 +29,8 @@ CollectionId = Annotated[str, Path(pattern=ID_PATTERN, description="Collection i
 class NewCollection(Body):
     collection_id: str = Field(pattern=ID_PATTERN)
     retention_days: int | None = Field(
-        None, ge=1, description="Days a face is kept after enrolment (default: the policy's cap)."
+        None, ge=1, le=36_500,
+        description="Days a face is kept after enrolment (default: the policy's cap).",
     )
     until_case_closed: bool = Field(
         False, description="Faces need a case reference and go when their case is closed."
