@@ -29,6 +29,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unauthorized": 401,
     "forbidden": 403,
     "policy_denied": 403,
+    "consent_refused": 403,
     "not_found": 404,
     "file_not_found": 404,
     "method_not_allowed": 405,

@@ -13,6 +13,7 @@ from faceledger.cli import (
     collections,
     fairness,
     leads,
+    lifecycle,
     policy,
     recognition,
     serve,
@@ -40,6 +41,10 @@ app.add_typer(admin.app, name="admin")
 app.add_typer(policy.app, name="policy")
 app.add_typer(auditlog.app, name="audit-log")
 app.add_typer(leads.app, name="leads")
+app.add_typer(lifecycle.consent_app, name="consent")
+app.add_typer(lifecycle.retention_app, name="retention")
+app.add_typer(lifecycle.case_app, name="case")
+app.add_typer(lifecycle.subject_app, name="subject")
 app.command("serve")(serve.serve)
 app.add_typer(fairness.app, name="fairness")
 

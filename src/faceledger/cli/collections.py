@@ -66,10 +66,19 @@ def collection_create(
     data_dir: DataDirOpt = None,
     who: Who = DECLARED,
     json_out: JsonOpt = False,
+    retention_days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Days a face is kept after enrolment (default: policy's cap)."),
+    ] = None,
+    until_case_closed: Annotated[
+        bool, typer.Option(help="Faces need a case reference and go when the case is closed.")
+    ] = False,
 ) -> None:
-    """Create an empty collection for the engine's model."""
+    """Create an empty collection for the engine's model, with its retention rule."""
     with open_service(data_dir, who) as (svc, ctx):
-        info = svc.create_collection(ctx, collection).result
+        info = svc.create_collection(
+            ctx, collection, retention_days=retention_days, until_case_closed=until_case_closed
+        ).result
     if json_out:
         print_json(info.to_dict())
     else:

@@ -29,6 +29,12 @@ def serve(
         float, typer.Option(min=0.01, help="Largest request body accepted, MiB.")
     ] = 10.0,
     detector: Annotated[str, typer.Option(help="Face detector: hog or cnn.")] = "hog",
+    retention_every: Annotated[
+        float,
+        typer.Option(
+            min=0, help="Run the retention purge of every organization every N minutes; 0: off."
+        ),
+    ] = 60.0,
 ) -> None:
     """Start the HTTP API (OpenAPI at /docs). Every request needs an API key ('admin
     create-key'), is decided by the policy and written to the audit log."""
@@ -48,5 +54,14 @@ def serve(
     typer.echo(
         f"faceledger: data folder {root}, policy {source}; docs at http://{host}:{port}/docs"
     )
-    # the access log without credentials passed in query strings (faceledger.api.accesslog)
-    uvicorn.run(app, host=host, port=port, log_level="info", log_config=log_config())
+    task = None
+    if retention_every > 0:
+        from faceledger.retention_task import RetentionTask
+
+        task = RetentionTask(app.state.runtime, retention_every * 60).start()
+    try:
+        # the access log without credentials passed in query strings (faceledger.api.accesslog)
+        uvicorn.run(app, host=host, port=port, log_level="info", log_config=log_config())
+    finally:
+        if task is not None:
+            task.stop()

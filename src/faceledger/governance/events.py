@@ -222,6 +222,12 @@ _REQUEST_FIELDS = (
     "lead_id",
     "search_mode",
     "target_faces",
+    # the data lifecycle (a consent's subject reference is never logged: it may be erased)
+    "consent_id",
+    "case_ref",
+    "retention_days",
+    "until_case_closed",
+    "user_ids",
 )
 
 
@@ -233,7 +239,8 @@ def request_summary(request: Mapping[str, Any]) -> dict[str, Any]:
 def outcome_summary(outcome: Mapping[str, Any]) -> dict[str, Any]:
     """Status, error, result ids and similarities, lead id, counts."""
     out: dict[str, Any] = {}
-    for k in ("status", "error_code", "error", "lead_id", "count", "face_ids", "user_ids"):
+    for k in ("status", "error_code", "error", "lead_id", "count", "face_ids", "user_ids",
+              "consent_id", "consent_ids", "lead_ids", "counts"):  # fmt: skip
         if outcome.get(k) is not None:
             out[k] = outcome[k]
     results = outcome.get("results")

@@ -37,6 +37,18 @@ IDENTIFICATION_OPERATIONS = (
 """1:N searches: who is this face? A compare whose target image holds more than one face is
 decided as ``compare.one_to_many``: finding the source among several people is identification."""
 
+LIFECYCLE_OPERATIONS = (
+    "consent.record",
+    "consent.list",
+    "consent.get",
+    "consent.withdraw",
+    "retention.purge",
+    "case.close",
+    "subject.erase",
+)
+"""The biometric data lifecycle: consent records, retention purges, closing a case (which ends
+the retention of what was enrolled for it), erasing a data subject."""
+
 LEAD_OPERATIONS = ("leads.list", "leads.get")
 """The requester's view of their own review leads (results once released)."""
 
@@ -56,7 +68,12 @@ audit log like every request, but not decided by the policy (no rule can refuse 
 own identity), so not among the operations a policy names."""
 
 KNOWN_OPERATIONS = (
-    FACE_OPERATIONS + LEAD_OPERATIONS + REVIEW_OPERATIONS + AUDIT_OPERATIONS + ADMIN_OPERATIONS
+    FACE_OPERATIONS
+    + LEAD_OPERATIONS
+    + REVIEW_OPERATIONS
+    + AUDIT_OPERATIONS
+    + ADMIN_OPERATIONS
+    + LIFECYCLE_OPERATIONS
 )
 
 ROLES = ("admin", "operator", "reviewer", "auditor")
@@ -65,6 +82,8 @@ ROLES = ("admin", "operator", "reviewer", "auditor")
 def required_role(operation: str) -> str | None:
     """The role an operation needs whatever the policy says; None for an unknown operation."""
     if operation in FACE_OPERATIONS or operation in LEAD_OPERATIONS:
+        return "operator"
+    if operation in LIFECYCLE_OPERATIONS:
         return "operator"
     if operation in REVIEW_OPERATIONS:
         return "reviewer"

@@ -59,6 +59,10 @@ __all__ = [
 ]
 
 
+RETENTION_OPERATIONS = ("collection.create", "retention.purge")
+"""Operations whose decision carries the policy's retention cap (``retention_max_days``)."""
+
+
 class PolicyEngine:
     """Decides requests against a loaded :class:`Policy`."""
 
@@ -139,6 +143,19 @@ class PolicyEngine:
                 ]
             if rule.require and rule.require.consent:
                 obligations["consent_required"] = True
+            retention = self.policy.document.retention
+            if retention is not None and operation in RETENTION_OPERATIONS:
+                cap = retention.max_age_days
+                asked = request.get("retention_days")
+                if isinstance(asked, int) and asked > cap:
+                    return Decision(
+                        False,
+                        "retention-cap",
+                        f"The policy keeps no face longer than {cap} days after enrolment; "
+                        f"a retention of {asked} days is refused.",
+                        obligations=base,
+                    )
+                obligations["retention_max_days"] = cap
             return Decision(
                 True,
                 rule.id,

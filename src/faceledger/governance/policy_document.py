@@ -183,6 +183,14 @@ class Rule(_Model):
         return self.unless is None or not self.unless.holds(ctx, operation, now)
 
 
+class Retention(_Model):
+    """How long enrolled faces may be kept (docs/policy.md, "Retention")."""
+
+    max_age_days: PositiveInt
+    """The cap: no face is kept longer than this many days after its enrolment, whatever its
+    collection's rule says; a collection created without a rule gets this one."""
+
+
 class PolicyDocument(_Model):
     version: Literal[1]
     description: str | None = None
@@ -192,6 +200,8 @@ class PolicyDocument(_Model):
     actor_classes: Names | None = None
     """The actor classes rules may name, among the vocabulary's."""
     rules: list[Rule] = Field(min_length=1)
+    retention: Retention | None = None
+    """The retention cap; left out: a collection keeps faces as long as its own rule says."""
 
 
 class Policy:

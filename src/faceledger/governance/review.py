@@ -167,6 +167,36 @@ class ReviewQueue:
             raise ForbiddenError("only the requester and reviewers may see a lead")
         return self._load(conn, lead_id, viewer=ctx)
 
+    # erasure -----------------------------------------------------------------------------------
+
+    def redact(
+        self, tenant_id: str, *, face_ids: set[str], user_ids: set[str]
+    ) -> dict[str, int]:
+        """Replace every result row of the organization's leads that names one of these faces
+        or users by ``{"redacted": "subject-erased"}`` (a subject's erasure). The lead keeps its
+        status, reviews and other rows. Returns lead id → rows redacted."""
+        done: dict[str, int] = {}
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT id, results FROM leads WHERE tenant_id = ?", (tenant_id,)
+            ).fetchall()
+            for row in rows:
+                results = json.loads(row["results"])
+                hits = 0
+                for i, item in enumerate(results):
+                    if isinstance(item, dict) and (
+                        item.get("face_id") in face_ids or item.get("user_id") in user_ids
+                    ):
+                        results[i] = {"redacted": "subject-erased"}
+                        hits += 1
+                if hits:
+                    conn.execute(
+                        "UPDATE leads SET results = ? WHERE id = ?",
+                        (json.dumps(results), row["id"]),
+                    )
+                    done[row["id"]] = hits
+        return done
+
     # the reviewers' side -----------------------------------------------------------------------
 
     def pending(self, ctx: RequestContext, *, limit: int = 100) -> list[Lead]:

@@ -36,6 +36,7 @@ from faceledger.governance.decision import Decision
 from faceledger.images import ImageInput, image_size
 from faceledger.service.gate import Gate
 from faceledger.service.intake import image_digest
+from faceledger.service.lifecycle import LifecycleOperations
 from faceledger.service.quality import QUALITY_BARS, QualityBar, QualityFilter, quality_reasons
 from faceledger.service.results import (
     FaceSearch,
@@ -91,6 +92,7 @@ __all__ = [
 MAX_RESULTS = 4096
 DEFAULT_MAX_RESULTS = 10
 DEFAULT_MAX_FACES = 100
+MAX_RETENTION_DAYS = 36_500
 ONE_TO_MANY_COMPARE = "compare.one_to_many"
 """A compare whose target holds more than one face: identification, decided as such."""
 
@@ -134,7 +136,7 @@ def _embed_file(
     return digest, keep, unindexed, image_size(data)
 
 
-class FaceService(UserOperations):
+class FaceService(UserOperations, LifecycleOperations):
     """The one door to the face store. See the module docstring for the contract."""
 
     def __init__(self, store: FaceStore, engine: Engine, gate: Gate) -> None:
@@ -167,13 +169,32 @@ class FaceService(UserOperations):
 
     # ------------------------------------------------------------------ collections
     def create_collection(
-        self, ctx: RequestContext, collection_id: str
+        self,
+        ctx: RequestContext,
+        collection_id: str,
+        *,
+        retention_days: int | None = None,
+        until_case_closed: bool = False,
     ) -> Governed[CollectionInfo]:
-        """A new collection for this engine's model id."""
-        request = {"collection_id": collection_id, "model_id": self.engine.model_id}
+        """A new collection for this engine's model id, with its retention rule: faces are kept
+        ``retention_days`` after enrolment (default: the policy's cap), and with
+        ``until_case_closed`` only with a case reference, until the case is closed."""
+        if retention_days is not None and (
+            isinstance(retention_days, bool) or not 1 <= retention_days <= MAX_RETENTION_DAYS
+        ):
+            raise InvalidRequestError(
+                f"retention_days must be a whole number of days, 1 to {MAX_RETENTION_DAYS}"
+            )
+        request = {
+            "collection_id": collection_id,
+            "model_id": self.engine.model_id,
+            "retention_days": retention_days,
+            "until_case_closed": until_case_closed,
+        }
 
-        def work(_: Decision) -> tuple[CollectionInfo, dict[str, Any]]:
+        def work(decision: Decision) -> tuple[CollectionInfo, dict[str, Any]]:
             info = self.store.create_collection(ctx.tenant_id, collection_id, self.engine.model_id)
+            self._set_retention(ctx, collection_id, decision, retention_days, until_case_closed)
             return info, {"collection_id": collection_id}
 
         return self.unit.run(ctx, "collection.create", request, work, writes=True)
@@ -244,9 +265,12 @@ class FaceService(UserOperations):
             faces=keep,
             image_size=size,
         )
+        face_ids = [r.face_id for r in result.face_records]
+        consent_id = self._bind_enrolment(ctx, request, face_ids)
         outcome = {
-            "face_ids": [r.face_id for r in result.face_records],
+            "face_ids": face_ids,
             "unindexed": [u.reasons for u in result.unindexed_faces],
+            "consent_id": consent_id,
         }
         return result, outcome
 
@@ -283,6 +307,7 @@ class FaceService(UserOperations):
                     skipped.skipped_face_ids = list(done.face_ids)
                     return skipped
             self.store.describe_collection(ctx.tenant_id, collection_id)  # fail before embedding
+            self._check_enrolment(ctx, request, create=False)  # consent and retention, too
             quality = request["quality_filter"]
             keep, unindexed = embed_selected(self.engine, data, max_faces, quality)
             return keep, unindexed, image_size(data)

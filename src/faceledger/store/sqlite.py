@@ -53,6 +53,8 @@ from faceledger.store.base import (
     check_limit,
 )
 from faceledger.store.index import DIM, ExactIndex
+from faceledger.store.sqlite_lifecycle import SQLiteLifecycle
+from faceledger.store.sqlite_lifecycle import migrate as migrate_lifecycle
 from faceledger.validation import check_id
 
 SCHEMA_VERSION = 3
@@ -152,7 +154,7 @@ class _Collection:
     created_at: str
 
 
-class SQLiteStore(FaceStore):
+class SQLiteStore(SQLiteLifecycle, FaceStore):
     """A :class:`FaceStore` in one SQLite file. Safe to share between threads of a process and
     to open from several processes at once (one writer at a time, readers never blocked)."""
 
@@ -187,6 +189,7 @@ class SQLiteStore(FaceStore):
             raise ValueError("synchronous must be FULL, EXTRA or NORMAL")
         c.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         c.execute("PRAGMA foreign_keys = ON")
+        c.execute("PRAGMA secure_delete = ON")  # deleted rows are overwritten, not just unlinked
         with self._write():
             version = c.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
@@ -221,6 +224,7 @@ class SQLiteStore(FaceStore):
             for column in ("image_width", "image_height"):  # schema 3: additive
                 if column not in columns:
                     c.execute(f"ALTER TABLE faces ADD COLUMN {column} INTEGER")
+            migrate_lifecycle(c)  # consents, retention, cases (additive)
             c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # ------------------------------------------------------------------ transactions

@@ -1,6 +1,16 @@
 """Routes, one module per resource."""
 
-from faceledger.api.routes import audit, collections, faces, health, leads, recognition, users
+from faceledger.api.routes import (
+    audit,
+    collections,
+    consents,
+    faces,
+    health,
+    leads,
+    lifecycle,
+    recognition,
+    users,
+)
 
 ROUTERS = [
     health.router,
@@ -10,4 +20,6 @@ ROUTERS = [
     recognition.router,
     leads.router,
     audit.router,
+    consents.router,
+    lifecycle.router,
 ]

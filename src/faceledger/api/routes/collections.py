@@ -30,6 +30,13 @@ CollectionId = Annotated[str, Path(pattern=ID_PATTERN, description="Collection i
 
 class NewCollection(Body):
     collection_id: str = Field(pattern=ID_PATTERN)
+    retention_days: int | None = Field(
+        None, ge=1, le=36_500,
+        description="Days a face is kept after enrolment (default: the policy's cap).",
+    )
+    until_case_closed: bool = Field(
+        False, description="Faces need a case reference and go when their case is closed."
+    )
 
 
 @router.post(
@@ -39,7 +46,10 @@ class NewCollection(Body):
     responses={**COMMON_ERRORS, **CONFLICT, **TOO_LARGE},
 )
 def create_collection(body: NewCollection, ctx: Principal, svc: Service) -> dict[str, Any]:
-    g = svc.create_collection(ctx, body.collection_id)
+    g = svc.create_collection(
+        ctx, body.collection_id, retention_days=body.retention_days,
+        until_case_closed=body.until_case_closed,
+    )  # fmt: skip
     return with_decision(g, {"collection": g.result.to_dict()})
 
 
