@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from faceledger.store.base import NotFoundError, Page, check_limit, decode_token, encode_token
+from faceledger.store.base import NotFoundError, Page, check_limit
 from faceledger.store.lifecycle import (
     ConsentRecord,
     DueFace,
@@ -151,7 +151,8 @@ class SQLiteLifecycle(LifecycleStore):
         next_token: str | None = None,
     ) -> Page[ConsentRecord]:
         check_limit(limit)
-        after = decode_token(next_token, int) or 0
+        listing = ("consents", tenant_id, subject_ref or "")
+        after = self._tokens.decode(listing, next_token, int) or 0
         sql = f"SELECT seq, {_CONSENT_COLUMNS} FROM consents WHERE tenant_id = ? AND seq > ?"
         args: list[object] = [tenant_id, after]
         if subject_ref is not None:
@@ -160,8 +161,8 @@ class SQLiteLifecycle(LifecycleStore):
         with self._read() as c:
             rows = c.execute(sql + " ORDER BY seq LIMIT ?", (*args, limit + 1)).fetchall()
         items = [_consent(r[1:]) for r in rows[:limit]]
-        token = encode_token(rows[limit - 1][0]) if len(rows) > limit else None
-        return Page(items, token)
+        more = len(rows) > limit
+        return Page(items, self._tokens.encode(listing, rows[limit - 1][0]) if more else None)
 
     def mark_withdrawn(
         self: SQLiteStore, tenant_id: str, consent_id: str, at: str

@@ -8,6 +8,11 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import Field
 
 from faceledger.api.deps import Principal
+from faceledger.api.models_lifecycle import (
+    ConsentListResponse,
+    ConsentResponse,
+    WithdrawalResponse,
+)
 from faceledger.api.routes.common import (
     COMMON_ERRORS,
     CONFLICT,
@@ -18,11 +23,6 @@ from faceledger.api.routes.common import (
     NextToken,
     faces,
     with_decision,
-)
-from faceledger.api.routes.lifecycle_models import (
-    ConsentListResponse,
-    ConsentResponse,
-    WithdrawalResponse,
 )
 from faceledger.service.faces import FaceService
 from faceledger.validation import MAX_REFERENCE

@@ -8,17 +8,17 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import Field
 
 from faceledger.api.deps import Principal
+from faceledger.api.models_lifecycle import (
+    CaseClosedResponse,
+    ErasureResponse,
+    PurgeResponse,
+)
 from faceledger.api.routes.common import (
     COMMON_ERRORS,
     ID_PATTERN,
     Body,
     faces,
     with_decision,
-)
-from faceledger.api.routes.lifecycle_models import (
-    CaseClosedResponse,
-    ErasureResponse,
-    PurgeResponse,
 )
 from faceledger.service.faces import FaceService
 from faceledger.validation import MAX_REFERENCE
