@@ -8,9 +8,11 @@ operation (``operations``: one governed service call), and answer in Rekognition
 
 Auditing follows the /v1 API: a credential that does not authenticate is recorded as
 ``http.unauthenticated`` (its access key id, never the secret; requests with no credential at all
-are left to the access log); an authenticated request refused before any operation was decided
-(malformed body, unknown operation, invalid parameter, a header contradicting the credential) as
-``http.rejected``; everything else is recorded by the service's unit of work.
+are left to the access log), through the same limiter (``api.unauthenticated``: past a few per
+client address and window, failures are only counted, in one summary record); an
+authenticated request refused before any operation was decided (malformed body, unknown
+operation, invalid parameter, a header contradicting the credential) as ``http.rejected``;
+everything else is recorded by the service's unit of work.
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ def handle(request: Request, body: bytes) -> Response:
         log.error("SigV4 credentials cannot be opened: %s", exc)
         _unauthenticated(request, rid, operation, None, "server secret key unavailable", "internal")
         return error(rid, "InternalServerError", "Internal error; it has been logged.", 500)
+    state.unauthenticated.flush()  # the summary of a closed window of failures, if any
     ctx: RequestContext | None = None
     try:
         ctx, consent = _context(credential, request, rid)
@@ -221,12 +224,17 @@ class _InvalidHeader(FaceledgerError):
 def _unauthenticated(
     request: Request, rid: str, operation: str, key_id: str | None, reason: str, code: str
 ) -> None:
+    """One failed authentication, through the limiter the /v1 API uses
+    (``api.unauthenticated``): a flood is counted in one summary, not recorded one by one."""
+    client = request.client.host if request.client else None
     try:
-        request.app.state.auditlog.append(
+        request.app.state.unauthenticated.record(
             Unauthenticated(
                 request_id=rid, method=request.method, path=request.url.path, key_id=key_id,
-                reason=reason, code=code, extra={"protocol": "rekognition", "target": operation},
-            )
+                reason=reason, code=code,
+                extra={"protocol": "rekognition", "target": operation, "client": client},
+            ),
+            client=client, key_id=key_id,
         )  # fmt: skip
     except Exception:  # noqa: BLE001 - the answer still goes out; the failure is logged
         log.exception("could not record the unauthenticated request %s", rid)
