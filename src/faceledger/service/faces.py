@@ -263,6 +263,7 @@ class FaceService(UserOperations, LifecycleOperations):
         """Commit the selected faces of one image (inside the unit's transaction)."""
         result = IndexResult(request["image_sha256"], request["external_image_id"])
         result.unindexed_faces = unindexed
+        result.faces = keep
         result.face_records = self.store.add_image_faces(
             ctx.tenant_id,
             request["collection_id"],

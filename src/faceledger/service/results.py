@@ -28,6 +28,9 @@ class IndexResult:
     unindexed_faces: list[UnindexedFace] = field(default_factory=list)
     skipped: bool = False
     skipped_face_ids: list[str] = field(default_factory=list)
+    faces: list[Face] = field(default_factory=list)
+    """The detected faces of ``face_records``, in the same order (landmarks are not stored);
+    not in ``to_dict``."""
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -13,6 +13,8 @@ from faceledger.errors import ModelError
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
 from faceledger.images import ImageInput
+from faceledger.service import idempotency
+from faceledger.service.idempotency import once
 from faceledger.service.intake import image_digest
 from faceledger.service.quality import QualityFilter, pick_searched
 from faceledger.service.results import UnindexedFace, UserMatch, UserSearchResult, user_rows
@@ -63,23 +65,36 @@ class UserOperations:
     unit of work)."""
 
     def create_user(
-        self: FaceService, ctx: RequestContext, collection_id: str, user_id: str
-    ) -> Governed[UserRecord]:
-        request = {"collection_id": collection_id, "user_id": user_id}
-        return self.unit.run(
-            ctx, "users.create", request,
-            lambda _: (self.store.create_user(ctx.tenant_id, collection_id, user_id), {}),
-            writes=True,
-        )  # fmt: skip
-
-    def delete_user(
-        self: FaceService, ctx: RequestContext, collection_id: str, user_id: str
-    ) -> Governed[UserRecord]:
-        request = {"collection_id": collection_id, "user_id": user_id}
+        self: FaceService, ctx: RequestContext, collection_id: str, user_id: str,
+        *, client_token: str | None = None,
+    ) -> Governed[UserRecord]:  # fmt: skip
+        """``client_token``: a retry with the same token returns the first result and does
+        not act twice (``service.idempotency``)."""
+        request = _with_token({"collection_id": collection_id, "user_id": user_id}, client_token)
 
         def work(_: Decision) -> tuple[UserRecord, dict[str, Any]]:
-            record = self.store.delete_user(ctx.tenant_id, collection_id, user_id)
-            return record, {"disassociated_faces": record.face_count}
+            record, replayed = once(
+                self.store, ctx, "users.create", request,
+                lambda: self.store.create_user(ctx.tenant_id, collection_id, user_id),
+                idempotency.user_record,
+            )  # fmt: skip
+            return record, {"replayed": True} if replayed else {}
+
+        return self.unit.run(ctx, "users.create", request, work, writes=True)
+
+    def delete_user(
+        self: FaceService, ctx: RequestContext, collection_id: str, user_id: str,
+        *, client_token: str | None = None,
+    ) -> Governed[UserRecord]:  # fmt: skip
+        request = _with_token({"collection_id": collection_id, "user_id": user_id}, client_token)
+
+        def work(_: Decision) -> tuple[UserRecord, dict[str, Any]]:
+            record, replayed = once(
+                self.store, ctx, "users.delete", request,
+                lambda: self.store.delete_user(ctx.tenant_id, collection_id, user_id),
+                idempotency.user_record,
+            )  # fmt: skip
+            return record, {"disassociated_faces": record.face_count, **_replayed(replayed)}
 
         return self.unit.run(ctx, "users.delete", request, work, writes=True)
 
@@ -109,6 +124,7 @@ class UserOperations:
         face_ids: Sequence[str],
         *,
         min_user_similarity: float | None = None,
+        client_token: str | None = None,
     ) -> Governed[AssociationResult]:
         """Associate 1–100 faces to a user (a face belongs to at most one user).
 
@@ -120,8 +136,9 @@ class UserOperations:
         }  # fmt: skip
         if min_user_similarity is not None:
             request["min_user_similarity"] = min_user_similarity
+        request = _with_token(request, client_token)
 
-        def work(_: Decision) -> tuple[AssociationResult, dict[str, Any]]:
+        def act() -> AssociationResult:
             low: dict[str, float] = {}
             if min_user_similarity is not None:
                 low = self._below_user(ctx, collection_id, user_id, face_ids, min_user_similarity)
@@ -131,7 +148,17 @@ class UserOperations:
                 r = self.store.associate_faces(ctx.tenant_id, collection_id, user_id, rest)
             r.unsuccessful.extend((f, "LOW_MATCH_CONFIDENCE") for f in low)
             r.similarities.update(low)
-            return r, {"face_ids": r.succeeded, "unsuccessful": r.unsuccessful}
+            return r
+
+        def work(_: Decision) -> tuple[AssociationResult, dict[str, Any]]:
+            r, replayed = once(
+                self.store, ctx, "users.associate", request, act, idempotency.association
+            )
+            return r, {
+                "face_ids": r.succeeded,
+                "unsuccessful": r.unsuccessful,
+                **_replayed(replayed),
+            }
 
         return self.unit.run(ctx, "users.associate", request, work, writes=True)
 
@@ -166,12 +193,28 @@ class UserOperations:
         collection_id: str,
         user_id: str,
         face_ids: Sequence[str],
+        *,
+        client_token: str | None = None,
     ) -> Governed[AssociationResult]:
-        request = {"collection_id": collection_id, "user_id": user_id, "face_ids": list(face_ids)}
+        request = _with_token(
+            {"collection_id": collection_id, "user_id": user_id, "face_ids": list(face_ids)},
+            client_token,
+        )
 
         def work(_: Decision) -> tuple[AssociationResult, dict[str, Any]]:
-            r = self.store.disassociate_faces(ctx.tenant_id, collection_id, user_id, face_ids)
-            return r, {"face_ids": r.succeeded, "unsuccessful": r.unsuccessful}
+            def act() -> AssociationResult:
+                return self.store.disassociate_faces(
+                    ctx.tenant_id, collection_id, user_id, face_ids
+                )
+
+            r, replayed = once(
+                self.store, ctx, "users.disassociate", request, act, idempotency.association
+            )
+            return r, {
+                "face_ids": r.succeeded,
+                "unsuccessful": r.unsuccessful,
+                **_replayed(replayed),
+            }
 
         return self.unit.run(ctx, "users.disassociate", request, work, writes=True)
 
@@ -279,3 +322,11 @@ class UserOperations:
             if page.next_token is None:
                 return False
             after = page.next_token
+
+
+def _with_token(request: dict[str, Any], token: str | None) -> dict[str, Any]:
+    return request if token is None else {**request, idempotency.TOKEN_KEY: token}
+
+
+def _replayed(replayed: bool) -> dict[str, Any]:
+    return {"replayed": True} if replayed else {}

@@ -29,8 +29,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from faceledger.api.rekognition.operations import OPERATIONS, Env
-from faceledger.api.rekognition.params import Params, RekognitionError
+from faceledger.api.rekognition import users  # noqa: F401 - registers the user operations
+from faceledger.api.rekognition.operations import Env
+from faceledger.api.rekognition.params import OPERATIONS, Params, RekognitionError, check_members
 from faceledger.api.rekognition.sigv4 import SKEW, SignedRequest, SigV4Error, verify
 from faceledger.errors import FaceledgerError
 from faceledger.governance.context import RequestContext
@@ -72,6 +73,7 @@ ERROR_TYPES = {
     "forbidden": "AccessDeniedException",
     "unauthorized": "AccessDeniedException",
     "rate_limited": "ThrottlingException",
+    "idempotency_mismatch": "IdempotentParameterMismatchException",
 }
 
 router = APIRouter(include_in_schema=False)
@@ -128,8 +130,10 @@ def handle(request: Request, body: bytes) -> Response:
             payload = json.loads(body or b"{}")
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise RekognitionError("SerializationException", "The body is not JSON.") from None
+        params = Params(payload)
+        check_members(operation, params.body)
         env = Env(state.runtime.faces, state.runtime.governance, auth.region, consent)
-        result = OPERATIONS[operation](ctx, Params(payload), env)
+        result = OPERATIONS[operation](ctx, params, env)
     except ResultsWithheld as exc:
         return error(
             rid, "HumanReviewRequiredException",
