@@ -73,7 +73,7 @@ def _page(p: Params, hi: int, default: int) -> tuple[int, str | None]:
 @operation("CreateCollection", "CollectionId", "Tags")
 def create_collection(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
     cid = p.collection()
-    if p.body.get("Tags"):
+    if p.present("Tags"):
         raise invalid(
             "Tags is not supported: faceledger keeps no tags on collections (and has no "
             "TagResource); leave it out."

@@ -49,8 +49,11 @@ class Params:
         if not isinstance(body, dict):
             raise RekognitionError("SerializationException", "The request body must be an object.")
         self.body = body
+        self.read: set[str] = set()
+        """Members the handler has asked for (present or not)."""
 
     def _get(self, name: str, kind: type | tuple[type, ...], required: bool) -> Any:
+        self.read.add(name)
         value = self.body.get(name)
         if value is None:
             if required:
@@ -143,6 +146,11 @@ class Params:
                 f"{name} is {len(raw):,} bytes; Image.Bytes may be at most {MAX_IMAGE_BYTES:,}.",
             )
         return raw
+
+    def present(self, name: str) -> Any:
+        """A member's raw value (None when absent), for a handler that only refuses it."""
+        self.read.add(name)
+        return self.body.get(name)
 
     def collection(self) -> str:
         return self.required("CollectionId", pattern=COLLECTION_ID)
