@@ -169,7 +169,9 @@ class ReviewQueue:
 
     # erasure -----------------------------------------------------------------------------------
 
-    def redact(self, tenant_id: str, *, face_ids: set[str], user_ids: set[str]) -> dict[str, int]:
+    def redact(
+        self, tenant_id: str, *, face_ids: set[str], user_ids: set[str]
+    ) -> dict[str, int]:
         """Replace every result row of the organization's leads that names one of these faces
         or users by ``{"redacted": "subject-erased"}`` (a subject's erasure). The lead keeps its
         status, reviews and other rows. Returns lead id → rows redacted."""

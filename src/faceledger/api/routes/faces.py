@@ -73,7 +73,8 @@ def list_faces(
     g = svc.list_faces(ctx, collection_id, limit=limit, next_token=next_token, user_id=user_id)
     page = g.result
     return with_decision(
-        g, {"faces": [f.to_dict() for f in page.items], "next_token": page.next_token}
+        g,
+        {"faces": [f.to_dict() for f in page.items], "next_token": page.next_token}
     )
 
 
