@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from api_helpers import make_world
+from rekognition_world import rekognition_world  # noqa: F401 - one server per session
 
 
 @pytest.fixture

@@ -181,3 +181,52 @@ def test_deleting_an_unknown_face_is_recorded_as_not_found(ready) -> None:
     (rec,) = world.records(request_id=r.headers["x-request-id"])
     assert rec["operation"] == "faces.delete"
     assert rec["outcome"]["status"] == "error" and rec["outcome"]["error"] == "not_found"
+
+
+# the Rekognition protocol's failed signatures go through the same limiter ------------------------
+
+
+def test_sigv4_failures_are_bounded_and_counted(world, monkeypatch) -> None:
+    import json
+
+    import botocore.auth
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from faceledger.governance.sigv4keys import SigV4Keys
+
+    issued = SigV4Keys(world.db, world.root).create(world.orgs["A"].accounts["operator"])
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: world.clock())
+
+    def post(key_id: str, secret: str) -> dict:
+        req = AWSRequest(
+            method="POST", url="http://testserver/", data=b"{}",
+            headers={"X-Amz-Target": "RekognitionService.ListCollections",
+                     "amz-sdk-invocation-id": secrets.token_hex(8)},
+        )  # fmt: skip
+        SigV4Auth(Credentials(key_id, secret), "rekognition", "us-east-1").add_auth(req)
+        r = world.client.post("/", content=req.body, headers=dict(req.headers.items()))
+        return {"status": r.status_code, **r.json()}
+
+    sent = 0
+    for i in range(60):  # a wrong secret for a real key, and keys nobody issued
+        bad = (
+            post(issued.access_key_id, "x" * 40)
+            if i % 2
+            else post("FLAKNOBODY" + f"{i:010d}", "y" * 40)
+        )
+        assert bad["status"] == 400
+        assert bad["__type"] in ("InvalidSignatureException", "UnrecognizedClientException")
+        sent += 1
+    recs = _noise(world)
+    assert len(recs) == PER_CLIENT, len(recs)  # the rest only counted
+    assert all(r["request"]["protocol"] == "rekognition" for r in recs)
+    # the window closes: the next request that authenticates writes the summary
+    world.clock.set(world.clock() + timedelta(seconds=WINDOW_SECONDS + 1))
+    ok = post(issued.access_key_id, issued.secret_access_key)
+    assert ok["status"] == 200 and "CollectionIds" in ok
+    (summary,) = world.records(operation="http.unauthenticated.suppressed")
+    assert summary["outcome"]["count"] == sent - PER_CLIENT
+    assert issued.access_key_id in summary["request"]["key_ids"]
+    assert issued.secret_access_key not in json.dumps(world.records())

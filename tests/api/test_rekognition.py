@@ -1,5 +1,5 @@
 """The Rekognition-compatible API with real clients: boto3 (and raw SigV4-signed httpx requests)
-against a real ``faceledger serve`` on a random local port, one server for the module.
+against a real ``faceledger serve`` on a random local port (``rekognition_world``).
 
 Every successful response is validated against botocore's output shape for its operation; every
 error must parse into the right ``client.exceptions.X`` (or error code, for the few errors the
@@ -9,144 +9,24 @@ model does not declare).
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
-import sqlite3
-import subprocess
-import sys
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import boto3
 import botocore.auth
 import httpx
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.config import Config
-from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from rekognition_shapes import validate_output
-from typer.testing import CliRunner
+from rekognition_world import REGION, TODAY, World
 
-from faceledger.cli.app import app as cli
 from testdata import CONGRESS, encode, group_photo
-
-REGION = "us-east-1"
-TODAY = datetime.now(UTC).date().isoformat()
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class World:
-    def __init__(self, home: Path, base: str) -> None:
-        self.home = home
-        self.base = base
-        self.env = {**os.environ, "FACELEDGER_HOME": str(home)}
-        self.runner = CliRunner()
-        self.keys: dict[str, str] = {}
-        self.creds: dict[str, tuple[str, str]] = {}
-        self.raw: list[tuple[str, int, bytes]] = []
-
-    def run(self, *args: str) -> str:
-        r = self.runner.invoke(cli, list(args), env=self.env)
-        assert r.exit_code == 0, r.output
-        return r.stdout
-
-    def sigv4(self, name: str, account: str, *bind: str) -> None:
-        out = json.loads(self.run("admin", "create-key", account, "--sigv4", "--json", *bind))
-        self.creds[name] = (out["access_key_id"], out["secret_access_key"])
-
-    def client(self, name: str, **config):  # noqa: ANN201
-        ak, sk = self.creds[name]
-        c = boto3.client(
-            "rekognition", endpoint_url=self.base, region_name=REGION,
-            aws_access_key_id=ak, aws_secret_access_key=sk,
-            config=Config(retries={"max_attempts": 2}, **config),
-        )  # fmt: skip
-
-        def keep(operation_model, response_dict, **_):  # noqa: ANN001
-            self.raw.append((operation_model.name, response_dict["status_code"],
-                             response_dict["body"]))  # fmt: skip
-
-        c.meta.events.register("before-parse.rekognition.*", keep)
-        return c
-
-    def signed(self, name: str, target: str, body: dict, *, secret: str | None = None):  # noqa: ANN201
-        """A raw request signed by botocore's SigV4Auth (not sent yet): (headers, body)."""
-        ak, sk = self.creds.get(name, (name, "x" * 40))
-        req = AWSRequest(
-            method="POST", url=self.base + "/", data=json.dumps(body).encode(),
-            headers={"X-Amz-Target": f"RekognitionService.{target}",
-                     "Content-Type": "application/x-amz-json-1.1",
-                     # as boto3 does: two calls signed in the same second are not one replayed
-                     "amz-sdk-invocation-id": str(uuid.uuid4())},
-        )  # fmt: skip
-        SigV4Auth(Credentials(ak, secret or sk), "rekognition", REGION).add_auth(req)
-        return dict(req.headers.items()), req.body
-
-    def post(self, headers: dict, body: bytes) -> httpx.Response:
-        return httpx.post(self.base + "/", headers=headers, content=body, timeout=60)
-
-    def v1(self, method: str, path: str, key: str, **kw) -> httpx.Response:
-        auth = {"Authorization": f"Bearer {self.keys[key]}"}
-        return httpx.request(method, f"{self.base}/v1{path}", headers=auth, timeout=60, **kw)
-
-    def audit(self, where: str = "1") -> list[dict]:
-        with sqlite3.connect(self.home / "governance.sqlite3") as conn:
-            rows = conn.execute(f"SELECT record FROM audit_log WHERE {where} ORDER BY seq")
-            return [json.loads(r[0]) for r in rows]
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):  # noqa: ANN201
-    home = tmp_path_factory.mktemp("rekognition") / "home"
-    port = _port()
-    w = World(home, f"http://127.0.0.1:{port}")
-    w.run("admin", "create-org", "Child Safe", "--actor-class", "child-protection")
-    w.run("admin", "create-account", "Child Safe", "caseworker", "--role", "operator")
-    w.sigv4("caseworker", "Child Safe/caseworker", "--purpose", "missing-person",
-            "--case-ref", "CS-2024-031", "--consent", "family-consent")  # fmt: skip
-    w.run("admin", "create-org", "City Police", "--actor-class", "law-enforcement")
-    for name, role in [("officer", "operator"), ("sergeant", "reviewer"),
-                       ("inspector", "reviewer")]:  # fmt: skip
-        w.run("admin", "create-account", "City Police", name, "--role", role)
-        w.keys[name] = w.run("admin", "create-key", f"City Police/{name}").strip()
-    warrant = ["--case-ref", "MP-1", "--authorization-ref", "CO-1",
-               "--authorization-date", TODAY]  # fmt: skip
-    w.sigv4("missing", "City Police/officer", "--purpose", "missing-person", *warrant,
-            "--expires", (datetime.now(UTC).date() + timedelta(days=30)).isoformat())  # fmt: skip
-    w.sigv4("criminal", "City Police/officer", "--purpose", "criminal-investigation", *warrant)
-    w.sigv4("expired", "City Police/officer", "--expires", "2020-01-01")
-    w.sigv4("unbound", "City Police/officer")
-    assert (home / "secret.key").stat().st_mode & 0o777 == 0o600
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "faceledger", "serve", "--port", str(port)], env=w.env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{w.base}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read().decode()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.3)
-        yield w
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
+def world(rekognition_world: World) -> World:
+    return rekognition_world
 
 
 def _image(name: str) -> bytes:
@@ -155,10 +35,7 @@ def _image(name: str) -> bytes:
 
 def _check_raw(world: World) -> None:
     """Every 200 answer seen so far matches its operation's output shape."""
-    for operation, status, body in world.raw:
-        if status == 200:
-            validate_output(operation, json.loads(body))
-    world.raw.clear()
+    world.check_raw()
 
 
 def _box_ok(box: dict) -> None:
@@ -253,7 +130,7 @@ def test_the_walkthrough_with_boto3(world: World) -> None:
     assert len(compared["FaceMatches"]) == 1 and len(compared["UnmatchedFaces"]) == 1
     assert compared["FaceMatches"][0]["Similarity"] > 90
     _box_ok(compared["SourceImageFace"]["BoundingBox"])
-    detected = rek.detect_faces(Image={"Bytes": group}, Attributes=["ALL"])["FaceDetails"]
+    detected = rek.detect_faces(Image={"Bytes": group}, Attributes=["DEFAULT"])["FaceDetails"]
     assert len(detected) == 2
     for face in detected:
         _box_ok(face["BoundingBox"])

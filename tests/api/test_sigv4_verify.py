@@ -146,7 +146,23 @@ def test_cli_issues_and_revokes_sigv4_credentials(tmp_path, monkeypatch) -> None
     ak, sk = run("admin", "create-key", "Org/op", "--sigv4", *bind, "2026-12-31").split()
     refused = runner.invoke(cli, ["admin", "create-key", "Org/op", "--case-ref", "C"], env=env)
     assert refused.exit_code != 0 and "--sigv4" in refused.output
+    api_key = run("admin", "create-key", "Org/op", "--label", "batch").strip()
+    listed = {r.get("access_key_id") or r["key_id"]: r for r in
+              json.loads(run("admin", "list-keys", "Org/op", "--json"))}  # fmt: skip
+    assert listed[ak]["credential"] == "sigv4" and listed[ak]["revoked_at"] is None
+    assert listed[ak]["binding"]["purpose"] == "missing-person"
+    assert listed[ak]["binding"]["authorization_date"] == "2026-11-30"
+    assert any(r["credential"] == "api-key" and r["label"] == "batch" for r in listed.values())
+    shown = run("admin", "list-keys") + json.dumps(listed)
+    assert sk not in shown and api_key.split("_")[-1] not in shown
     assert "revoked SigV4 credential" in run("admin", "revoke-key", ak)
+    again = runner.invoke(cli, ["admin", "revoke-key", ak], env=env)
+    assert again.exit_code != 0 and "revoked at" in again.output
+    (revoked,) = [r for r in json.loads(run("admin", "list-keys", "--json"))
+                  if r.get("access_key_id") == ak]  # fmt: skip
+    assert revoked["revoked_at"] is not None
+    active = json.loads(run("admin", "list-keys", "--active", "--json"))
+    assert ak not in {r.get("access_key_id") for r in active} and len(active) == 1
     db = GovernanceDB(tmp_path / "governance.sqlite3")
     records = [json.loads(r[0]) for r in db.connection().execute("SELECT record FROM audit_log")]
     issued = next(r for r in records if r.get("kind") == "admin" and r.get("key_id") == ak

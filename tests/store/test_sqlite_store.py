@@ -296,3 +296,23 @@ def test_approximate_search_is_opt_in_and_follows_changes(tmp_path: Path, portra
         assert [(h.face.face_id, h.distance) for h in reader.search(T, "c", q, k=10)] == expected
     writer.close()
     reader.close()
+
+
+def test_request_tokens_commit_with_the_change_and_go_with_the_collection(store) -> None:
+    from faceledger.store.idempotency import RememberedRequest
+
+    store.create_collection(T, "c1", "dlib-resnet-v1")
+    assert store.remembered_request(T, "tok") is None
+    made = RememberedRequest("users.create", "f" * 64, '{"user_id": "u"}', "2099-01-01T00:00:00Z")
+    with pytest.raises(RuntimeError), store.transaction():  # rolled back with the change
+        store.create_user(T, "c1", "u")
+        store.remember_request(T, "tok", "c1", made)
+        raise RuntimeError("crash before commit")
+    assert store.remembered_request(T, "tok") is None
+    with store.transaction():
+        store.create_user(T, "c1", "u")
+        store.remember_request(T, "tok", "c1", made)
+    assert store.remembered_request(T, "tok") == made
+    assert store.remembered_request("tenant-b", "tok") is None  # the tenant's own
+    store.delete_collection(T, "c1")
+    assert store.remembered_request(T, "tok") is None

@@ -244,6 +244,41 @@ def revoke_key(
     typer.echo(f"revoked key {info.key_id} of {acct.name} at {info.revoked_at}")
 
 
+@app.command("list-keys")
+@handle_errors
+def list_keys(
+    account: Annotated[
+        str | None, typer.Argument(help="Only this account (id, or ORG/NAME).")
+    ] = None,
+    active: Annotated[bool, typer.Option("--active", help="Leave out revoked ones.")] = False,
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List API keys and SigV4 credentials: holder, label, binding (purpose, case,
+    authorization, consent, expiry), when made and revoked. Never a secret: only key ids."""
+    db = open_db(data_dir)
+    api_keys = [{**k.to_dict(), "credential": "api-key"} for k in Principals(db).list_keys(account)]
+    sigv4 = [c.to_dict() for c in SigV4Keys(db, resolve_data_dir(data_dir)).list(account)]
+    rows = sorted(api_keys + sigv4, key=lambda r: str(r["created_at"]))
+    if active:
+        rows = [r for r in rows if r["revoked_at"] is None]
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title=f"{len(rows)} key{'s' * (len(rows) != 1)}")
+    for col in ("key id", "type", "account", "label", "binding", "created", "revoked"):
+        table.add_column(col)
+    for r in rows:
+        binding = r.get("binding") or {}
+        bound = ", ".join(f"{k}={v}" for k, v in binding.items() if v is not None)  # type: ignore[union-attr]
+        table.add_row(
+            str(r.get("access_key_id") or r.get("key_id")), str(r["credential"]),
+            str(r["account_id"]), r["label"] or "-", bound or "-", str(r["created_at"]),
+            str(r["revoked_at"] or "-"),
+        )  # fmt: skip
+    console.print(table)
+
+
 @app.command("list-orgs")
 @handle_errors
 def list_orgs(data_dir: DataDirOpt = None, json_out: JsonOpt = False) -> None:

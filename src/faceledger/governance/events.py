@@ -221,6 +221,9 @@ _REQUEST_FIELDS = (
     "external_image_id",
     "lead_id",
     "search_mode",
+    "quality_filter",
+    "min_user_similarity",
+    "client_request_token",
     "target_faces",
     # the data lifecycle (a consent's subject reference is never logged: it may be erased)
     "consent_id",
@@ -240,7 +243,8 @@ def outcome_summary(outcome: Mapping[str, Any]) -> dict[str, Any]:
     """Status, error, result ids and similarities, lead id, counts."""
     out: dict[str, Any] = {}
     for k in ("status", "error_code", "error", "lead_id", "count", "face_ids", "user_ids",
-              "consent_id", "consent_ids", "lead_ids", "counts"):  # fmt: skip
+              "consent_id", "consent_ids", "lead_ids", "counts", "replayed",
+              "faces_not_searched"):  # fmt: skip
         if outcome.get(k) is not None:
             out[k] = outcome[k]
     results = outcome.get("results")

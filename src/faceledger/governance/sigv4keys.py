@@ -197,6 +197,29 @@ class IssuedCredential:
 
 
 @dataclass(frozen=True, slots=True)
+class CredentialInfo:
+    """A stored credential as listed: who holds it, what it binds, never its secret."""
+
+    access_key_id: str
+    account_id: str
+    binding: Binding
+    label: str | None
+    created_at: str
+    revoked_at: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "access_key_id": self.access_key_id,
+            "account_id": self.account_id,
+            "credential": "sigv4",
+            "label": self.label,
+            "binding": self.binding.to_dict(),
+            "created_at": self.created_at,
+            "revoked_at": self.revoked_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Credential:
     """A stored credential with its account (secret decrypted only for verification)."""
 
@@ -288,6 +311,29 @@ class SigV4Keys:
             secret=box.open(row["secret_sealed"], access_key_id),
         )  # fmt: skip
 
+    def list(self, account_ref: str | None = None) -> list[CredentialInfo]:
+        """Every credential (revoked ones too), oldest first; no secret is opened."""
+        sql = (
+            "SELECT access_key_id, account_id, binding, label, created_at, revoked_at"
+            " FROM sigv4_keys"
+        )
+        args: tuple[str, ...] = ()
+        if account_ref is not None:
+            sql += " WHERE account_id = ?"
+            args = (Principals(self.db, clock=self.clock).get_account(account_ref).id,)
+        rows = self.db.connection().execute(sql + " ORDER BY created_at", args).fetchall()
+        return [
+            CredentialInfo(
+                r["access_key_id"],
+                r["account_id"],
+                Binding.from_dict(json.loads(r["binding"])),
+                r["label"],
+                r["created_at"],
+                r["revoked_at"],
+            )  # fmt: skip
+            for r in rows
+        ]
+
     def revoke(self, access_key_id: str) -> str:
         """Revoke; returns the account id."""
         with self.db.transaction() as conn:
@@ -330,6 +376,7 @@ __all__ = [
     "SECRET_KEY_FILE",
     "Binding",
     "Credential",
+    "CredentialInfo",
     "IssuedCredential",
     "SecretBox",
     "SecretKeyError",

@@ -37,7 +37,13 @@ from faceledger.images import ImageInput, image_size
 from faceledger.service.gate import Gate
 from faceledger.service.intake import image_digest
 from faceledger.service.lifecycle import LifecycleOperations
-from faceledger.service.quality import QUALITY_BARS, QualityBar, QualityFilter, quality_reasons
+from faceledger.service.quality import (
+    QUALITY_BARS,
+    QualityBar,
+    QualityFilter,
+    pick_searched,
+    quality_reasons,
+)
 from faceledger.service.results import (
     FaceSearch,
     IndexResult,
@@ -257,6 +263,7 @@ class FaceService(UserOperations, LifecycleOperations):
         """Commit the selected faces of one image (inside the unit's transaction)."""
         result = IndexResult(request["image_sha256"], request["external_image_id"])
         result.unindexed_faces = unindexed
+        result.faces = keep
         result.face_records = self.store.add_image_faces(
             ctx.tenant_id,
             request["collection_id"],
@@ -528,14 +535,17 @@ class FaceService(UserOperations, LifecycleOperations):
         max_results: int = DEFAULT_MAX_RESULTS,
         all_faces: bool = False,
         approximate: bool = False,
+        quality_filter: QualityFilter | str = QualityFilter.NONE,
     ) -> Governed[SearchResult]:
         """Search with the largest face of ``image`` (or every face with ``all_faces``).
         No face in the image gives no searches; it is not an error. ``max_results`` (and the
         policy's cap) bounds the matches of the whole request, all searched faces together:
         the most similar are kept. ``approximate`` opts in to the approximate index (may miss a
-        match; see docs/store.md)."""
+        match; see docs/store.md). ``quality_filter``: faces below its bar are not searched
+        (the largest face that passes is); the others are in ``unsearched_faces``."""
         data, digest = image_digest(image)
         mode = _search_mode(approximate)
+        quality = str(QualityFilter(quality_filter))
         request = {
             "collection_id": collection_id,
             "image_sha256": digest,
@@ -543,13 +553,23 @@ class FaceService(UserOperations, LifecycleOperations):
             "max_results": max_results,
             "all_faces": all_faces,
             "search_mode": mode,
+            "quality_filter": quality,
         }
 
         def work(decision: Decision) -> tuple[SearchResult, dict[str, Any]]:
             model = self.store.describe_collection(ctx.tenant_id, collection_id).model_id
             thr, max_distance, k = self._limits(decision, threshold, max_results, model)
-            faces = self.engine.detect(data, keep_chips=True)
-            faces = faces if all_faces else faces[:1]
+            detected = self.engine.detect(data, keep_chips=True)
+            if all_faces:
+                faces, skipped = [], []
+                for f in detected:
+                    if reasons := quality_reasons(f, quality):
+                        skipped.append((f, reasons))
+                    else:
+                        faces.append(f)
+            else:
+                searched, skipped = pick_searched(detected, quality)
+                faces = [searched] if searched is not None else []
             self.engine.embed_faces(faces)
             searches = []
             for face in faces:
@@ -559,9 +579,11 @@ class FaceService(UserOperations, LifecycleOperations):
                 )  # fmt: skip
                 searches.append(FaceSearch(face, hits))
             _cap_matches(searches, k)
-            result = SearchResult(collection_id, model, thr, k, searches, digest, mode)
+            unsearched = [UnindexedFace(f, reasons) for f, reasons in skipped]
+            result = SearchResult(collection_id, model, thr, k, searches, digest, mode, unsearched)
             outcome = {
                 "faces_searched": len(searches),
+                "faces_not_searched": len(unsearched),
                 "results": [h for s in searches for h in self._hits(s.matches)],
                 "threshold": thr,
                 "search_mode": mode,
@@ -579,6 +601,7 @@ class FaceService(UserOperations, LifecycleOperations):
         *,
         threshold: float = DEFAULT_THRESHOLD,
         max_results: int = DEFAULT_MAX_FACES,
+        quality_filter: QualityFilter | str = QualityFilter.NONE,
     ) -> Governed[Comparison]:
         """The largest face of ``source`` against every face of ``target`` (no store involved,
         but governed like everything else).
@@ -588,13 +611,17 @@ class FaceService(UserOperations, LifecycleOperations):
         are counted and, when there are several, the request is decided again as
         ``compare.one_to_many`` under the same rules as a search (moratorium, authorization,
         similarity floor, result cap, review). Only then are faces embedded. The cap keeps
-        the most similar target faces."""
+        the most similar target faces. ``quality_filter``: faces below its bar are not
+        compared (the source's largest face that passes is used); the policy still counts every
+        face of the target."""
         src, src_digest = image_digest(source)
         tgt, tgt_digest = image_digest(target)
+        quality = str(QualityFilter(quality_filter))
         request: dict[str, Any] = {
             "image_sha256": [src_digest, tgt_digest],
             "threshold": threshold,
             "max_results": max_results,
+            "quality_filter": quality,
         }
         decision = self.unit.decide(ctx, "compare", request)
         if not decision.allowed:
@@ -611,12 +638,14 @@ class FaceService(UserOperations, LifecycleOperations):
 
         def work(decision: Decision) -> tuple[Comparison, dict[str, Any]]:
             thr, _, k = self._limits(decision, threshold, max_results, self.engine.model_id)
-            sources = self.engine.detect(src, keep_chips=True)[:1]
-            self.engine.embed_faces(sources + targets)
+            source_face, _ = pick_searched(self.engine.detect(src, keep_chips=True), quality)
+            sources = [source_face] if source_face is not None else []
+            compared = [t for t in targets if not quality_reasons(t, quality)]
+            self.engine.embed_faces(sources + compared)
             if not sources:
                 result = Comparison(None, [], thr, self.engine.model_id)
             else:
-                result = self.engine.compare_faces(sources[0], targets, threshold=thr)
+                result = self.engine.compare_faces(sources[0], compared, threshold=thr)
                 best = sorted(
                     range(len(result.matches)), key=lambda i: -result.matches[i].similarity
                 )

@@ -58,3 +58,20 @@ def quality_reasons(face: Face, level: QualityFilter | str) -> list[str]:
     if abs(face.pose.yaw) > bar.max_yaw or abs(face.pose.pitch) > bar.max_pitch:
         reasons.append("EXTREME_POSE")
     return reasons
+
+
+def pick_searched(
+    faces: list[Face], level: QualityFilter | str
+) -> tuple[Face | None, list[tuple[Face, list[str]]]]:
+    """The face a search by image uses: the largest (``faces`` come largest first) that passes
+    the bar of ``level``; and every other face with why it is not searched (its quality
+    reasons, and ``FACE_NOT_LARGEST`` when smaller than the searched one)."""
+    searched: Face | None = None
+    others: list[tuple[Face, list[str]]] = []
+    for face in faces:
+        reasons = quality_reasons(face, level)
+        if not reasons and searched is None:
+            searched = face
+            continue
+        others.append((face, reasons + ["FACE_NOT_LARGEST"] * (searched is not None)))
+    return searched, others

@@ -28,6 +28,9 @@ class IndexResult:
     unindexed_faces: list[UnindexedFace] = field(default_factory=list)
     skipped: bool = False
     skipped_face_ids: list[str] = field(default_factory=list)
+    faces: list[Face] = field(default_factory=list)
+    """The detected faces of ``face_records``, in the same order (landmarks are not stored);
+    not in ``to_dict``."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -69,6 +72,9 @@ class SearchResult:
     image_sha256: str | None = None
     search_mode: str = "exact"
     """"exact", or "approximate" when the caller opted in (distances exact, recall measured)."""
+    unsearched_faces: list[UnindexedFace] = field(default_factory=list)
+    """Faces of the image not searched, with why (quality filter, not the largest); not in
+    ``to_dict`` (the /v1 answer), read by the Rekognition front end."""
 
     @property
     def matches(self) -> list[FaceHit]:
@@ -111,6 +117,9 @@ class UserSearchResult:
     searched_face: Face | FaceRecord | None
     matches: list[UserMatch]
     image_sha256: str | None = None
+    unsearched_faces: list[UnindexedFace] = field(default_factory=list)
+    searched_user: str | None = None
+    """The user searched with (a search by user); its own match is left out."""
 
     def to_dict(self) -> dict[str, object]:
         f = self.searched_face

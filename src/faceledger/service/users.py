@@ -13,13 +13,18 @@ from faceledger.errors import ModelError
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
 from faceledger.images import ImageInput
+from faceledger.service import idempotency
+from faceledger.service.idempotency import once
 from faceledger.service.intake import image_digest
-from faceledger.service.results import UserMatch, UserSearchResult, user_rows
+from faceledger.service.quality import QualityFilter, pick_searched
+from faceledger.service.results import UnindexedFace, UserMatch, UserSearchResult, user_rows
 from faceledger.service.unit import Governed
 from faceledger.store.base import (
+    MAX_PAGE,
     AssociationResult,
     FaceRecord,
     InvalidRequestError,
+    NotFoundError,
     Page,
     UserRecord,
 )
@@ -60,23 +65,36 @@ class UserOperations:
     unit of work)."""
 
     def create_user(
-        self: FaceService, ctx: RequestContext, collection_id: str, user_id: str
-    ) -> Governed[UserRecord]:
-        request = {"collection_id": collection_id, "user_id": user_id}
-        return self.unit.run(
-            ctx, "users.create", request,
-            lambda _: (self.store.create_user(ctx.tenant_id, collection_id, user_id), {}),
-            writes=True,
-        )  # fmt: skip
-
-    def delete_user(
-        self: FaceService, ctx: RequestContext, collection_id: str, user_id: str
-    ) -> Governed[UserRecord]:
-        request = {"collection_id": collection_id, "user_id": user_id}
+        self: FaceService, ctx: RequestContext, collection_id: str, user_id: str,
+        *, client_token: str | None = None,
+    ) -> Governed[UserRecord]:  # fmt: skip
+        """``client_token``: a retry with the same token returns the first result and does
+        not act twice (``service.idempotency``)."""
+        request = _with_token({"collection_id": collection_id, "user_id": user_id}, client_token)
 
         def work(_: Decision) -> tuple[UserRecord, dict[str, Any]]:
-            record = self.store.delete_user(ctx.tenant_id, collection_id, user_id)
-            return record, {"disassociated_faces": record.face_count}
+            record, replayed = once(
+                self.store, ctx, "users.create", request,
+                lambda: self.store.create_user(ctx.tenant_id, collection_id, user_id),
+                idempotency.user_record,
+            )  # fmt: skip
+            return record, {"replayed": True} if replayed else {}
+
+        return self.unit.run(ctx, "users.create", request, work, writes=True)
+
+    def delete_user(
+        self: FaceService, ctx: RequestContext, collection_id: str, user_id: str,
+        *, client_token: str | None = None,
+    ) -> Governed[UserRecord]:  # fmt: skip
+        request = _with_token({"collection_id": collection_id, "user_id": user_id}, client_token)
+
+        def work(_: Decision) -> tuple[UserRecord, dict[str, Any]]:
+            record, replayed = once(
+                self.store, ctx, "users.delete", request,
+                lambda: self.store.delete_user(ctx.tenant_id, collection_id, user_id),
+                idempotency.user_record,
+            )  # fmt: skip
+            return record, {"disassociated_faces": record.face_count, **_replayed(replayed)}
 
         return self.unit.run(ctx, "users.delete", request, work, writes=True)
 
@@ -104,15 +122,70 @@ class UserOperations:
         collection_id: str,
         user_id: str,
         face_ids: Sequence[str],
+        *,
+        min_user_similarity: float | None = None,
+        client_token: str | None = None,
     ) -> Governed[AssociationResult]:
-        """Associate 1–100 faces to a user (a face belongs to at most one user)."""
-        request = {"collection_id": collection_id, "user_id": user_id, "face_ids": list(face_ids)}
+        """Associate 1–100 faces to a user (a face belongs to at most one user).
+
+        ``min_user_similarity``: when the user already has faces, a face whose similarity to
+        them (``DEFAULT_USER_AGGREGATION``) is below it is refused as ``LOW_MATCH_CONFIDENCE``
+        (Rekognition's ``UserMatchThreshold``), so a face of someone else is not merged in."""
+        request: dict[str, Any] = {
+            "collection_id": collection_id, "user_id": user_id, "face_ids": list(face_ids),
+        }  # fmt: skip
+        if min_user_similarity is not None:
+            request["min_user_similarity"] = min_user_similarity
+        request = _with_token(request, client_token)
+
+        def act() -> AssociationResult:
+            low: dict[str, float] = {}
+            if min_user_similarity is not None:
+                low = self._below_user(ctx, collection_id, user_id, face_ids, min_user_similarity)
+            rest = [f for f in face_ids if f not in low]
+            r = AssociationResult()
+            if rest or not low:
+                r = self.store.associate_faces(ctx.tenant_id, collection_id, user_id, rest)
+            r.unsuccessful.extend((f, "LOW_MATCH_CONFIDENCE") for f in low)
+            r.similarities.update(low)
+            return r
 
         def work(_: Decision) -> tuple[AssociationResult, dict[str, Any]]:
-            r = self.store.associate_faces(ctx.tenant_id, collection_id, user_id, face_ids)
-            return r, {"face_ids": r.succeeded, "unsuccessful": r.unsuccessful}
+            r, replayed = once(
+                self.store, ctx, "users.associate", request, act, idempotency.association
+            )
+            return r, {
+                "face_ids": r.succeeded,
+                "unsuccessful": r.unsuccessful,
+                **_replayed(replayed),
+            }
 
         return self.unit.run(ctx, "users.associate", request, work, writes=True)
+
+    def _below_user(
+        self: FaceService, ctx: RequestContext, collection_id: str, user_id: str,
+        face_ids: Sequence[str], min_similarity: float,
+    ) -> dict[str, float]:  # fmt: skip
+        """Faces (not yet the user's) less similar than ``min_similarity`` to a user that has
+        faces already, with their similarity."""
+        model = self.store.describe_collection(ctx.tenant_id, collection_id).model_id
+        mine = [
+            f.face_id
+            for f in self.store.list_faces(
+                ctx.tenant_id, collection_id, user_id=user_id, limit=MAX_PAGE
+            ).items
+        ]
+        if not mine:
+            return {}
+        own = np.stack(list(self.store.get_embeddings(ctx.tenant_id, collection_id, mine).values()))
+        others = [f for f in dict.fromkeys(face_ids) if f not in set(mine)]
+        low = {}
+        for face_id, vec in self.store.get_embeddings(ctx.tenant_id, collection_id, others).items():
+            d = user_distance(vec, own, DEFAULT_USER_AGGREGATION)
+            similarity = float(similarity_from_distance(d, model))
+            if similarity < min_similarity:
+                low[face_id] = round(similarity, 4)
+        return low
 
     def disassociate_faces(
         self: FaceService,
@@ -120,12 +193,28 @@ class UserOperations:
         collection_id: str,
         user_id: str,
         face_ids: Sequence[str],
+        *,
+        client_token: str | None = None,
     ) -> Governed[AssociationResult]:
-        request = {"collection_id": collection_id, "user_id": user_id, "face_ids": list(face_ids)}
+        request = _with_token(
+            {"collection_id": collection_id, "user_id": user_id, "face_ids": list(face_ids)},
+            client_token,
+        )
 
         def work(_: Decision) -> tuple[AssociationResult, dict[str, Any]]:
-            r = self.store.disassociate_faces(ctx.tenant_id, collection_id, user_id, face_ids)
-            return r, {"face_ids": r.succeeded, "unsuccessful": r.unsuccessful}
+            def act() -> AssociationResult:
+                return self.store.disassociate_faces(
+                    ctx.tenant_id, collection_id, user_id, face_ids
+                )
+
+            r, replayed = once(
+                self.store, ctx, "users.disassociate", request, act, idempotency.association
+            )
+            return r, {
+                "face_ids": r.succeeded,
+                "unsuccessful": r.unsuccessful,
+                **_replayed(replayed),
+            }
 
         return self.unit.run(ctx, "users.disassociate", request, work, writes=True)
 
@@ -136,20 +225,26 @@ class UserOperations:
         *,
         face_id: str | None = None,
         image: ImageInput | None = None,
+        user_id: str | None = None,
         threshold: float = DEFAULT_SEARCH_THRESHOLD,
         max_users: int = DEFAULT_MAX_RESULTS,
         aggregation: str = DEFAULT_USER_AGGREGATION,
+        quality_filter: QualityFilter | str = QualityFilter.NONE,
     ) -> Governed[UserSearchResult]:
-        """Users whose faces match a stored face or the largest face of an image.
+        """Users whose faces match a stored face, the largest face of an image, or a user.
 
-        A user's score aggregates its associated faces (``aggregation``, default: the most
-        similar face). Searching by a stored face leaves that face out of its own user.
+        A user's score aggregates its associated faces (``aggregation``). Searching by a
+        stored face leaves that face out of its own user. Searching by a user scores every
+        other user by the best of searching with each of that user's faces (the user itself
+        is left out); a user without faces matches nobody. With an image, ``quality_filter``
+        chooses the largest face that passes its bar; the others are in ``unsearched_faces``.
         """
-        if (face_id is None) == (image is None):
-            raise InvalidRequestError("give either a face id or an image")
+        if sum(x is not None for x in (face_id, image, user_id)) != 1:
+            raise InvalidRequestError("give exactly one of a face id, an image or a user id")
         if aggregation not in USER_AGGREGATIONS:
             raise InvalidRequestError(f"aggregation must be one of {USER_AGGREGATIONS}")
         data, digest = image_digest(image) if image is not None else (None, None)
+        quality = str(QualityFilter(quality_filter))
         request = {
             "collection_id": collection_id,
             "face_id": face_id,
@@ -158,37 +253,53 @@ class UserOperations:
             "max_results": max_users,
             "aggregation": aggregation,
         }
+        if user_id is not None:
+            request["user_id"] = user_id
+        if image is not None:
+            request["quality_filter"] = quality
 
         def work(decision: Decision) -> tuple[UserSearchResult, dict[str, Any]]:
             model = self.store.describe_collection(ctx.tenant_id, collection_id).model_id
             thr, max_distance, k = self._limits(decision, threshold, max_users, model)
-            searched: Face | FaceRecord | None
+            searched: Face | FaceRecord | None = None
+            unsearched: list[UnindexedFace] = []
+            users = self.store.user_embeddings(ctx.tenant_id, collection_id)
+            probes: np.ndarray | None = None
             if face_id is not None:
                 searched, vec = self._stored_face(ctx, collection_id, face_id)
-            else:
-                faces = self.engine.represent(data)  # type: ignore[arg-type]
-                searched = faces[0] if faces else None
-                vec = faces[0].embedding if faces else None
-                if faces and faces[0].model_id != model:
-                    raise ModelError(
-                        f"collection {collection_id!r} holds embeddings of model {model!r};"
-                        f" this engine makes {faces[0].model_id!r}"
+                probes = np.asarray([vec])
+            elif user_id is not None:
+                if user_id not in users and not self._user_exists(ctx, collection_id, user_id):
+                    raise NotFoundError(
+                        f"user {user_id!r} not found in collection {collection_id!r}"
                     )
+                probes = users[user_id][1] if user_id in users else None
+            else:
+                face, skipped = pick_searched(self.engine.detect(data, keep_chips=True), quality)  # type: ignore[arg-type]
+                unsearched = [UnindexedFace(f, reasons) for f, reasons in skipped]
+                if face is not None:
+                    self.engine.embed_faces([face])
+                    if face.model_id != model:
+                        raise ModelError(
+                            f"collection {collection_id!r} holds embeddings of model {model!r};"
+                            f" this engine makes {face.model_id!r}"
+                        )
+                    searched, probes = face, np.asarray([face.embedding])
             matches: list[UserMatch] = []
-            if vec is not None:
-                for user, (ids, emb) in self.store.user_embeddings(
-                    ctx.tenant_id, collection_id
-                ).items():
+            if probes is not None:
+                for user, (ids, emb) in users.items():
                     mask = [i != face_id for i in ids]
-                    if not any(mask):
+                    if user == user_id or not any(mask):
                         continue
-                    d = user_distance(vec, emb[mask], aggregation)
+                    d = min(user_distance(q, emb[mask], aggregation) for q in probes)
                     if max_distance is None or d <= max_distance:
                         s = float(similarity_from_distance(d, model))
                         matches.append(UserMatch(user, s, d, int(sum(mask))))
                 matches.sort(key=lambda m: (m.distance, m.user_id))
                 matches = matches[:k]
-            result = UserSearchResult(collection_id, thr, aggregation, searched, matches, digest)
+            result = UserSearchResult(
+                collection_id, thr, aggregation, searched, matches, digest, unsearched, user_id
+            )
             outcome = {
                 "results": [
                     {"user_id": m.user_id, "similarity": round(m.similarity, 4)} for m in matches
@@ -198,3 +309,24 @@ class UserOperations:
             return result, outcome
 
         return self.unit.run(ctx, "users.search", request, work, lead_results=user_rows)
+
+    def _user_exists(
+        self: FaceService, ctx: RequestContext, collection_id: str, user_id: str
+    ) -> bool:
+        """Whether the user exists (one without faces is not in ``user_embeddings``)."""
+        after = None
+        while True:
+            page = self.store.list_users(ctx.tenant_id, collection_id, limit=500, next_token=after)
+            if any(u.user_id == user_id for u in page.items):
+                return True
+            if page.next_token is None:
+                return False
+            after = page.next_token
+
+
+def _with_token(request: dict[str, Any], token: str | None) -> dict[str, Any]:
+    return request if token is None else {**request, idempotency.TOKEN_KEY: token}
+
+
+def _replayed(replayed: bool) -> dict[str, Any]:
+    return {"replayed": True} if replayed else {}

@@ -155,6 +155,8 @@ class AssociationResult:
 
     succeeded: list[str] = field(default_factory=list)
     unsuccessful: list[tuple[str, str]] = field(default_factory=list)
+    similarities: dict[str, float] = field(default_factory=dict)
+    """Face id → similarity to the user, for faces refused as ``LOW_MATCH_CONFIDENCE``."""
 
     def to_dict(self, verb: str) -> dict[str, object]:
         """``verb`` is "associated" or "disassociated": ``associated_faces`` and

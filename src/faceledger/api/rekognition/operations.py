@@ -1,5 +1,7 @@
-"""The Rekognition operations: parameters checked as the service model constrains them, then one
-``FaceService`` (or ``GovernanceService``) call each, the result converted by ``shapes``.
+"""The Rekognition operations on collections, faces, comparison and detection (users in
+``users``): parameters checked as the service model constrains them, then one ``FaceService``
+(or ``GovernanceService``) call each, the result converted by ``shapes``. Each registers the
+request members it reads (``params.operation``); any other member is refused.
 
 Every call goes through the service layer's unit of work (policy decision, audit record,
 review); nothing here touches the store.
@@ -7,20 +9,17 @@ review); nothing here touches the store.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from faceledger.api.rekognition import shapes
 from faceledger.api.rekognition.params import (
-    ATTRIBUTES,
-    COLLECTION_ID,
     EXTERNAL_IMAGE_ID,
     FACE_ID,
     LEAD_ID,
-    QUALITY_FILTERS,
     Params,
     invalid,
+    operation,
 )
 from faceledger.engine.similarity import DEFAULT_SEARCH_THRESHOLD, DEFAULT_THRESHOLD
 from faceledger.governance.context import RequestContext
@@ -32,6 +31,17 @@ DEFAULT_LIST = 1000
 MAX_INDEX_FACES = 100
 """faceledger finds at most 100 faces in an image; a larger MaxFaces means all of them."""
 NO_FACE = "There are no faces in the image. Should be at least 1."
+
+
+def no_face(unsearched: list[Any], quality: str, what: str = "") -> str:
+    """NO_FACE, saying when the quality filter left faces out."""
+    if not unsearched:
+        return NO_FACE + what
+    reasons = sorted({r for u in unsearched for r in u.reasons})
+    return (
+        f"{NO_FACE}{what} {len(unsearched)} face(s) were below QualityFilter {quality} "
+        f"({', '.join(reasons)}); QualityFilter NONE searches them."
+    )
 
 
 @dataclass
@@ -60,8 +70,14 @@ def _page(p: Params, hi: int, default: int) -> tuple[int, str | None]:
 # -------------------------------------------------------------------------------- collections
 
 
+@operation("CreateCollection", "CollectionId", "Tags")
 def create_collection(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
     cid = p.collection()
+    if p.present("Tags"):
+        raise invalid(
+            "Tags is not supported: faceledger keeps no tags on collections (and has no "
+            "TagResource); leave it out."
+        )
     info = env.faces.create_collection(ctx, cid).result
     return {
         "StatusCode": 200,
@@ -70,6 +86,7 @@ def create_collection(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any
     }
 
 
+@operation("DescribeCollection", "CollectionId")
 def describe_collection(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
     cid = p.collection()
     info = env.faces.describe_collection(ctx, cid).result
@@ -82,6 +99,7 @@ def describe_collection(ctx: RequestContext, p: Params, env: Env) -> dict[str, A
     }
 
 
+@operation("ListCollections", "NextToken", "MaxResults")
 def list_collections(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
     limit, token = _page(p, 4096, DEFAULT_LIST)
     page = env.faces.list_collections(ctx, limit=limit, next_token=token).result
@@ -94,6 +112,7 @@ def list_collections(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]
     return out
 
 
+@operation("DeleteCollection", "CollectionId")
 def delete_collection(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
     env.faces.delete_collection(ctx, p.collection())
     return {"StatusCode": 200}
@@ -102,25 +121,32 @@ def delete_collection(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any
 # -------------------------------------------------------------------------------- faces
 
 
+@operation(
+    "IndexFaces", "CollectionId", "Image", "ExternalImageId", "DetectionAttributes", "MaxFaces",
+    "QualityFilter",
+)  # fmt: skip
 def index_faces(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
     cid = p.collection()
     image = p.image()
     external = p.string("ExternalImageId", pattern=EXTERNAL_IMAGE_ID)
     max_faces = p.integer("MaxFaces", 1, None, MAX_INDEX_FACES)
-    quality = p.enum("QualityFilter", QUALITY_FILTERS, "AUTO")
-    p.string_list(
-        "DetectionAttributes", required=False, lo=0, hi=20, pattern=COLLECTION_ID,
-        enum=ATTRIBUTES,
-    )  # fmt: skip
+    quality = p.quality("AUTO")
+    p.attributes("DetectionAttributes")
     result = env.faces.index_faces(
         ctx, cid, image, external_image_id=external, max_faces=min(max_faces, MAX_INDEX_FACES),
-        quality_filter="LOW" if quality == "AUTO" else quality, consent=env.consent,
+        quality_filter=quality, consent=env.consent,
     ).result  # fmt: skip
     width, height = image_size(image)
+    detected = result.faces if len(result.faces) == len(result.face_records) else []
     return {
         "FaceRecords": [
-            {"Face": shapes.stored_face(r), "FaceDetail": shapes.record_detail(r)}
-            for r in result.face_records
+            {
+                "Face": shapes.stored_face(r),
+                "FaceDetail": shapes.face_detail(detected[i], width, height)
+                if detected
+                else shapes.record_detail(r),
+            }
+            for i, r in enumerate(result.face_records)
         ],
         "FaceModelVersion": env.model,
         "UnindexedFaces": [
@@ -130,6 +156,7 @@ def index_faces(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
     }
 
 
+@operation("ListFaces", "CollectionId", "NextToken", "MaxResults", "UserId", "FaceIds")
 def list_faces(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
     cid = p.collection()
     limit, token = _page(p, 4096, DEFAULT_LIST)
@@ -145,6 +172,7 @@ def list_faces(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
     return out
 
 
+@operation("DeleteFaces", "CollectionId", "FaceIds")
 def delete_faces(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
     cid = p.collection()
     ids = p.face_ids(4096)
@@ -158,10 +186,11 @@ def delete_faces(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
     }
 
 
+@operation("SearchFaces", "CollectionId", "FaceId", "MaxFaces", "FaceMatchThreshold")
 def search_faces(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
     cid = p.collection()
     face_id = p.face_id()
-    kw = _search_options(p, "MaxFaces", "FaceMatchThreshold", 4096)
+    kw = search_options(p, "MaxFaces", "FaceMatchThreshold", 4096)
     result = env.faces.search_faces(ctx, cid, face_id, **kw).result  # type: ignore[arg-type]
     return {
         "SearchedFaceId": face_id,
@@ -170,14 +199,18 @@ def search_faces(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
     }
 
 
+@operation(
+    "SearchFacesByImage", "CollectionId", "Image", "MaxFaces", "FaceMatchThreshold",
+    "QualityFilter",
+)  # fmt: skip
 def search_faces_by_image(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
     cid = p.collection()
     image = p.image()
-    kw = _search_options(p, "MaxFaces", "FaceMatchThreshold", 4096)
-    p.enum("QualityFilter", QUALITY_FILTERS, "NONE")
-    result = env.faces.search_faces_by_image(ctx, cid, image, **kw).result
+    kw = search_options(p, "MaxFaces", "FaceMatchThreshold", 4096)
+    quality = p.quality("NONE")
+    result = env.faces.search_faces_by_image(ctx, cid, image, quality_filter=quality, **kw).result
     if not result.searches or result.searches[0].searched_face is None:
-        raise invalid(NO_FACE)
+        raise invalid(no_face(result.unsearched_faces, quality))
     face = result.searches[0].searched_face
     width, height = image_size(image)
     return {
@@ -188,127 +221,27 @@ def search_faces_by_image(ctx: RequestContext, p: Params, env: Env) -> dict[str,
     }
 
 
-def _search_options(p: Params, max_name: str, threshold_name: str, hi: int) -> dict[str, Any]:
+def search_options(p: Params, max_name: str, threshold_name: str, hi: int) -> dict[str, Any]:
     return {
         "threshold": p.percent(threshold_name, DEFAULT_SEARCH_THRESHOLD),
         "max_results": p.integer(max_name, 1, hi, DEFAULT_MAX_RESULTS),
     }
 
 
-# -------------------------------------------------------------------------------- users
-
-
-def create_user(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
-    cid, uid = p.collection(), p.user_id()
-    p.client_token()
-    env.faces.create_user(ctx, cid, uid)  # type: ignore[arg-type]
-    return {}
-
-
-def delete_user(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
-    cid, uid = p.collection(), p.user_id()
-    p.client_token()
-    env.faces.delete_user(ctx, cid, uid)  # type: ignore[arg-type]
-    return {}
-
-
-def list_users(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
-    cid = p.collection()
-    limit = p.integer("MaxResults", 1, 500, 500)
-    token = p.string("NextToken", max_len=255)
-    page = env.faces.list_users(ctx, cid, limit=limit, next_token=token).result
-    out: dict[str, Any] = {"Users": [shapes.user(u.user_id) for u in page.items]}
-    if page.next_token:
-        out["NextToken"] = page.next_token
-    return out
-
-
-def _association(ctx: RequestContext, p: Params, env: Env, associate: bool) -> dict[str, Any]:
-    cid, uid = p.collection(), p.user_id()
-    ids = p.face_ids(100)
-    p.client_token()
-    if associate:
-        p.percent("UserMatchThreshold", 75.0)  # accepted; faceledger does not check it
-        r = env.faces.associate_faces(ctx, cid, uid, ids).result  # type: ignore[arg-type]
-        done, failed = "AssociatedFaces", "UnsuccessfulFaceAssociations"
-    else:
-        r = env.faces.disassociate_faces(ctx, cid, uid, ids).result  # type: ignore[arg-type]
-        done, failed = "DisassociatedFaces", "UnsuccessfulFaceDisassociations"
-    unsuccessful = []
-    for face_id, reason in r.unsuccessful:
-        if reason == "FACE_NOT_ASSOCIATED_TO_USER":  # not among Rekognition's reasons
-            reason = "ASSOCIATED_TO_A_DIFFERENT_USER"
-        unsuccessful.append({"FaceId": face_id, "Reasons": [reason]})
-    return {
-        done: [{"FaceId": f} for f in r.succeeded],
-        failed: unsuccessful,
-        "UserStatus": "ACTIVE",
-    }
-
-
-def associate_faces(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
-    return _association(ctx, p, env, True)
-
-
-def disassociate_faces(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
-    return _association(ctx, p, env, False)
-
-
-def search_users(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
-    cid = p.collection()
-    face_id = p.face_id(required=False)
-    user_id = p.user_id(required=False)
-    if (face_id is None) == (user_id is None):
-        raise invalid("Give exactly one of FaceId and UserId.")
-    if user_id is not None:
-        raise invalid("SearchUsers by UserId is not supported by faceledger; search by FaceId.")
-    kw = _search_options(p, "MaxUsers", "UserMatchThreshold", 500)
-    result = env.faces.search_users(
-        ctx, cid, face_id=face_id, threshold=kw["threshold"], max_users=kw["max_results"]
-    ).result
-    return {
-        "UserMatches": _user_matches(result.matches),
-        "FaceModelVersion": env.model,
-        "SearchedFace": {"FaceId": face_id},
-    }
-
-
-def search_users_by_image(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
-    cid = p.collection()
-    image = p.image()
-    kw = _search_options(p, "MaxUsers", "UserMatchThreshold", 500)
-    p.enum("QualityFilter", QUALITY_FILTERS, "NONE")
-    result = env.faces.search_users(
-        ctx, cid, image=image, threshold=kw["threshold"], max_users=kw["max_results"]
-    ).result
-    if result.searched_face is None:
-        raise invalid(NO_FACE)
-    width, height = image_size(image)
-    return {
-        "UserMatches": _user_matches(result.matches),
-        "FaceModelVersion": env.model,
-        "SearchedFace": {"FaceDetail": shapes.face_detail(result.searched_face, width, height)},  # type: ignore[arg-type]
-        "UnsearchedFaces": [],
-    }
-
-
-def _user_matches(matches: list[Any]) -> list[dict[str, Any]]:
-    return [
-        {"Similarity": round(float(m.similarity), 4), "User": shapes.user(m.user_id)}
-        for m in matches
-    ]
-
-
 # -------------------------------------------------------------------------------- 1:1, detection
 
 
+@operation("CompareFaces", "SourceImage", "TargetImage", "SimilarityThreshold", "QualityFilter")
 def compare_faces(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
     source, target = p.image("SourceImage"), p.image("TargetImage")
     threshold = p.percent("SimilarityThreshold", DEFAULT_THRESHOLD)
-    p.enum("QualityFilter", QUALITY_FILTERS, "NONE")
-    result = env.faces.compare(ctx, source, target, threshold=threshold).result
+    quality = p.quality("NONE")
+    result = env.faces.compare(
+        ctx, source, target, threshold=threshold, quality_filter=quality
+    ).result
     if result.source_face is None:
-        raise invalid(NO_FACE + " (SourceImage)")
+        hint = "" if quality == "NONE" else f" passing QualityFilter {quality}"
+        raise invalid(f"{NO_FACE} (SourceImage{hint})")
     sw, sh = image_size(source)
     tw, th = image_size(target)
     src = result.source_face
@@ -329,9 +262,10 @@ def compare_faces(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
     }
 
 
+@operation("DetectFaces", "Image", "Attributes")
 def detect_faces(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
     image = p.image()
-    p.string_list("Attributes", required=False, lo=0, hi=20, pattern=COLLECTION_ID, enum=ATTRIBUTES)
+    p.attributes("Attributes")
     faces = env.faces.detect(ctx, image).result
     width, height = image_size(image)
     return {"FaceDetails": [shapes.face_detail(f, width, height) for f in faces]}
@@ -340,6 +274,7 @@ def detect_faces(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
 # -------------------------------------------------------------------------------- extension
 
 
+@operation("FaceledgerGetLead", "LeadId")
 def get_lead(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
     """``FaceledgerGetLead``: a lead this account's search opened; results once released."""
     lead = env.governance.get_lead(ctx, p.required("LeadId", max_len=69, pattern=LEAD_ID)).result
@@ -355,26 +290,3 @@ def get_lead(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
         out["ClosedAt"] = shapes.epoch(lead.closed_at)
     out.update(shapes.lead_results(lead.operation, lead.results))
     return {k: v for k, v in out.items() if v is not None}
-
-
-OPERATIONS: dict[str, Callable[[RequestContext, Params, Env], dict[str, Any]]] = {
-    "CreateCollection": create_collection,
-    "DescribeCollection": describe_collection,
-    "ListCollections": list_collections,
-    "DeleteCollection": delete_collection,
-    "IndexFaces": index_faces,
-    "ListFaces": list_faces,
-    "DeleteFaces": delete_faces,
-    "SearchFaces": search_faces,
-    "SearchFacesByImage": search_faces_by_image,
-    "CreateUser": create_user,
-    "DeleteUser": delete_user,
-    "ListUsers": list_users,
-    "AssociateFaces": associate_faces,
-    "DisassociateFaces": disassociate_faces,
-    "SearchUsers": search_users,
-    "SearchUsersByImage": search_users_by_image,
-    "CompareFaces": compare_faces,
-    "DetectFaces": detect_faces,
-    "FaceledgerGetLead": get_lead,
-}

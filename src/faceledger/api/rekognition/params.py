@@ -1,11 +1,13 @@
 """Request members read as the Rekognition service model constrains them (lengths, patterns,
-ranges, enums, Image.Bytes up to 5 MiB, no S3), and Rekognition's error type."""
+ranges, enums, Image.Bytes up to 5 MiB, no S3), Rekognition's error type, and the registry of
+operations with the request members each reads (any other member is refused, never ignored)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from typing import Any
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
@@ -17,6 +19,9 @@ FACE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 CLIENT_TOKEN = re.compile(r"[a-zA-Z0-9\-_]+")
 LEAD_ID = re.compile(r"lead_[0-9a-f]{1,64}")
 QUALITY_FILTERS = ("NONE", "AUTO", "LOW", "MEDIUM", "HIGH")
+DEFAULT_ATTRIBUTES = ("DEFAULT",)
+"""The facial attributes faceledger returns (BoundingBox, Confidence, Landmarks, Pose, Quality);
+it estimates no age, gender, emotion, beard, glasses, eyes, mouth or occlusion."""
 ATTRIBUTES = (
     "DEFAULT", "ALL", "AGE_RANGE", "BEARD", "EMOTIONS", "EYE_DIRECTION", "EYEGLASSES",
     "EYES_OPEN", "GENDER", "MOUTH_OPEN", "MUSTACHE", "FACE_OCCLUDED", "SMILE", "SUNGLASSES",
@@ -44,8 +49,11 @@ class Params:
         if not isinstance(body, dict):
             raise RekognitionError("SerializationException", "The request body must be an object.")
         self.body = body
+        self.read: set[str] = set()
+        """Members the handler has asked for (present or not)."""
 
     def _get(self, name: str, kind: type | tuple[type, ...], required: bool) -> Any:
+        self.read.add(name)
         value = self.body.get(name)
         if value is None:
             if required:
@@ -139,6 +147,11 @@ class Params:
             )
         return raw
 
+    def present(self, name: str) -> Any:
+        """A member's raw value (None when absent), for a handler that only refuses it."""
+        self.read.add(name)
+        return self.body.get(name)
+
     def collection(self) -> str:
         return self.required("CollectionId", pattern=COLLECTION_ID)
 
@@ -151,5 +164,54 @@ class Params:
     def face_ids(self, hi: int) -> list[str]:
         return self.string_list("FaceIds", required=True, lo=1, hi=hi, pattern=FACE_ID)  # type: ignore[return-value]
 
-    def client_token(self) -> None:
-        self.string("ClientRequestToken", max_len=64, pattern=CLIENT_TOKEN)  # accepted, unused
+    def client_token(self) -> str | None:
+        """``ClientRequestToken``: a retry with the same token is done once (see
+        ``service.idempotency``)."""
+        return self.string("ClientRequestToken", max_len=64, pattern=CLIENT_TOKEN)
+
+    def quality(self, default: str) -> str:
+        """``QualityFilter`` as faceledger's level: AUTO is LOW (service.quality)."""
+        value = self.enum("QualityFilter", QUALITY_FILTERS, default)
+        return "LOW" if value == "AUTO" else value
+
+    def attributes(self, name: str) -> None:
+        """``Attributes``/``DetectionAttributes``: DEFAULT (or none) only; anything else is
+        refused rather than answered without the attributes asked for."""
+        values = self.string_list(
+            name, required=False, lo=0, hi=20, pattern=COLLECTION_ID, enum=ATTRIBUTES
+        )
+        other = [v for v in values or [] if v not in DEFAULT_ATTRIBUTES]
+        if other:
+            raise invalid(
+                f"{name} {', '.join(dict.fromkeys(other))} is not supported: faceledger does not "
+                "estimate age, gender, emotions or other facial attributes. Ask for DEFAULT (or "
+                "leave it out): BoundingBox, Confidence, Landmarks, Pose and Quality."
+            )
+
+
+Handler = Callable[..., dict[str, Any]]
+OPERATIONS: dict[str, Handler] = {}
+"""Operation name → handler ``(ctx, params, env) -> response``."""
+MEMBERS: dict[str, frozenset[str]] = {}
+"""Operation name → the request members its handler reads."""
+
+
+def operation(name: str, *members: str) -> Callable[[Handler], Handler]:
+    """Register a handler for ``name`` reading exactly ``members``."""
+
+    def register(handler: Handler) -> Handler:
+        OPERATIONS[name] = handler
+        MEMBERS[name] = frozenset(members)
+        return handler
+
+    return register
+
+
+def check_members(name: str, body: dict[str, Any]) -> None:
+    """Refuse members the operation does not read, naming them (never ignore one)."""
+    extra = sorted(set(body) - MEMBERS[name])
+    if extra:
+        raise invalid(
+            f"{name} does not support {', '.join(extra)} on faceledger (see "
+            f"docs/rekognition.md); its parameters are: {', '.join(sorted(MEMBERS[name]))}."
+        )

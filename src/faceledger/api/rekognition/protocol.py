@@ -8,9 +8,11 @@ operation (``operations``: one governed service call), and answer in Rekognition
 
 Auditing follows the /v1 API: a credential that does not authenticate is recorded as
 ``http.unauthenticated`` (its access key id, never the secret; requests with no credential at all
-are left to the access log); an authenticated request refused before any operation was decided
-(malformed body, unknown operation, invalid parameter, a header contradicting the credential) as
-``http.rejected``; everything else is recorded by the service's unit of work.
+are left to the access log), through the same limiter (``api.unauthenticated``: past a few per
+client address and window, failures are only counted, in one summary record); an
+authenticated request refused before any operation was decided (malformed body, unknown
+operation, invalid parameter, a header contradicting the credential) as ``http.rejected``;
+everything else is recorded by the service's unit of work.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from faceledger.api.rekognition.operations import OPERATIONS, Env
-from faceledger.api.rekognition.params import Params, RekognitionError
+from faceledger.api.rekognition import users  # noqa: F401 - registers the user operations
+from faceledger.api.rekognition.operations import Env
+from faceledger.api.rekognition.params import OPERATIONS, Params, RekognitionError, check_members
 from faceledger.api.rekognition.sigv4 import SKEW, SignedRequest, SigV4Error, verify
 from faceledger.errors import FaceledgerError
 from faceledger.governance.context import RequestContext
@@ -70,6 +73,7 @@ ERROR_TYPES = {
     "forbidden": "AccessDeniedException",
     "unauthorized": "AccessDeniedException",
     "rate_limited": "ThrottlingException",
+    "idempotency_mismatch": "IdempotentParameterMismatchException",
 }
 
 router = APIRouter(include_in_schema=False)
@@ -112,6 +116,7 @@ def handle(request: Request, body: bytes) -> Response:
         log.error("SigV4 credentials cannot be opened: %s", exc)
         _unauthenticated(request, rid, operation, None, "server secret key unavailable", "internal")
         return error(rid, "InternalServerError", "Internal error; it has been logged.", 500)
+    state.unauthenticated.flush()  # the summary of a closed window of failures, if any
     ctx: RequestContext | None = None
     try:
         ctx, consent = _context(credential, request, rid)
@@ -125,8 +130,10 @@ def handle(request: Request, body: bytes) -> Response:
             payload = json.loads(body or b"{}")
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise RekognitionError("SerializationException", "The body is not JSON.") from None
+        params = Params(payload)
+        check_members(operation, params.body)
         env = Env(state.runtime.faces, state.runtime.governance, auth.region, consent)
-        result = OPERATIONS[operation](ctx, Params(payload), env)
+        result = OPERATIONS[operation](ctx, params, env)
     except ResultsWithheld as exc:
         return error(
             rid, "HumanReviewRequiredException",
@@ -221,12 +228,17 @@ class _InvalidHeader(FaceledgerError):
 def _unauthenticated(
     request: Request, rid: str, operation: str, key_id: str | None, reason: str, code: str
 ) -> None:
+    """One failed authentication, through the limiter the /v1 API uses
+    (``api.unauthenticated``): a flood is counted in one summary, not recorded one by one."""
+    client = request.client.host if request.client else None
     try:
-        request.app.state.auditlog.append(
+        request.app.state.unauthenticated.record(
             Unauthenticated(
                 request_id=rid, method=request.method, path=request.url.path, key_id=key_id,
-                reason=reason, code=code, extra={"protocol": "rekognition", "target": operation},
-            )
+                reason=reason, code=code,
+                extra={"protocol": "rekognition", "target": operation, "client": client},
+            ),
+            client=client, key_id=key_id,
         )  # fmt: skip
     except Exception:  # noqa: BLE001 - the answer still goes out; the failure is logged
         log.exception("could not record the unauthenticated request %s", rid)
