@@ -228,6 +228,15 @@ _REQUEST_FIELDS = (
     "retention_days",
     "until_case_closed",
     "user_ids",
+    # reports and evaluations: periods, digests and counts only
+    "period_start",
+    "period_end",
+    "fairness_sha256",
+    "archive_sha256",
+    "manifest_sha256",
+    "mode",
+    "thresholds",
+    "groups",
 )
 
 
@@ -240,7 +249,8 @@ def outcome_summary(outcome: Mapping[str, Any]) -> dict[str, Any]:
     """Status, error, result ids and similarities, lead id, counts."""
     out: dict[str, Any] = {}
     for k in ("status", "error_code", "error", "lead_id", "count", "face_ids", "user_ids",
-              "consent_id", "consent_ids", "lead_ids", "counts"):  # fmt: skip
+              "consent_id", "consent_ids", "lead_ids", "counts", "skipped", "deleted_faces",
+              "deleted_users"):  # fmt: skip
         if outcome.get(k) is not None:
             out[k] = outcome[k]
     results = outcome.get("results")

@@ -38,6 +38,7 @@ from faceledger.service.gate import Gate
 from faceledger.service.intake import image_digest
 from faceledger.service.lifecycle import LifecycleOperations
 from faceledger.service.quality import QUALITY_BARS, QualityBar, QualityFilter, quality_reasons
+from faceledger.service.reports import ReportOperations
 from faceledger.service.results import (
     FaceSearch,
     IndexResult,
@@ -136,7 +137,7 @@ def _embed_file(
     return digest, keep, unindexed, image_size(data)
 
 
-class FaceService(UserOperations, LifecycleOperations):
+class FaceService(UserOperations, LifecycleOperations, ReportOperations):
     """The one door to the face store. See the module docstring for the contract."""
 
     def __init__(self, store: FaceStore, engine: Engine, gate: Gate) -> None:
