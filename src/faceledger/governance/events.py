@@ -236,7 +236,6 @@ _REQUEST_FIELDS = (
     "manifest_sha256",
     "mode",
     "thresholds",
-    "groups",
 )
 
 
@@ -250,7 +249,7 @@ def outcome_summary(outcome: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k in ("status", "error_code", "error", "lead_id", "count", "face_ids", "user_ids",
               "consent_id", "consent_ids", "lead_ids", "counts", "skipped", "deleted_faces",
-              "deleted_users"):  # fmt: skip
+              "deleted_users", "manifest_sha256", "image_sha256"):  # fmt: skip
         if outcome.get(k) is not None:
             out[k] = outcome[k]
     results = outcome.get("results")
