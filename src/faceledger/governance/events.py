@@ -227,6 +227,7 @@ _REQUEST_FIELDS = (
     "case_ref",
     "retention_days",
     "until_case_closed",
+    "days_since_match",
     "user_ids",
     # reports and evaluations: periods, digests and counts only
     "period_start",

@@ -47,6 +47,8 @@ def _retention_text(rule: Any) -> str:
     parts = []
     if rule.max_age_days:
         parts.append(f"{rule.max_age_days} days after enrolment")
+    if rule.max_days_since_match:
+        parts.append(f"{rule.max_days_since_match} days after a search last returned it")
     if rule.until_case_closed:
         parts.append("until the case is closed")
     return ", or ".join(parts) or "none of its own (the policy's cap applies)"
