@@ -219,7 +219,9 @@ class Page(HTMLParser):
             self.links.append(f"{tag} {a}")
 
 
-def test_report_counts_match_the_log_and_the_html_is_self_contained(deployment, tmp_path):
+def test_report_counts_match_the_log_and_the_html_is_self_contained(
+    deployment, tmp_path, monkeypatch
+):
     out = tmp_path / "report"
     result = runner.invoke(app, [
         "report", "accountability", "--from", "2024-05-01", "--to", "2024-05-31",
@@ -294,6 +296,20 @@ def test_report_counts_match_the_log_and_the_html_is_self_contained(deployment, 
     assert rec.body["request"]["fairness_sha256"] == digest
     assert rec.body["outcome"]["count"] == want["records"]
     assert rec.body["request"]["period_start"] == START
+
+    # an operator's key is refused (and recorded); without a fairness audit the report says so
+    base = ["report", "accountability", "--from", "2024-05-01", "--to", "2024-05-01",
+            "--data-dir", str(root)]  # fmt: skip
+    refused = runner.invoke(app, [*base, "--out", str(tmp_path / "no"),
+                                  "--api-key", deployment["keys"]["op"]])  # fmt: skip
+    assert refused.exit_code == 1 and "role-required" in refused.output
+    assert not (tmp_path / "no").exists()
+    monkeypatch.chdir(tmp_path)  # no fairness-audit/ here nor in the data folder
+    bare = runner.invoke(app, [*base, "--out", str(tmp_path / "bare"),
+                               "--api-key", deployment["keys"]["aud"]])  # fmt: skip
+    assert bare.exit_code == 0, bare.output
+    unmeasured = json.loads((tmp_path / "bare" / "report.json").read_text())["fairness"]
+    assert not unmeasured["available"] and "unmeasured" in unmeasured["limitations"][0]
 
     page = Page()
     page.feed((out / "report.html").read_text())
