@@ -140,11 +140,12 @@ def deployment(tmp_path: Path, engine, portraits):
     return {"root": root, "org": org, "keys": keys, "leads": leads, "fairness": fairness}
 
 
-def recount(records: list[dict], tenant: str) -> dict:
+def recount(records: list[dict], tenant: str | None) -> dict:
     """Every count of the report, straight from the log, written without the report's code."""
     from faceledger.governance.operations import FACE_OPERATIONS, IDENTIFICATION_OPERATIONS
 
-    mine = [r for r in records if r.get("tenant_id") == tenant and START <= r["at"] < END]
+    mine = [r for r in records
+            if tenant in (None, r.get("tenant_id")) and START <= r["at"] < END]  # fmt: skip
     requests = [r for r in mine if r["kind"] == "request"]
     face = [r for r in requests if r["operation"] in FACE_OPERATIONS]
     done = [r for r in requests if r["outcome"]["status"] == "ok"]
@@ -310,6 +311,20 @@ def test_report_counts_match_the_log_and_the_html_is_self_contained(
     assert bare.exit_code == 0, bare.output
     unmeasured = json.loads((tmp_path / "bare" / "report.json").read_text())["fairness"]
     assert not unmeasured["available"] and "unmeasured" in unmeasured["limitations"][0]
+
+    # the host's report of the whole deployment: both organizations
+    whole = runner.invoke(app, [*base[:5], "2024-05-31", "--data-dir", str(root), "--out",
+                                str(tmp_path / "all"), "--deployment"])  # fmt: skip
+    assert whole.exit_code == 0, whole.output
+    everything = json.loads((tmp_path / "all" / "report.json").read_text())
+    want_all = recount([r.body for r in log.records()], None)
+    assert everything["audit_records"]["count"] == want_all["records"]
+    assert (everything["uses"]["total"], everything["uses"]["allowed"]) == want_all["uses"]
+    orgs = {r["name"]: r["total"] for r in everything["uses"]["by_organization"]}
+    assert orgs == {"county-sheriff": want["uses"][0], "shop": 1}
+    (host,) = [r.body for r in log.records() if r.body["kind"] == "admin"
+               and r.body["operation"] == "report.accountability"]  # fmt: skip
+    assert host["scope"] == "deployment" and host["records"] == want_all["records"]
 
     page = Page()
     page.feed((out / "report.html").read_text())

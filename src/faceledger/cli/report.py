@@ -16,9 +16,15 @@ from typing import Annotated, Any
 
 import typer
 
-from faceledger.cli._govopts import DataDirOpt, JsonOpt
+from faceledger.cli._govopts import DataDirOpt, JsonOpt, log_local
 from faceledger.cli.output import decision_of, fail, handle_errors, print_json
-from faceledger.cli.principal import DECLARED, Who, declares_request, open_service
+from faceledger.cli.principal import (
+    DECLARED,
+    Who,
+    declares_request,
+    open_runtime,
+    open_service,
+)
 from faceledger.settings import data_dir as resolve_data_dir
 
 app = typer.Typer(help="Reports for the public: the accountability report.", no_args_is_help=True)
@@ -86,6 +92,14 @@ def accountability(
             help="How the public gives feedback (contact, address, URL).", show_default=False
         ),
     ] = None,
+    deployment: Annotated[
+        bool,
+        typer.Option(
+            "--deployment",
+            help="The whole deployment, every organization (host access to the data folder; "
+            "no API key; recorded as a host command).",
+        ),
+    ] = False,
     data_dir: DataDirOpt = None,
     who: Who = DECLARED,
     json_out: JsonOpt = False,
@@ -96,17 +110,27 @@ def accountability(
     from faceledger.reports.render import write
 
     audit = load_fairness(find_fairness(fairness, data_dir))
-    with open_service(data_dir, who) as (svc, ctx):
-        governed = svc.accountability_report(
-            ctx, start=start.date(), end=end.date(), fairness=audit, feedback=feedback
-        )
-    paths = write(governed.result, out)
+    decision = None
+    if deployment:
+        with open_runtime(data_dir) as runtime:
+            r = runtime.faces.deployment_report(
+                start=start.date(), end=end.date(), fairness=audit, feedback=feedback
+            )
+            log_local(runtime.db, "report.accountability", None, {
+                "scope": "deployment", "period_start": r["period"]["start"],
+                "period_end": r["period"]["end"], "fairness_sha256": (audit or {}).get("sha256"),
+                "records": r["audit_records"]["count"],
+            })  # fmt: skip
+    else:
+        with open_service(data_dir, who) as (svc, ctx):
+            governed = svc.accountability_report(
+                ctx, start=start.date(), end=end.date(), fairness=audit, feedback=feedback
+            )
+        r, decision = governed.result, decision_of(governed)
+    paths = write(r, out)
     if json_out:
-        print_json(
-            {"outputs": {k: str(v) for k, v in paths.items()}, "decision": decision_of(governed)}
-        )
+        print_json({"outputs": {k: str(v) for k, v in paths.items()}, "decision": decision})
         return
-    r = governed.result
     typer.echo(
         f"{r['organization']['name']}, {r['period']['from']} to {r['period']['to']}: "
         f"{r['audit_records']['count']} audit records, {r['uses']['total']} face-service "

@@ -54,6 +54,18 @@ def _retention_text(rule: Any) -> str:
     return ", or ".join(parts) or "none of its own (the policy's cap applies)"
 
 
+def _period(start: date | datetime | str, end: date | datetime | str) -> dict[str, Any]:
+    first, last = _day(start, "from"), _day(end, "to")
+    if last < first:
+        raise InvalidRequestError("the period ends before it starts: give --to >= --from")
+    if (last - first).days > MAX_PERIOD_DAYS:
+        raise InvalidRequestError(f"a report covers at most {MAX_PERIOD_DAYS} days")
+    since = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    until = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
+    return {"from": first.isoformat(), "to": last.isoformat(), "start": iso(since),
+            "end": iso(until)}  # fmt: skip
+
+
 class ReportOperations:
     """The report half of :class:`~faceledger.service.faces.FaceService`."""
 
@@ -69,83 +81,117 @@ class ReportOperations:
         """The organization's accountability report for the days ``start`` to ``end`` (both
         included, UTC). ``fairness``: the latest fairness audit's ``audit.json`` (with its
         ``sha256`` and ``source`` added by the caller), or None (then the report says so)."""
-        first, last = _day(start, "from"), _day(end, "to")
-        if last < first:
-            raise InvalidRequestError("the period ends before it starts: give --to >= --from")
-        if (last - first).days > MAX_PERIOD_DAYS:
-            raise InvalidRequestError(f"a report covers at most {MAX_PERIOD_DAYS} days")
-        since = datetime(first.year, first.month, first.day, tzinfo=UTC)
-        until = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
+        period = _period(start, end)
         request = {
-            "period_start": iso(since),
-            "period_end": iso(until),
+            "period_start": period["start"],
+            "period_end": period["end"],
             "fairness_sha256": (fairness or {}).get("sha256"),
         }
-        auditlog = getattr(self.gate, "auditlog", None)
-        policy = getattr(self.gate, "policy", None)
 
         def work(_: Decision) -> tuple[dict[str, Any], dict[str, Any]]:
             from faceledger.governance.principals import Principals
-            from faceledger.reports.accountability import build
-            from faceledger.reports.policy_text import describe
 
-            if auditlog is None or policy is None:
-                raise InvalidRequestError("this service keeps no audit log to report on")
+            auditlog = self._report_log()
             records = []
             after = None
             while True:
                 page = auditlog.read(
-                    ctx.tenant_id, since=since, until=until, after=after, limit=PAGE
-                )
-                records += [{**r.body, "hash": r.hash} for r in page.records]
+                    ctx.tenant_id, since=_at(period["start"]), until=_at(period["end"]),
+                    after=after, limit=PAGE,
+                )  # fmt: skip
+                records += [r.body for r in page.records]
                 if page.next_after is None:
                     break
                 after = page.next_after
             org = Principals(auditlog.db).get_org(ctx.tenant_id)
-            holdings = self._holdings(ctx)
-            head = auditlog.head()
-            report = build(
-                records,
-                period={"from": first.isoformat(), "to": last.isoformat(),
-                        "start": iso(since), "end": iso(until)},
-                organization={"id": org.id, "name": org.name, "actor_class": org.actor_class},
-                org_names={org.id: org.name},
-                system={
-                    "faceledger_version": __version__,
-                    "python": platform.python_version(),
-                    "model_id": self.engine.model_id,
-                    "collection_models": sorted({h["model_id"] for h in holdings}),
-                    "detector": getattr(getattr(self.engine, "config", None), "detector", None),
-                    "calibration": "similarity 90 and 99 at LFW FMR 1e-3 and 1e-4 "
-                    "(engine/similarity.py)",
-                    "audit_log_head": str(head) if head else None,
-                },
-                policy=describe(policy.policy),
-                holdings=holdings,
-                fairness=fairness,
-                feedback=feedback,
-                generated_at=self._now(),
+            report = self._build_report(
+                records, period, {"id": org.id, "name": org.name, "actor_class": org.actor_class},
+                {org.id: org.name}, self._holdings(ctx.tenant_id), fairness, feedback,
             )  # fmt: skip
-            outcome = {
-                "count": len(records),
-                "counts": {
-                    "records": len(records),
-                    "uses": report["uses"]["total"],
-                    "leads": report["review"]["leads_opened"],
-                },
-            }
-            return report, outcome
+            return report, _outcome(report)
 
         return self.unit.run(ctx, "report.accountability", request, work)
 
-    def _holdings(self: FaceService, ctx: RequestContext) -> list[dict[str, Any]]:
+    def deployment_report(
+        self: FaceService,
+        *,
+        start: date | datetime | str,
+        end: date | datetime | str,
+        fairness: Mapping[str, Any] | None = None,
+        feedback: str | None = None,
+    ) -> dict[str, Any]:
+        """The whole deployment's report (every organization, and the requests refused before
+        a principal was known), for the host: not a principal's request, so not decided by the
+        policy; the caller records it as a host command (``faceledger report accountability
+        --deployment``), as ``audit-log export`` is."""
+        from faceledger.governance.principals import Principals
+
+        period = _period(start, end)
+        auditlog = self._report_log()
+        records = [
+            r.body
+            for r in auditlog.records()
+            if period["start"] <= r.body.get("at", "") < period["end"]
+        ]
+        orgs = Principals(auditlog.db).list_orgs()
+        holdings = [{"organization": o.name, **h} for o in orgs for h in self._holdings(o.id)]
+        scope = {"id": None, "name": f"the deployment ({len(orgs)} organizations)",
+                 "actor_class": "all"}  # fmt: skip
+        return self._build_report(
+            records, period, scope, {o.id: o.name for o in orgs}, holdings, fairness, feedback
+        )
+
+    # ------------------------------------------------------------------ internals
+    def _report_log(self: FaceService) -> Any:
+        auditlog = getattr(self.gate, "auditlog", None)
+        if auditlog is None or getattr(self.gate, "policy", None) is None:
+            raise InvalidRequestError("this service keeps no audit log to report on")
+        return auditlog
+
+    def _build_report(
+        self: FaceService,
+        records: list[dict[str, Any]],
+        period: dict[str, Any],
+        organization: dict[str, Any],
+        org_names: dict[str, str],
+        holdings: list[dict[str, Any]],
+        fairness: Mapping[str, Any] | None,
+        feedback: str | None,
+    ) -> dict[str, Any]:
+        from faceledger.reports.accountability import build
+        from faceledger.reports.policy_text import describe
+
+        head = self._report_log().head()
+        return build(
+            records,
+            period=period,
+            organization=organization,
+            org_names=org_names,
+            system={
+                "faceledger_version": __version__,
+                "python": platform.python_version(),
+                "model_id": self.engine.model_id,
+                "collection_models": sorted({h["model_id"] for h in holdings}),
+                "detector": getattr(getattr(self.engine, "config", None), "detector", None),
+                "calibration": "similarity 90 and 99 at LFW FMR 1e-3 and 1e-4 "
+                "(engine/similarity.py)",
+                "audit_log_head": str(head) if head else None,
+            },
+            policy=describe(self.gate.policy.policy),  # type: ignore[attr-defined]
+            holdings=holdings,
+            fairness=fairness,
+            feedback=feedback,
+            generated_at=self._now(),
+        )
+
+    def _holdings(self: FaceService, tenant_id: str) -> list[dict[str, Any]]:
         """Every collection of the organization with its counts, model and retention rule."""
         out = []
         token = None
         while True:
-            page = self.store.list_collections(ctx.tenant_id, limit=1000, next_token=token)
+            page = self.store.list_collections(tenant_id, limit=1000, next_token=token)
             for c in page.items:
-                rule = self.store.get_retention(ctx.tenant_id, c.collection_id)
+                rule = self.store.get_retention(tenant_id, c.collection_id)
                 out.append(
                     {
                         "collection_id": c.collection_id,
@@ -158,3 +204,19 @@ class ReportOperations:
             token = page.next_token
             if not token:
                 return out
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _outcome(report: dict[str, Any]) -> dict[str, Any]:
+    n = report["audit_records"]["count"]
+    return {
+        "count": n,
+        "counts": {
+            "records": n,
+            "uses": report["uses"]["total"],
+            "leads": report["review"]["leads_opened"],
+        },
+    }
