@@ -81,7 +81,10 @@ def collection_create(
     """Create an empty collection for the engine's model, with its retention rule."""
     with open_service(data_dir, who) as (svc, ctx):
         info = svc.create_collection(
-            ctx, collection, retention_days=retention_days, until_case_closed=until_case_closed,
+            ctx,
+            collection,
+            retention_days=retention_days,
+            until_case_closed=until_case_closed,
             days_since_match=days_since_match,
         ).result
     if json_out:
