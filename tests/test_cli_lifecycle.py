@@ -24,10 +24,23 @@ def js(*args: str, home: Path) -> dict:
     return json.loads(run(*args, "--json", home=home).stdout)
 
 
+def _audit(home: Path) -> list[dict]:
+    from faceledger.governance import AuditLog, GovernanceDB
+
+    db = GovernanceDB(home / "governance.sqlite3")
+    try:
+        return [r.body for r in AuditLog(db).records()]
+    finally:
+        db.close()
+
+
 def test_consent_commands_and_withdrawal(tmp_path: Path, portraits: list[Path]) -> None:
     home = tmp_path / "home"
     run("admin", "init", home=home)
     run("collection", "create", "staff", "--retention-days", "365", home=home)
+    run("collection", "create", "regulars", "--days-since-match", "90", home=home)
+    created = [r for r in _audit(home) if r["operation"] == "collection.create"]
+    assert [r["request"].get("days_since_match") for r in created] == [None, 90]
     record = ("consent", "record", "badge 7", "-c", "staff", "--for-purpose", "research",
               "--evidence", "form 7", "--expires-at", "2099-01-01")  # fmt: skip
     consent = js(*record, home=home)["consent"]

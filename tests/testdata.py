@@ -18,6 +18,14 @@ CONGRESS = FIXTURES / "congress"
 PORTRAITS = sorted(CONGRESS.glob("*.jpg"))
 
 
+def portrait_genders() -> dict[Path, str]:
+    """Each fixture portrait's gender, from tests/fixtures/congress/labels.csv."""
+    import csv
+
+    with (CONGRESS / "labels.csv").open(newline="") as fh:
+        return {CONGRESS / row["image"]: row["gender"] for row in csv.DictReader(fh)}
+
+
 def dataset(shared: Path, name: str) -> Path:
     path = shared / name
     if not path.is_dir():

@@ -36,6 +36,11 @@ def test_consent_record_enrol_withdraw_over_http(shop) -> None:
     w, c = shop, shop.client
     h = w.headers("A", "operator", **WHY)
     assert c.post("/v1/collections", json={"collection_id": "staff"}, headers=h).status_code == 201
+    r = c.post("/v1/collections", json={"collection_id": "seen", "days_since_match": 90},
+               headers=h)  # fmt: skip
+    assert r.status_code == 201, r.text
+    rule = w.app.state.faces.store.get_retention(w.orgs["A"].id, "seen")
+    assert (rule.max_days_since_match, rule.max_age_days) == (90, 1095)
     body = {"subject_ref": "badge 91", "collections": ["staff"], "purposes": ["access-control"],
             "evidence_ref": "form 3", "expires_at": "2025-01-01"}  # fmt: skip
     r = c.post("/v1/consents", json=body, headers=h)

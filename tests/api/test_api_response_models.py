@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 import schemathesis
 from api_helpers import make_world, missing_person, upload
 
-from faceledger.api import models, models_lifecycle
+from faceledger.api import models, models_evaluation, models_lifecycle
 from testdata import PORTRAITS, encode, group_photo
 
 C = "/v1/collections/{collection_id}"
@@ -88,7 +89,11 @@ class Checker:
         body = response.json()
         schema = documented[str(status)]["content"]["application/json"]["schema"]
         name = _component_name(schema)  # the model the document names
-        model = getattr(models, name, None) or getattr(models_lifecycle, name)
+        model = (
+            getattr(models, name, None)
+            or getattr(models_lifecycle, name, None)
+            or getattr(models_evaluation, name)
+        )
         model.model_validate(body)
         self.seen.add((method, path))
         return body
@@ -147,6 +152,31 @@ def _research_world(tmp_path, engine, check: Checker) -> None:
     w.db.close()
 
 
+def _tester_world(tmp_path, engine, check: Checker) -> None:
+    """An independent tester's evaluation of a tiny set (two people, two images each)."""
+    import io
+    import zipfile
+
+    from PIL import Image, ImageOps
+
+    w = make_world(tmp_path / "tester", engine, actor_class="independent-tester")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        lines = ["path,subject,gender"]
+        for k, path in enumerate(PORTRAITS[:2]):
+            img = Image.open(path).convert("RGB")
+            z.writestr(f"{k}a.jpg", encode(np.asarray(img)))
+            z.writestr(f"{k}b.jpg", encode(np.asarray(ImageOps.mirror(img))))
+            lines += [f"{k}a.jpg,s{k},{'MF'[k]}", f"{k}b.jpg,s{k},{'MF'[k]}"]
+        z.writestr("manifest.csv", "\n".join(lines))
+    with w.client as c:
+        r = c.post("/v1/evaluations", files={"archive": ("s.zip", buf.getvalue())},
+                   data={"bootstrap": "10"}, headers=w.headers("A", "operator"))  # fmt: skip
+        assert check("POST", "/v1/evaluations", r, 200)["verification"]["genuine_pairs"] == 2
+    w.app.state.close()
+    w.db.close()
+
+
 def _lifecycle(c: Any, h: dict[str, str], check: Checker) -> None:
     consent = {"subject_ref": "s-1", "collections": ["people"], "evidence_ref": "form 1"}
     r = c.post("/v1/consents", json=consent, headers=h)
@@ -173,6 +203,7 @@ def test_a_real_success_response_of_every_operation_matches_the_document(
 ) -> None:
     check = Checker(world.app)
     _research_world(tmp_path, engine, check)
+    _tester_world(tmp_path, engine, check)
     # law enforcement: searches are held for review (202), reviewers release or reject them
     c = world.client
     h = world.headers("A", "operator", **missing_person(world.clock().date()))

@@ -159,3 +159,20 @@ def test_open_a_data_dir(tmp_path, clock):
     assert gate.policy.policy.source.startswith("<packaged")
     (tmp_path / "policy.yaml").write_text(PERMISSIVE)
     assert GovernedGate.open(tmp_path, clock=clock).policy.policy.rules[0].id == "anything"
+
+
+def test_report_and_evaluation_floors_and_default_rules(gate):
+    """report.accountability: auditors or admins; evaluation.run: operators of independent
+    testers, who may do nothing else; nobody else evaluates."""
+    for role in ("auditor", "admin"):
+        d = gate.decide(ctx(roles=(role,)), "report.accountability", {})
+        assert d.allowed and d.rule == "accountability-report", role
+    for role in ("operator", "reviewer"):
+        d = gate.decide(ctx(roles=(role,)), "report.accountability", {})
+        assert d.rule == "role-required" and "auditor or admin" in d.reason
+    tester = ctx(actor_class="independent-tester", roles=("operator",))
+    assert gate.decide(tester, "evaluation.run", {}).rule == "independent-testers-evaluate"
+    for op in ("faces.search", "collection.list", "compare", "detect", "consent.list"):
+        assert gate.decide(tester, op, {}).rule == "independent-testers-only-evaluate", op
+    d = gate.decide(ctx(actor_class="research", roles=("operator",)), "evaluation.run", {})
+    assert not d.allowed and d.rule == "evaluations-are-for-independent-testers"

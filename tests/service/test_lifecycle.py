@@ -193,6 +193,27 @@ def test_retention_cap_and_collection_rules_purge_through_one_record(rt, clock, 
     assert purges[3]["decision"]["rule"] == "data-lifecycle"
 
 
+def test_retention_since_last_match_keeps_what_searches_still_find(rt, clock, portraits) -> None:
+    ctx = operator(rt, purpose="access-control", case_ref="door-1")
+    svc = rt.faces
+    svc.create_collection(ctx, "visitors", days_since_match=30)
+    rule = rt.store.get_retention(ctx.tenant_id, "visitors")
+    assert (rule.max_days_since_match, rule.max_age_days) == (30, 1095)  # the cap still holds
+    seen = svc.index_faces(ctx, "visitors", portraits[0], consent="v1").result
+    gone = svc.index_faces(ctx, "visitors", portraits[1], consent="v2").result
+    clock.advance(days=20)
+    found = svc.search_faces_by_image(ctx, "visitors", portraits[0], threshold=95).result
+    assert [m.face.face_id for m in found.searches[0].matches] == [seen.face_records[0].face_id]
+    clock.advance(days=15)  # 35 days after enrolment, 15 after the match
+    done = svc.purge_due(ctx).result
+    assert done.face_ids == [gone.face_records[0].face_id] and done.reasons == {"unmatched": 1}
+    assert listed(rt, ctx, "visitors") == {seen.face_records[0].face_id}
+    clock.advance(days=16)  # 31 days after its last match
+    assert svc.purge_due(ctx).result.face_ids == [seen.face_records[0].face_id]
+    (create,) = records(rt, "collection.create")
+    assert create["request"]["days_since_match"] == 30
+
+
 def test_close_case_ends_the_retention_of_what_was_enrolled_for_it(rt, portraits) -> None:
     police = operator(
         rt, "law-enforcement", purpose="missing-person", case_ref="MP-1",

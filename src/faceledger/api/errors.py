@@ -42,6 +42,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unsupported_media_type": 415,
     "validation_error": 422,
     "invalid_request": 422,
+    "invalid_evaluation_set": 422,
     "invalid_argument": 422,
     "invalid_image": 422,
     "empty_image": 422,

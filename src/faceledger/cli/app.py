@@ -16,6 +16,7 @@ from faceledger.cli import (
     lifecycle,
     policy,
     recognition,
+    report,
     serve,
     users,
 )
@@ -47,6 +48,7 @@ app.add_typer(lifecycle.case_app, name="case")
 app.add_typer(lifecycle.subject_app, name="subject")
 app.command("serve")(serve.serve)
 app.add_typer(fairness.app, name="fairness")
+app.add_typer(report.app, name="report")
 
 
 def _version(value: bool) -> None:

@@ -73,11 +73,19 @@ def collection_create(
     until_case_closed: Annotated[
         bool, typer.Option(help="Faces need a case reference and go when the case is closed.")
     ] = False,
+    days_since_match: Annotated[
+        int | None,
+        typer.Option(min=1, help="Days a face is kept after a search last returned it."),
+    ] = None,
 ) -> None:
     """Create an empty collection for the engine's model, with its retention rule."""
     with open_service(data_dir, who) as (svc, ctx):
         info = svc.create_collection(
-            ctx, collection, retention_days=retention_days, until_case_closed=until_case_closed
+            ctx,
+            collection,
+            retention_days=retention_days,
+            until_case_closed=until_case_closed,
+            days_since_match=days_since_match,
         ).result
     if json_out:
         print_json(info.to_dict())

@@ -18,6 +18,7 @@ Kinds:
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,24 +173,33 @@ def load_manifest(file: Path, name: str | None = None) -> AuditSet:
     """
     file = Path(file)
     with file.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip() for h in reader.fieldnames or []]
-        rows = [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in reader]
+        text = fh.read()
+    audit_set = parse_manifest(text, source=str(file), name=name or file.stem)
+    audit_set.root = file.parent.resolve()
+    audit_set.meta = {"manifest": str(file)}
+    return audit_set
+
+
+def parse_manifest(text: str, *, source: str, name: str, root: Path = Path(".")) -> AuditSet:
+    """:func:`load_manifest` on the manifest's text (an uploaded one is never written to disk).
+
+    ``path`` and ``subject`` are required columns; every other column is a group column."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in reader.fieldnames or []]
+    rows = [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in reader]
     missing = {"path", "subject"} - set(header)
     if missing:
         raise FaceledgerError(
-            f"{file}: a manifest needs the columns path and subject; missing "
+            f"{source}: a manifest needs the columns path and subject; missing "
             f"{', '.join(sorted(missing))}",
             code="invalid_dataset",
         )
     if not rows:
-        raise FaceledgerError(f"{file}: manifest has no rows", code="invalid_dataset")
+        raise FaceledgerError(f"{source}: manifest has no rows", code="invalid_dataset")
     columns = [h for h in header if h not in {"path", "subject"}]
-    root = file.parent.resolve()
     paths = [r["path"] for r in rows]
     subjects = [r["subject"] or f"image:{r['path']}" for r in rows]
     has_ids = len(set(subjects)) < len(subjects)
-    name = name or file.stem
     if name in DATASET_FOLDERS:  # never mistaken for a built-in dataset downstream
         name += "-manifest"
     return AuditSet(
@@ -199,7 +209,7 @@ def load_manifest(file: Path, name: str | None = None) -> AuditSet:
         subjects=subjects,
         groups={c: [_normalise(c, r.get(c, "")) for r in rows] for c in columns},
         has_identities=has_ids,
-        meta={"manifest": str(file)},
+        meta={"manifest": source},
     )
 
 

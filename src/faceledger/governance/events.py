@@ -230,7 +230,16 @@ _REQUEST_FIELDS = (
     "case_ref",
     "retention_days",
     "until_case_closed",
+    "days_since_match",
     "user_ids",
+    # reports and evaluations: periods, digests and counts only
+    "period_start",
+    "period_end",
+    "fairness_sha256",
+    "archive_sha256",
+    "manifest_sha256",
+    "mode",
+    "thresholds",
 )
 
 
@@ -244,7 +253,8 @@ def outcome_summary(outcome: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k in ("status", "error_code", "error", "lead_id", "count", "face_ids", "user_ids",
               "consent_id", "consent_ids", "lead_ids", "counts", "replayed",
-              "faces_not_searched"):  # fmt: skip
+              "faces_not_searched", "skipped", "deleted_faces", "deleted_users",
+              "manifest_sha256", "image_sha256"):  # fmt: skip
         if outcome.get(k) is not None:
             out[k] = outcome[k]
     results = outcome.get("results")

@@ -64,11 +64,13 @@ class GovernedGate:
             return Decision(
                 False, "tenant-isolation", "A principal may only act within its own organization."
             )
-        role = ops.required_role(operation)
-        if role is None:
+        roles = ops.allowed_roles(operation)
+        if not roles:
             return Decision(False, "unknown-operation", f"{operation!r} is not a known operation.")
-        if role not in ctx.roles:
-            return Decision(False, "role-required", f"{operation} needs the {role} role.")
+        if not ctx.roles.intersection(roles):
+            return Decision(
+                False, "role-required", f"{operation} needs the {' or '.join(roles)} role."
+            )
         now = self.clock()
         decision = self.policy.decide(ctx, operation, request, now)
         if not decision.allowed:

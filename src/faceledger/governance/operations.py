@@ -49,6 +49,14 @@ LIFECYCLE_OPERATIONS = (
 """The biometric data lifecycle: consent records, retention purges, closing a case (which ends
 the retention of what was enrolled for it), erasing a data subject."""
 
+REPORT_OPERATIONS = ("report.accountability",)
+"""The accountability report (uses, decisions, reviews, data held and purged, the policy and the
+fairness audit over a period), for an organization's auditors and administrators."""
+
+EVALUATION_OPERATIONS = ("evaluation.run",)
+"""An independent tester's accuracy evaluation on a set it uploads (1:1 or 1:N), against the
+deployed model and thresholds; nothing uploaded is kept."""
+
 LEAD_OPERATIONS = ("leads.list", "leads.get")
 """The requester's view of their own review leads (results once released)."""
 
@@ -74,16 +82,33 @@ KNOWN_OPERATIONS = (
     + AUDIT_OPERATIONS
     + ADMIN_OPERATIONS
     + LIFECYCLE_OPERATIONS
+    + REPORT_OPERATIONS
+    + EVALUATION_OPERATIONS
 )
 
 ROLES = ("admin", "operator", "reviewer", "auditor")
 
 
 def required_role(operation: str) -> str | None:
-    """The role an operation needs whatever the policy says; None for an unknown operation."""
+    """The role an operation needs whatever the policy says (the first of
+    :func:`allowed_roles`); None for an unknown operation."""
+    roles = allowed_roles(operation)
+    return roles[0] if roles else None
+
+
+def allowed_roles(operation: str) -> tuple[str, ...]:
+    """The roles of which a caller needs at least one for ``operation``, whatever the policy
+    says; empty for an unknown operation."""
+    if operation in REPORT_OPERATIONS:
+        return ("auditor", "admin")
+    role = _floor(operation)
+    return (role,) if role else ()
+
+
+def _floor(operation: str) -> str | None:
     if operation in FACE_OPERATIONS or operation in LEAD_OPERATIONS:
         return "operator"
-    if operation in LIFECYCLE_OPERATIONS:
+    if operation in LIFECYCLE_OPERATIONS or operation in EVALUATION_OPERATIONS:
         return "operator"
     if operation in REVIEW_OPERATIONS:
         return "reviewer"

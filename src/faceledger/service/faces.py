@@ -34,6 +34,7 @@ from faceledger.errors import FaceledgerError, ImageError
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
 from faceledger.images import ImageInput, image_size
+from faceledger.service.evaluation import EvaluationOperations
 from faceledger.service.gate import Gate
 from faceledger.service.intake import image_digest
 from faceledger.service.lifecycle import LifecycleOperations
@@ -44,6 +45,7 @@ from faceledger.service.quality import (
     pick_searched,
     quality_reasons,
 )
+from faceledger.service.reports import ReportOperations
 from faceledger.service.results import (
     FaceSearch,
     IndexResult,
@@ -142,7 +144,7 @@ def _embed_file(
     return digest, keep, unindexed, image_size(data)
 
 
-class FaceService(UserOperations, LifecycleOperations):
+class FaceService(UserOperations, LifecycleOperations, ReportOperations, EvaluationOperations):
     """The one door to the face store. See the module docstring for the contract."""
 
     def __init__(self, store: FaceStore, engine: Engine, gate: Gate) -> None:
@@ -181,26 +183,31 @@ class FaceService(UserOperations, LifecycleOperations):
         *,
         retention_days: int | None = None,
         until_case_closed: bool = False,
+        days_since_match: int | None = None,
     ) -> Governed[CollectionInfo]:
         """A new collection for this engine's model id, with its retention rule: faces are kept
         ``retention_days`` after enrolment (default: the policy's cap), and with
-        ``until_case_closed`` only with a case reference, until the case is closed."""
-        if retention_days is not None and (
-            isinstance(retention_days, bool) or not 1 <= retention_days <= MAX_RETENTION_DAYS
-        ):
-            raise InvalidRequestError(
-                f"retention_days must be a whole number of days, 1 to {MAX_RETENTION_DAYS}"
-            )
+        ``until_case_closed`` only with a case reference, until the case is closed; with
+        ``days_since_match``, no longer than that many days after a search last returned it."""
+        for name, days in (("retention_days", retention_days), ("days_since_match",
+                                                                 days_since_match)):  # fmt: skip
+            if days is not None and (isinstance(days, bool) or not 1 <= days <= MAX_RETENTION_DAYS):
+                raise InvalidRequestError(
+                    f"{name} must be a whole number of days, 1 to {MAX_RETENTION_DAYS}"
+                )
         request = {
             "collection_id": collection_id,
             "model_id": self.engine.model_id,
             "retention_days": retention_days,
             "until_case_closed": until_case_closed,
+            "days_since_match": days_since_match,
         }
 
         def work(decision: Decision) -> tuple[CollectionInfo, dict[str, Any]]:
             info = self.store.create_collection(ctx.tenant_id, collection_id, self.engine.model_id)
-            self._set_retention(ctx, collection_id, decision, retention_days, until_case_closed)
+            self._set_retention(
+                ctx, collection_id, decision, retention_days, until_case_closed, days_since_match
+            )
             return info, {"collection_id": collection_id}
 
         return self.unit.run(ctx, "collection.create", request, work, writes=True)
@@ -519,6 +526,7 @@ class FaceService(UserOperations, LifecycleOperations):
                 exact=not approximate,
             )  # fmt: skip
             hits = [h for h in hits if h.face.face_id != face_id][:k]
+            self._matched(ctx, collection_id, hits)
             searches = [FaceSearch(record, hits)]
             result = SearchResult(collection_id, model, thr, k, searches, search_mode=mode)
             return result, {"results": self._hits(hits), "threshold": thr, "search_mode": mode}
@@ -580,6 +588,7 @@ class FaceService(UserOperations, LifecycleOperations):
                 searches.append(FaceSearch(face, hits))
             _cap_matches(searches, k)
             unsearched = [UnindexedFace(f, reasons) for f, reasons in skipped]
+            self._matched(ctx, collection_id, [h for s in searches for h in s.matches])
             result = SearchResult(collection_id, model, thr, k, searches, digest, mode, unsearched)
             outcome = {
                 "faces_searched": len(searches),

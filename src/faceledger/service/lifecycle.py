@@ -361,15 +361,24 @@ class LifecycleOperations:
         decision: Decision,
         retention_days: int | None,
         until_case_closed: bool,
+        days_since_match: int | None = None,
     ) -> RetentionRule:
         """A new collection's rule (inside its creation's transaction): the one asked for, else
         the policy's cap (every collection has a rule when the policy sets a cap)."""
         days = retention_days
         if days is None:
             days = decision.obligations.get("retention_max_days")
-        rule = RetentionRule(days, until_case_closed, self._now())
+        rule = RetentionRule(days, until_case_closed, self._now(), days_since_match)
         self.store.set_retention(ctx.tenant_id, collection_id, rule)
         return rule
+
+    def _matched(
+        self: FaceService, ctx: RequestContext, collection_id: str, hits: Sequence[Any]
+    ) -> None:
+        """A search returned these faces: their retention since last match starts again."""
+        self.store.mark_matched(
+            ctx.tenant_id, collection_id, [h.face.face_id for h in hits], self._now()
+        )
 
     # ------------------------------------------------------------------ retention
     def purge_due(self: FaceService, ctx: RequestContext) -> Governed[Deletion]:

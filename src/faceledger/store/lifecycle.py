@@ -73,23 +73,27 @@ class ConsentRecord:
 class RetentionRule:
     """How long a collection keeps a face: ``max_age_days`` since enrolment (None: no limit of
     its own, the policy's cap still applies); ``until_case_closed``: every face must be enrolled
-    under a case reference (its retention ends when the case is closed)."""
+    under a case reference (its retention ends when the case is closed);
+    ``max_days_since_match``: a face not returned by any search for this many days (counted
+    from its enrolment when it never was) is due."""
 
     max_age_days: int | None
     until_case_closed: bool = False
     set_at: str | None = None
+    max_days_since_match: int | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
             "max_age_days": self.max_age_days,
             "until_case_closed": self.until_case_closed,
+            "max_days_since_match": self.max_days_since_match,
             "set_at": self.set_at,
         }
 
 
 @dataclass(frozen=True, slots=True)
 class DueFace:
-    """A face whose retention has ended, and why (``age``, ``consent-expired``,
+    """A face whose retention has ended, and why (``age``, ``unmatched``, ``consent-expired``,
     ``case-closed``)."""
 
     collection_id: str
@@ -160,6 +164,12 @@ class LifecycleStore(ABC):
         """Record what freshly stored faces were enrolled under (same transaction)."""
 
     @abstractmethod
+    def mark_matched(
+        self, tenant_id: str, collection_id: str, face_ids: Sequence[str], at: str
+    ) -> None:
+        """Record that a search returned these faces at ``at`` (retention since last match)."""
+
+    @abstractmethod
     def face_lifecycle(
         self, tenant_id: str, collection_id: str, face_ids: Sequence[str]
     ) -> dict[str, dict[str, str | None]]:
@@ -175,7 +185,8 @@ class LifecycleStore(ABC):
     @abstractmethod
     def due_faces(self, tenant_id: str, now: str, cap_days: int | None) -> list[DueFace]:
         """Faces whose retention has ended at ``now``: older than their collection's
-        ``max_age_days`` or the cap, enrolled under an expired consent or a closed case."""
+        ``max_age_days`` or the cap, not matched for ``max_days_since_match``, enrolled under an
+        expired consent or a closed case."""
 
     @abstractmethod
     def close_case(self, tenant_id: str, case_ref: str, *, by: str, at: str) -> bool:

@@ -58,7 +58,13 @@ CREATE TABLE IF NOT EXISTS closed_cases (
     PRIMARY KEY (tenant_id, case_ref)
 ) WITHOUT ROWID
 """
-FACE_COLUMNS = {"consent_id": "TEXT", "case_ref": "TEXT", "enrolled_at": "TEXT"}
+FACE_COLUMNS = {
+    "consent_id": "TEXT",
+    "case_ref": "TEXT",
+    "enrolled_at": "TEXT",
+    "last_matched_at": "TEXT",
+}
+RULE_COLUMNS = {"max_days_since_match": "INTEGER"}
 FACE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS faces_by_consent ON faces (consent_id)"
     " WHERE consent_id IS NOT NULL",
@@ -79,6 +85,10 @@ def migrate(c: sqlite3.Connection) -> None:
     for name, kind in FACE_COLUMNS.items():
         if name not in have:
             c.execute(f"ALTER TABLE faces ADD COLUMN {name} {kind}")
+    have = {r[1] for r in c.execute("PRAGMA table_info(retention_rules)")}
+    for name, kind in RULE_COLUMNS.items():
+        if name not in have:
+            c.execute(f"ALTER TABLE retention_rules ADD COLUMN {name} {kind}")
     for statement in FACE_INDEXES:
         c.execute(statement)
 
@@ -221,6 +231,18 @@ class SQLiteLifecycle(LifecycleStore):
                 [(consent_id, case_ref, enrolled_at, col.pk, f) for f in face_ids],
             )
 
+    def mark_matched(
+        self: SQLiteStore, tenant_id: str, collection_id: str, face_ids: Sequence[str], at: str
+    ) -> None:
+        if not face_ids:
+            return
+        with self._write() as c:
+            col = self._collection(tenant_id, collection_id)
+            c.executemany(
+                "UPDATE faces SET last_matched_at = ? WHERE collection_pk = ? AND face_id = ?",
+                [(at, col.pk, f) for f in dict.fromkeys(face_ids)],
+            )
+
     def face_lifecycle(
         self: SQLiteStore, tenant_id: str, collection_id: str, face_ids: Sequence[str]
     ) -> dict[str, dict[str, str | None]]:
@@ -250,10 +272,18 @@ class SQLiteLifecycle(LifecycleStore):
             col = self._collection(tenant_id, collection_id)
             c.execute(
                 "INSERT INTO retention_rules (collection_pk, max_age_days, until_case_closed,"
-                " set_at) VALUES (?, ?, ?, ?) ON CONFLICT (collection_pk) DO UPDATE SET"
+                " set_at, max_days_since_match) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (collection_pk) DO UPDATE SET"
                 " max_age_days = excluded.max_age_days,"
-                " until_case_closed = excluded.until_case_closed, set_at = excluded.set_at",
-                (col.pk, rule.max_age_days, int(rule.until_case_closed), rule.set_at or ""),
+                " until_case_closed = excluded.until_case_closed, set_at = excluded.set_at,"
+                " max_days_since_match = excluded.max_days_since_match",
+                (
+                    col.pk,
+                    rule.max_age_days,
+                    int(rule.until_case_closed),
+                    rule.set_at or "",
+                    rule.max_days_since_match,
+                ),  # fmt: skip
             )
 
     def get_retention(
@@ -262,11 +292,11 @@ class SQLiteLifecycle(LifecycleStore):
         with self._read() as c:
             col = self._collection(tenant_id, collection_id)
             row = c.execute(
-                "SELECT max_age_days, until_case_closed, set_at FROM retention_rules"
-                " WHERE collection_pk = ?",
+                "SELECT max_age_days, until_case_closed, set_at, max_days_since_match"
+                " FROM retention_rules WHERE collection_pk = ?",
                 (col.pk,),
             ).fetchone()
-        return RetentionRule(row[0], bool(row[1]), row[2]) if row else None
+        return RetentionRule(row[0], bool(row[1]), row[2], row[3]) if row else None
 
     def due_faces(
         self: SQLiteStore, tenant_id: str, now: str, cap_days: int | None
@@ -275,11 +305,12 @@ class SQLiteLifecycle(LifecycleStore):
         due: dict[tuple[str, str], str] = {}
         with self._read() as c:
             cols = c.execute(
-                "SELECT c.pk, c.collection_id, r.max_age_days FROM collections c LEFT JOIN"
-                " retention_rules r ON r.collection_pk = c.pk WHERE c.tenant_id = ?",
+                "SELECT c.pk, c.collection_id, r.max_age_days, r.max_days_since_match"
+                " FROM collections c LEFT JOIN retention_rules r ON r.collection_pk = c.pk"
+                " WHERE c.tenant_id = ?",
                 (tenant_id,),
             ).fetchall()
-            for pk, collection_id, days in cols:
+            for pk, collection_id, days, unmatched in cols:
                 limits = [d for d in (days, cap_days) if d is not None]
                 if limits:
                     cutoff = _iso(at - timedelta(days=min(limits)))
@@ -289,6 +320,14 @@ class SQLiteLifecycle(LifecycleStore):
                         (pk, cutoff),
                     ):
                         due.setdefault((collection_id, face_id), "age")
+                if unmatched is not None:
+                    cutoff = _iso(at - timedelta(days=unmatched))
+                    for (face_id,) in c.execute(
+                        "SELECT face_id FROM faces WHERE collection_pk = ? AND"
+                        " coalesce(last_matched_at, enrolled_at, created_at) < ? ORDER BY seq",
+                        (pk, cutoff),
+                    ):
+                        due.setdefault((collection_id, face_id), "unmatched")
             for collection_id, face_id in c.execute(
                 "SELECT c.collection_id, f.face_id FROM faces f JOIN collections c ON c.pk ="
                 " f.collection_pk JOIN consents k ON k.consent_id = f.consent_id"

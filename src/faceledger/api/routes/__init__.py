@@ -4,6 +4,7 @@ from faceledger.api.routes import (
     audit,
     collections,
     consents,
+    evaluations,
     faces,
     health,
     leads,
@@ -22,4 +23,5 @@ ROUTERS = [
     audit.router,
     consents.router,
     lifecycle.router,
+    evaluations.router,
 ]

@@ -37,6 +37,10 @@ class NewCollection(Body):
     until_case_closed: bool = Field(
         False, description="Faces need a case reference and go when their case is closed."
     )
+    days_since_match: int | None = Field(
+        None, ge=1, le=36_500,
+        description="Days a face is kept after a search last returned it (or its enrolment).",
+    )
 
 
 @router.post(
@@ -48,7 +52,7 @@ class NewCollection(Body):
 def create_collection(body: NewCollection, ctx: Principal, svc: Service) -> dict[str, Any]:
     g = svc.create_collection(
         ctx, body.collection_id, retention_days=body.retention_days,
-        until_case_closed=body.until_case_closed,
+        until_case_closed=body.until_case_closed, days_since_match=body.days_since_match,
     )  # fmt: skip
     return with_decision(g, {"collection": g.result.to_dict()})
 
