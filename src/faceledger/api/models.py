@@ -384,6 +384,9 @@ class LeadSummary(Model):
     created_at: str
     closed_at: str | None
     reviews: list[Review]
+    probe_crops: int = Field(
+        0, description="Crops of the searched faces the lead keeps for its reviewers."
+    )
 
 
 class Lead(LeadSummary):
@@ -391,6 +394,20 @@ class Lead(LeadSummary):
         description="The held results; null when the viewer may not see them (the requester,"
         " before release)."
     )
+
+
+class Crop(Model):
+    """A face crop (a small JPEG) for review; reading it is recorded in the audit log."""
+
+    lead_id: str | None = omitted("The lead it belongs to, if read from one.")
+    face_id: str | None = omitted("The enrolled face it shows.")
+    probe: int | None = omitted("The lead's searched face it shows (0: the first).")
+    content_type: Literal["image/jpeg"]
+    sha256: str
+    image_base64: str = Field(description="The JPEG, base64-encoded.")
+    decision: DecisionField
+
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset({"lead_id", "face_id", "probe"})
 
 
 class LeadList(Model):

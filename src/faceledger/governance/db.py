@@ -64,6 +64,12 @@ CREATE TABLE IF NOT EXISTS lead_reviews (
     at TEXT NOT NULL,
     PRIMARY KEY (lead_id, reviewer_id)
 );
+CREATE TABLE IF NOT EXISTS lead_crops (
+    lead_id TEXT NOT NULL REFERENCES leads(id),
+    probe   INTEGER NOT NULL,
+    jpeg    BLOB NOT NULL,
+    PRIMARY KEY (lead_id, probe)
+);
 CREATE TABLE IF NOT EXISTS rate_hits (
     key TEXT NOT NULL,
     at REAL NOT NULL
@@ -149,6 +155,7 @@ class GovernanceDB:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA secure_delete = ON")  # a dropped probe crop is zeroed
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             self._local.conn = conn
             self._local.depth = 0

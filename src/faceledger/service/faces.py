@@ -34,6 +34,7 @@ from faceledger.errors import FaceledgerError, ImageError
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
 from faceledger.images import ImageInput, image_size
+from faceledger.service.crops import CropOperations, crop_jpeg, crops_of
 from faceledger.service.gate import Gate
 from faceledger.service.intake import image_digest
 from faceledger.service.lifecycle import LifecycleOperations
@@ -119,24 +120,26 @@ def select_faces(
 
 def embed_selected(
     engine: Engine, image: ImageInput, max_faces: int, quality_filter: QualityFilter | str
-) -> tuple[list[Face], list[UnindexedFace]]:
-    """Detect every face, embed only the ones that will be kept."""
+) -> tuple[list[Face], list[UnindexedFace], list[bytes | None]]:
+    """Detect every face, embed only the ones that will be kept; with their crops (JPEG, kept
+    where the collection says so)."""
     keep, unindexed = select_faces(engine.detect(image, keep_chips=True), max_faces, quality_filter)
+    crops = [crop_jpeg(f) for f in keep]
     engine.embed_faces(keep)
-    return keep, unindexed
+    return keep, unindexed, crops
 
 
 def _embed_file(
     engine: Engine, path: str, *, max_faces: int, quality_filter: str
-) -> tuple[str, list[Face], list[UnindexedFace], tuple[int, int]]:
-    """Worker task for bulk indexing: SHA-256 of the file, its selected, embedded faces and
-    the image's size."""
+) -> tuple[str, list[Face], list[UnindexedFace], tuple[int, int], list[bytes | None]]:
+    """Worker task for bulk indexing: SHA-256 of the file, its selected, embedded faces, the
+    image's size and the faces' crops."""
     data, digest = image_digest(path)
-    keep, unindexed = embed_selected(engine, data, max_faces, quality_filter)
-    return digest, keep, unindexed, image_size(data)
+    keep, unindexed, crops = embed_selected(engine, data, max_faces, quality_filter)
+    return digest, keep, unindexed, image_size(data), crops
 
 
-class FaceService(UserOperations, LifecycleOperations):
+class FaceService(UserOperations, LifecycleOperations, CropOperations):
     """The one door to the face store. See the module docstring for the contract."""
 
     def __init__(self, store: FaceStore, engine: Engine, gate: Gate) -> None:
@@ -175,10 +178,13 @@ class FaceService(UserOperations, LifecycleOperations):
         *,
         retention_days: int | None = None,
         until_case_closed: bool = False,
+        keep_crops: bool | None = None,
     ) -> Governed[CollectionInfo]:
         """A new collection for this engine's model id, with its retention rule: faces are kept
         ``retention_days`` after enrolment (default: the policy's cap), and with
-        ``until_case_closed`` only with a case reference, until the case is closed."""
+        ``until_case_closed`` only with a case reference, until the case is closed.
+        ``keep_crops``: keep a small crop of each enrolled face for reviewers (default: when
+        the policy holds this organization's identifications for review)."""
         if retention_days is not None and (
             isinstance(retention_days, bool) or not 1 <= retention_days <= MAX_RETENTION_DAYS
         ):
@@ -190,12 +196,15 @@ class FaceService(UserOperations, LifecycleOperations):
             "model_id": self.engine.model_id,
             "retention_days": retention_days,
             "until_case_closed": until_case_closed,
+            "keep_crops": keep_crops,
         }
 
         def work(decision: Decision) -> tuple[CollectionInfo, dict[str, Any]]:
             info = self.store.create_collection(ctx.tenant_id, collection_id, self.engine.model_id)
             self._set_retention(ctx, collection_id, decision, retention_days, until_case_closed)
-            return info, {"collection_id": collection_id}
+            keep = self._default_keep_crops(ctx) if keep_crops is None else bool(keep_crops)
+            self.store.set_keep_crops(ctx.tenant_id, collection_id, keep)
+            return info, {"collection_id": collection_id, "keep_crops": keep}
 
         return self.unit.run(ctx, "collection.create", request, work, writes=True)
 
@@ -253,6 +262,7 @@ class FaceService(UserOperations, LifecycleOperations):
         keep: list[Face],
         unindexed: list[UnindexedFace],
         size: tuple[int, int] | None = None,
+        crops: Sequence[bytes | None] = (),
     ) -> tuple[IndexResult, dict[str, Any]]:
         """Commit the selected faces of one image (inside the unit's transaction)."""
         result = IndexResult(request["image_sha256"], request["external_image_id"])
@@ -267,8 +277,13 @@ class FaceService(UserOperations, LifecycleOperations):
         )
         face_ids = [r.face_id for r in result.face_records]
         consent_id = self._bind_enrolment(ctx, request, face_ids)
+        kept, collection_id = 0, request["collection_id"]
+        if face_ids and any(crops) and self.store.keeps_crops(ctx.tenant_id, collection_id):
+            pairs = {f: c for f, c in zip(face_ids, crops, strict=False) if c}
+            kept = self.store.put_face_crops(ctx.tenant_id, collection_id, pairs)
         outcome = {
             "face_ids": face_ids,
+            "crops": kept,
             "unindexed": [u.reasons for u in result.unindexed_faces],
             "consent_id": consent_id,
         }
@@ -299,7 +314,7 @@ class FaceService(UserOperations, LifecycleOperations):
 
         def prepare(
             _: Decision,
-        ) -> IndexResult | tuple[list[Face], list[UnindexedFace], tuple[int, int]]:
+        ) -> IndexResult | tuple[Any, ...]:
             if skip_indexed:
                 done = self.store.find_image(ctx.tenant_id, collection_id, digest)
                 if done is not None:
@@ -309,12 +324,11 @@ class FaceService(UserOperations, LifecycleOperations):
             self.store.describe_collection(ctx.tenant_id, collection_id)  # fail before embedding
             self._check_enrolment(ctx, request, create=False)  # consent and retention, too
             quality = request["quality_filter"]
-            keep, unindexed = embed_selected(self.engine, data, max_faces, quality)
-            return keep, unindexed, image_size(data)
+            keep, unindexed, crops = embed_selected(self.engine, data, max_faces, quality)
+            return keep, unindexed, image_size(data), crops
 
         def work(
-            _: Decision,
-            prepared: IndexResult | tuple[list[Face], list[UnindexedFace], tuple[int, int]],
+            _: Decision, prepared: IndexResult | tuple[Any, ...]
         ) -> tuple[IndexResult, dict[str, Any]]:
             if isinstance(prepared, IndexResult):
                 return prepared, {"skipped": True, "face_ids": prepared.skipped_face_ids}
@@ -387,15 +401,15 @@ class FaceService(UserOperations, LifecycleOperations):
         ctx: RequestContext,
         request: dict[str, Any],
         decision: Decision,
-        embedded: tuple[str, list[Face], list[UnindexedFace], tuple[int, int]] | FaceledgerError,
+        embedded: tuple[Any, ...] | FaceledgerError,
     ) -> Governed[IndexResult]:
         def work(_: Decision) -> tuple[IndexResult, dict[str, Any]]:
             if isinstance(embedded, FaceledgerError):
                 raise embedded
-            digest, keep, unindexed, size = embedded
+            digest, keep, unindexed, size, crops = embedded
             if digest != request["image_sha256"]:
                 raise ImageError("the file changed while it was being indexed", code="changed")
-            return self._store_faces(ctx, request, keep, unindexed, size)
+            return self._store_faces(ctx, request, keep, unindexed, size, crops)
 
         return self.unit.run(ctx, "faces.index", request, work, decision=decision, writes=True)
 
@@ -514,9 +528,15 @@ class FaceService(UserOperations, LifecycleOperations):
             hits = [h for h in hits if h.face.face_id != face_id][:k]
             searches = [FaceSearch(record, hits)]
             result = SearchResult(collection_id, model, thr, k, searches, search_mode=mode)
+            if decision.review_required:  # the lead shows its reviewers the searched face
+                probe = self.store.face_crop(ctx.tenant_id, face_id)
+                result.probe_crops = [probe[1]] if probe else []
             return result, {"results": self._hits(hits), "threshold": thr, "search_mode": mode}
 
-        return self.unit.run(ctx, "faces.search", request, work, lead_results=search_rows)
+        return self.unit.run(
+            ctx, "faces.search", request, work, lead_results=search_rows,
+            lead_crops=_probe_crops,
+        )  # fmt: skip
 
     def search_faces_by_image(
         self,
@@ -550,6 +570,7 @@ class FaceService(UserOperations, LifecycleOperations):
             thr, max_distance, k = self._limits(decision, threshold, max_results, model)
             faces = self.engine.detect(data, keep_chips=True)
             faces = faces if all_faces else faces[:1]
+            probes = crops_of(faces) if decision.review_required else []
             self.engine.embed_faces(faces)
             searches = []
             for face in faces:
@@ -560,6 +581,7 @@ class FaceService(UserOperations, LifecycleOperations):
                 searches.append(FaceSearch(face, hits))
             _cap_matches(searches, k)
             result = SearchResult(collection_id, model, thr, k, searches, digest, mode)
+            result.probe_crops = probes
             outcome = {
                 "faces_searched": len(searches),
                 "results": [h for s in searches for h in self._hits(s.matches)],
@@ -568,7 +590,10 @@ class FaceService(UserOperations, LifecycleOperations):
             }
             return result, outcome
 
-        return self.unit.run(ctx, "faces.search_by_image", request, work, lead_results=search_rows)
+        return self.unit.run(
+            ctx, "faces.search_by_image", request, work, lead_results=search_rows,
+            lead_crops=_probe_crops,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ 1:1 and detection
     def compare(
@@ -640,6 +665,10 @@ class FaceService(UserOperations, LifecycleOperations):
             return faces, {"count": len(faces)}
 
         return self.unit.run(ctx, "detect", {"image_sha256": digest}, work)
+
+
+def _probe_crops(result: SearchResult) -> list[bytes]:
+    return list(result.probe_crops)
 
 
 def _search_mode(approximate: bool) -> str:

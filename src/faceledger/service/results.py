@@ -69,6 +69,8 @@ class SearchResult:
     image_sha256: str | None = None
     search_mode: str = "exact"
     """"exact", or "approximate" when the caller opted in (distances exact, recall measured)."""
+    probe_crops: list[bytes] = field(default_factory=list)
+    """Crops of the searched faces, kept with a lead for its reviewers (never returned)."""
 
     @property
     def matches(self) -> list[FaceHit]:

@@ -53,6 +53,8 @@ from faceledger.store.base import (
     check_limit,
 )
 from faceledger.store.index import DIM, ExactIndex
+from faceledger.store.sqlite_crops import SQLiteCrops
+from faceledger.store.sqlite_crops import migrate as migrate_crops
 from faceledger.store.sqlite_lifecycle import SQLiteLifecycle
 from faceledger.store.sqlite_lifecycle import migrate as migrate_lifecycle
 from faceledger.validation import check_id
@@ -154,7 +156,7 @@ class _Collection:
     created_at: str
 
 
-class SQLiteStore(SQLiteLifecycle, FaceStore):
+class SQLiteStore(SQLiteLifecycle, SQLiteCrops, FaceStore):
     """A :class:`FaceStore` in one SQLite file. Safe to share between threads of a process and
     to open from several processes at once (one writer at a time, readers never blocked)."""
 
@@ -225,6 +227,7 @@ class SQLiteStore(SQLiteLifecycle, FaceStore):
                 if column not in columns:
                     c.execute(f"ALTER TABLE faces ADD COLUMN {column} INTEGER")
             migrate_lifecycle(c)  # consents, retention, cases (additive)
+            migrate_crops(c)  # face crops for review (additive)
             c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # ------------------------------------------------------------------ transactions
