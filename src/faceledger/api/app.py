@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from faceledger import __version__
+from faceledger import __version__, console
 from faceledger.api import docs, errors, rekognition
 from faceledger.api.deps import AmbiguousCredentialsError, presented_key
 from faceledger.api.routes import ROUTERS
@@ -230,6 +230,7 @@ def create_app(
     docs.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    console.install(app)  # the web console under /console (same services, same audit log)
     principals = runtime.principals
     auditlog = runtime.auditlog
 

@@ -387,6 +387,10 @@ class LeadSummary(Model):
     probe_crops: int = Field(
         0, description="Crops of the searched faces the lead keeps for its reviewers."
     )
+    authorization_ref: str | None = Field(
+        None, description="The authorization the request declared (warrant, court order)."
+    )
+    authorization_date: str | None = Field(None, description="Its date, YYYY-MM-DD.")
 
 
 class Lead(LeadSummary):

@@ -65,6 +65,9 @@ class Lead:
     """None when the viewer may not see them (the requester, before release)."""
     probe_crops: int = 0
     """How many probe crops (the searched faces, in order) the lead keeps for its reviewers."""
+    authorization_ref: str | None = None
+    authorization_date: str | None = None
+    """The authorization the request that opened the lead declared."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +84,8 @@ class Lead:
             "reviews": [r.to_dict() for r in self.reviews],
             "results": self.results,
             "probe_crops": self.probe_crops,
+            "authorization_ref": self.authorization_ref,
+            "authorization_date": self.authorization_date,
         }
 
 
@@ -119,7 +124,8 @@ class ReviewQueue:
         with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO leads (id, tenant_id, requester_id, operation, request_id, purpose, "
-                "case_ref, results, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "case_ref, results, status, created_at, authorization_ref, authorization_date) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     lead_id,
                     ctx.tenant_id,
@@ -131,6 +137,8 @@ class ReviewQueue:
                     json.dumps(stored),
                     "pending",
                     now,
+                    ctx.authorization_ref,
+                    ctx.authorization_date.isoformat() if ctx.authorization_date else None,
                 ),
             )
             conn.executemany(
@@ -421,6 +429,8 @@ class ReviewQueue:
             probe_crops=conn.execute(
                 "SELECT COUNT(*) AS n FROM lead_crops WHERE lead_id = ?", (lead_id,)
             ).fetchone()["n"],
+            authorization_ref=row["authorization_ref"],
+            authorization_date=row["authorization_date"],
         )
 
 

@@ -213,6 +213,8 @@ class FaceService(UserOperations, LifecycleOperations, CropOperations):
     ) -> Governed[CollectionInfo]:
         def work(_: Decision) -> tuple[CollectionInfo, dict[str, Any]]:
             info = self.store.describe_collection(ctx.tenant_id, collection_id)
+            keep = self.store.keeps_crops(ctx.tenant_id, collection_id)
+            info = dataclasses.replace(info, keep_crops=keep)
             return info, {"face_count": info.face_count, "user_count": info.user_count}
 
         return self.unit.run(ctx, "collection.describe", {"collection_id": collection_id}, work)
