@@ -122,19 +122,16 @@ def search(
         "authorization_ref": authorization_ref, "authorization_date": authorization_date,
     }  # fmt: skip
     cols = svc.list_collections(me.ctx, limit=1000).result.items
-    status = 200
     try:
         g = svc.search_faces_by_image(ctx, collection_id, image.file.read(MAX_UPLOAD + 1))
         outcome = {"kind": "results", "decision": g.decision, "result": g.result}
     except ResultsWithheld as held:
         outcome = {"kind": "held", "decision": held.decision, "lead": held.lead}
-        status = 202
-    except PolicyDenied as denied:
+    except PolicyDenied as denied:  # the page shows the refusal, its rule and reason
         outcome = {"kind": "denied", "decision": denied.decision}
-        status = 403
     return render(
         request, "search.html", me=me, collections=cols, purposes=_purposes(request),
-        outcome=outcome, form=form, status=status,
+        outcome=outcome, form=form,
     )  # fmt: skip
 
 
