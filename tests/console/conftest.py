@@ -33,7 +33,10 @@ def site(tmp_path_factory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("console") / "data"
     db = GovernanceDB(root / "governance.sqlite3")
     principals = Principals(db)
-    site = Site("", root, shots=tmp_path_factory.mktemp("console-screenshots"))
+    shots = os.environ.get("FACELEDGER_SCREENSHOTS")  # CI keeps them as artefacts
+    shots_dir = Path(shots) if shots else tmp_path_factory.mktemp("console-screenshots")
+    shots_dir.mkdir(parents=True, exist_ok=True)
+    site = Site("", root, shots=shots_dir)
     for org_name in ("A", "B"):
         org = principals.create_org(f"Police {org_name}", "law-enforcement")
         site.keys[org_name], site.accounts[org_name] = {}, {}
