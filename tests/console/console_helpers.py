@@ -17,6 +17,7 @@ ROLES = {
     "reviewer": ["reviewer"],
     "reviewer2": ["operator", "reviewer"],
     "auditor": ["auditor"],
+    "admin": ["admin"],
 }
 
 

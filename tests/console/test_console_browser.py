@@ -6,6 +6,8 @@ every page are saved (the path is printed at the end of the run)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -265,6 +267,13 @@ def test_an_auditor_sees_only_their_organization(browser, site, world) -> None:
         '"operation": "faces.search_by_image"' in record and '"rule": "law-enforcement-' in record
     )
     auditor_a.shot("17-audit-record")
+    auditor_a.go("/console/audit?operation=faces.search_by_image")
+    with auditor_a.page.expect_download() as download:
+        auditor_a.page.click("text=Export these filters")
+    lines = Path(download.value.path()).read_text().splitlines()
+    exported = [json.loads(line)["record"] for line in lines]
+    assert len(exported) == len(a_records) >= 3
+    assert {r["tenant_id"] for r in exported} == {a_records[0]["record"]["tenant_id"]}
     auditor_a.go("/console/audit/verify")
     assert "Intact" in auditor_a.page.inner_text(".verdict")
     auditor_a.shot("18-chain-verified")
@@ -281,3 +290,33 @@ def test_an_auditor_sees_only_their_organization(browser, site, world) -> None:
     assert "Refused by the policy" in auditor_b.page.inner_text("h1")  # auditors do not see leads
     for tab in (auditor_a, auditor_b):
         tab.close()
+
+
+def test_an_admin_manages_keys_and_reads_the_policy(browser, site, world) -> None:
+    tab = Tab(browser, site)
+    tab.sign_in(site.keys["A"]["admin"], then="/console/admin")
+    text = tab.page.inner_text("main")
+    assert site.accounts["A"]["reviewer"] in text and site.accounts["B"]["reviewer"] not in text
+    assert "law-enforcement-search-moratorium" in text  # the policy, rule by rule
+    tab.page.fill("#name", "analyst")
+    tab.page.check("input[name=roles][value=reviewer]")
+    tab.page.click("form[action='/console/admin/accounts'] button")
+    assert "analyst" in tab.page.inner_text("main")
+    row = tab.page.locator("tr", has_text="analyst")
+    row.locator("input[name=label]").fill("night shift")
+    row.locator("button", has_text="Create key").click()
+    key = tab.page.inner_text("#new-key")  # shown once
+    assert key.startswith("flk_")
+    tab.shot("19-admin-new-key")
+    assert httpx.get(
+        f"{site.base}/v1/whoami", headers={"Authorization": f"Bearer {key}"}
+    ).is_success
+    tab.go("/console/admin")
+    assert key not in tab.page.content()  # never shown again
+    key_id = key.split("_")[1]
+    tab.page.click(f"button[aria-label='Revoke key {key_id}']")
+    assert "revoked" in tab.page.locator("tr", has_text="analyst").inner_text()
+    r = httpx.get(f"{site.base}/v1/whoami", headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 401
+    tab.shot("20-admin-policy")
+    tab.close()

@@ -220,6 +220,7 @@ def create_app(
     app.state.runtime = runtime
     app.state.faces = runtime.faces
     app.state.governance = runtime.governance
+    app.state.admin = runtime.admin
     app.state.principals = runtime.principals
     app.state.gate = runtime.gate
     app.state.auditlog = runtime.auditlog

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from faceledger.console.web import governance, page, render, who
+from faceledger.console.web import SECURITY_HEADERS, governance, page, render, who
 from faceledger.governance.auditlog import Anchor
 from faceledger.governance.errors import InvalidArgumentError
 from faceledger.service.governance import AuditFilters
@@ -26,6 +26,42 @@ def _time(value: str | None, name: str) -> datetime | None:
     except ValueError:
         raise InvalidArgumentError(f"{name} must be a date or date-time, not {value!r}") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _filters(
+    operation: str | None, principal_id: str | None, purpose: str | None, case_ref: str | None,
+    decision: str | None, rule: str | None, since: str | None, until: str | None,
+) -> AuditFilters:  # fmt: skip
+    return AuditFilters(
+        operation=operation or None, principal_id=principal_id or None,
+        since=_time(since, "since"), until=_time(until, "until"), purpose=purpose or None,
+        case_ref=case_ref or None, rule=rule or None,
+        allowed={"allowed": True, "denied": False}.get(decision or ""),
+    )  # fmt: skip
+
+
+@router.get("/export")
+@page
+def export(
+    request: Request,
+    operation: Q = None,
+    principal_id: Q = None,
+    purpose: Q = None,
+    case_ref: Q = None,
+    decision: Q = None,
+    rule: Q = None,
+    since: Q = None,
+    until: Q = None,
+) -> Response:
+    me = who(request)
+    filters = _filters(operation, principal_id, purpose, case_ref, decision, rule, since, until)
+    records = governance(request).export_audit_log(me.ctx, filters=filters).result
+    body = "".join(json.dumps(r.to_dict(), sort_keys=True) + "\n" for r in records)
+    return Response(
+        body, media_type="application/x-ndjson",
+        headers={**SECURITY_HEADERS, "Content-Disposition":
+                 f'attachment; filename="audit-{me.ctx.tenant_id}.jsonl"'},
+    )  # fmt: skip
 
 
 @router.get("")
@@ -47,12 +83,7 @@ def audit_log(
         "operation": operation, "principal_id": principal_id, "purpose": purpose,
         "case_ref": case_ref, "decision": decision, "rule": rule, "since": since, "until": until,
     }  # fmt: skip
-    filters = AuditFilters(
-        operation=operation or None, principal_id=principal_id or None,
-        since=_time(since, "since"), until=_time(until, "until"), purpose=purpose or None,
-        case_ref=case_ref or None, rule=rule or None,
-        allowed={"allowed": True, "denied": False}.get(decision or ""),
-    )  # fmt: skip
+    filters = _filters(operation, principal_id, purpose, case_ref, decision, rule, since, until)
     g = governance(request).search_audit_log(me.ctx, filters=filters, after=after, limit=50)
     query = {k: v for k, v in form.items() if v}
     return render(

@@ -138,6 +138,30 @@ class GovernanceService:
 
         return self.unit.run(ctx, "audit.read", request, work)
 
+    def export_audit_log(
+        self, ctx: RequestContext, *, filters: AuditFilters
+    ) -> Governed[list[AuditRecord]]:
+        """Every record of the caller's organization matching ``filters`` (at most
+        ``MAX_SCAN`` looked at), for an auditor to keep: one ``audit.export`` request."""
+
+        def work(_: Decision) -> tuple[list[AuditRecord], dict[str, Any]]:
+            out: list[AuditRecord] = []
+            cursor, scanned = None, 0
+            while scanned < MAX_SCAN:
+                page = self.gate.auditlog.read(
+                    ctx.tenant_id, operation=filters.operation, principal_id=filters.principal_id,
+                    request_id=filters.request_id, since=filters.since, until=filters.until,
+                    after=cursor, limit=1000,
+                )  # fmt: skip
+                scanned += len(page.records)
+                out += [r for r in page.records if filters.match(r.body)]
+                if page.next_after is None:
+                    break
+                cursor = page.next_after
+            return out, {"count": len(out)}
+
+        return self.unit.run(ctx, "audit.export", filters.request(), work)
+
     def audit_record(self, ctx: RequestContext, seq: int) -> Governed[AuditRecord]:
         """One record of the caller's organization (another's is not found)."""
 
