@@ -130,3 +130,19 @@ def test_crops_are_off_by_default_where_nothing_is_reviewed(tmp_path, engine) ->
         assert r.status_code == 201 and _crop_rows(w) == 0
     w.app.state.close()
     w.db.close()
+
+
+def test_erasing_a_subject_drops_the_crops_of_the_leads_naming_them(world) -> None:
+    c = world.client
+    h = world.headers("A", "operator", **missing_person(world.clock().date()))
+    lead, face_id = _lead(world, h)
+    assert c.post(f"{P}/users", json={"user_id": "p-1"}, headers=h).status_code == 201
+    r = c.post(f"{P}/users/p-1/associate", json={"face_ids": [face_id]}, headers=h)
+    assert r.status_code == 200, r.text
+    r = c.post("/v1/subjects/erase", json={"user_ids": ["p-1"]}, headers=h)
+    assert r.status_code == 200, r.text
+    reviewer = world.headers("A", "reviewer")
+    erased = c.get(f"/v1/leads/{lead}", headers=reviewer).json()["lead"]
+    assert erased["probe_crops"] == 0 and erased["results"] == [{"redacted": "subject-erased"}]
+    assert _crop_rows(world) == 0  # the face's crop went with the face
+    assert world.records(operation="subject.erase")[-1]["outcome"]["lead_crops_dropped"] == [lead]

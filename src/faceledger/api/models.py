@@ -370,6 +370,12 @@ class CompareRow(Model):
     match: bool
 
 
+class RedactedRow(Model):
+    """A held result that named a data subject since erased (``subject.erase``)."""
+
+    redacted: Literal["subject-erased"]
+
+
 class LeadSummary(Model):
     """A lead: results held until two reviewers of the organization confirm them."""
 
@@ -394,7 +400,7 @@ class LeadSummary(Model):
 
 
 class Lead(LeadSummary):
-    results: list[FaceSearchRow | UserSearchRow | CompareRow] | None = Field(
+    results: list[FaceSearchRow | UserSearchRow | CompareRow | RedactedRow] | None = Field(
         description="The held results; null when the viewer may not see them (the requester,"
         " before release)."
     )
