@@ -73,11 +73,23 @@ def collection_create(
     until_case_closed: Annotated[
         bool, typer.Option(help="Faces need a case reference and go when the case is closed.")
     ] = False,
+    keep_crops: Annotated[
+        bool | None,
+        typer.Option(
+            "--keep-crops/--no-keep-crops",
+            help="Keep a small crop of each enrolled face for reviewers (default: when the"
+            " policy holds this organization's searches for review).",
+        ),
+    ] = None,
 ) -> None:
     """Create an empty collection for the engine's model, with its retention rule."""
     with open_service(data_dir, who) as (svc, ctx):
         info = svc.create_collection(
-            ctx, collection, retention_days=retention_days, until_case_closed=until_case_closed
+            ctx,
+            collection,
+            retention_days=retention_days,
+            until_case_closed=until_case_closed,
+            keep_crops=keep_crops,
         ).result
     if json_out:
         print_json(info.to_dict())
