@@ -69,3 +69,29 @@ def test_sessions_cookies_csrf_and_idle_timeout(tmp_path, engine) -> None:
     assert r.status_code == 303 and "failed=1" in r.headers["location"]
     w.app.state.close()
     w.db.close()
+
+
+def test_a_lead_page_after_an_erasure_shows_the_redacted_row(tmp_path, engine) -> None:
+    from api_helpers import missing_person, upload
+
+    from testdata import PORTRAITS
+
+    w = make_world(tmp_path, engine)
+    c = w.client
+    h = w.headers("A", "operator", **missing_person(w.clock().date()))
+    p = "/v1/collections/people"
+    assert c.post("/v1/collections", json={"collection_id": "people"}, headers=h).is_success
+    face_id = c.post(f"{p}/faces", files=upload(PORTRAITS[0]), headers=h).json()["face_records"][0][
+        "face_id"
+    ]
+    lead = c.post(f"{p}/search", files=upload(PORTRAITS[0]), headers=h).json()["lead"]["id"]
+    assert c.post(f"{p}/users", json={"user_id": "u1"}, headers=h).is_success
+    c.post(f"{p}/users/u1/associate", json={"face_ids": [face_id]}, headers=h)
+    assert c.post("/v1/subjects/erase", json={"user_ids": ["u1"]}, headers=h).is_success
+    browser = TestClient(w.app)
+    assert _sign_in(browser, w.orgs["A"].keys["reviewer"]).status_code == 303
+    page = browser.get(f"/console/leads/{lead}")
+    assert page.status_code == 200 and "erased subject" in page.text
+    assert "/crops/probe/0" not in page.text  # the probe crop went with the erasure
+    w.app.state.close()
+    w.db.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
@@ -73,7 +74,7 @@ def signin(
         ctx = request.app.state.principals.authenticate(key, request_id=request.state.request_id)
     except AuthError as exc:
         _record_failed_key(request, key, exc)  # recorded like a failed API request
-        return redirect(f"/console/signin?failed=1&next={_safe_next(next)}")
+        return redirect(f"/console/signin?failed=1&next={quote(_safe_next(next), safe='')}")
     governance(request).whoami(ctx)  # the sign-in is a record in the audit log
     sid, _ = sessions(request).create(key, ctx.principal_id)
     response = redirect(_safe_next(next))
