@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from faceledger import __version__, console
+from faceledger import __version__
 from faceledger.api import docs, errors, rekognition
 from faceledger.api.deps import AmbiguousCredentialsError, presented_key
 from faceledger.api.routes import ROUTERS
@@ -231,7 +231,11 @@ def create_app(
     docs.install(app)
     for router in ROUTERS:
         app.include_router(router)
-    console.install(app)  # the web console under /console (same services, same audit log)
+    # the web console under /console (same services, same audit log); imported here because
+    # the console builds on this package's helpers (deps, errors), not the other way round
+    from faceledger.console import install as install_console
+
+    install_console(app)
     principals = runtime.principals
     auditlog = runtime.auditlog
 
