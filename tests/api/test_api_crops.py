@@ -64,6 +64,9 @@ def test_crops_are_shown_only_to_those_allowed_and_every_read_is_recorded(world)
         )
     assert c.get(probe, headers=h).status_code == 200
     assert c.get(candidate, headers=h).status_code == 200
+    search = c.get(f"/v1/leads/{lead}", headers=h).json()["lead"]["search"]
+    assert search["collection_id"] == "people" and search["gallery_size"] == 1
+    assert search["threshold"] >= 99  # the policy's floor: what a reviewer weighs a match by
     # every read is a record: ids and the crop's SHA-256, never the image
     reads = world.records(operation="review.crop") + world.records(operation="leads.crop")
     ok = [r for r in reads if r["outcome"]["status"] == "ok"]

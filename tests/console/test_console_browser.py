@@ -165,6 +165,8 @@ def test_two_reviewers_confirm_a_lead_in_two_browsers(browser, site, world) -> N
     main = first.page.inner_text("main")
     assert "missing-person" in main and "MP-2026-0042" in main and "W-7731" in main
     assert XSS_ID in main  # the external image id, as text
+    odds = first.page.inner_text(".odds")  # what a candidate is worth in this gallery
+    assert "(4 faces)" in odds and "1 in 10,000" in odds and "false candidate" in odds
     first.shot("09-lead-before-review")
     first.page.fill("#note", XSS_NOTE)
     first.page.click("button.confirm")

@@ -171,7 +171,7 @@ class ReviewGate(RecordingGate):
         review = operation.endswith("search_by_image")
         return Decision(True, "test-review", "review", review_required=review)
 
-    def withhold(self, ctx, operation, decision, results, crops=()):
+    def withhold(self, ctx, operation, decision, results, crops=(), search=None):
         self.held.append((operation, list(results)))
         self.crops = list(crops)
         return SimpleNamespace(id=f"lead_{len(self.held)}", status="pending")

@@ -376,6 +376,15 @@ class RedactedRow(Model):
     redacted: Literal["subject-erased"]
 
 
+class LeadSearch(Model):
+    """What a face search held for review was: where, with which model, at which threshold."""
+
+    collection_id: str
+    model_id: str
+    threshold: float = Field(description="The similarity threshold applied.")
+    gallery_size: int | None = Field(description="Faces in the collection when searched.")
+
+
 class LeadSummary(Model):
     """A lead: results held until two reviewers of the organization confirm them."""
 
@@ -397,6 +406,9 @@ class LeadSummary(Model):
         None, description="The authorization the request declared (warrant, court order)."
     )
     authorization_date: str | None = Field(None, description="Its date, YYYY-MM-DD.")
+    search: LeadSearch | None = Field(
+        None, description="The search that opened the lead (face searches)."
+    )
 
 
 class Lead(LeadSummary):

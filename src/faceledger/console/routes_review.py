@@ -25,6 +25,7 @@ from faceledger.console.web import (
     sessions,
     who,
 )
+from faceledger.engine.similarity import false_match_bound
 from faceledger.errors import FaceledgerError
 from faceledger.governance.errors import AuthError
 
@@ -126,8 +127,24 @@ def _lead_view(
     return render(
         request, "lead.html", me=me, lead=lead, own=own, can_review=can_review,
         reviewed=me.ctx.principal_id in reviewers, done=done, error=error, status=status,
-        decision=g.decision,
+        decision=g.decision, odds=_odds(lead.search),
     )  # fmt: skip
+
+
+def _odds(search: dict | None) -> dict | None:
+    """What a candidate is worth: the calibrated false-match rate bounding the search's
+    threshold, and the false candidates to expect from a gallery of its size."""
+    if not search or search.get("threshold") is None:
+        return None
+    bound = false_match_bound(float(search["threshold"]))
+    if bound is None:
+        return {"similarity": None}
+    similarity, rate = bound
+    gallery = search.get("gallery_size")
+    return {
+        "similarity": similarity, "one_in": round(1 / rate),
+        "expected": None if gallery is None else gallery * rate,
+    }  # fmt: skip
 
 
 @router.get("/leads/{lead_id}")

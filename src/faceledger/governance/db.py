@@ -138,7 +138,7 @@ class GovernanceDB:
             for statement in _statements(SCHEMA):
                 conn.execute(statement)
             have = {r["name"] for r in conn.execute("PRAGMA table_info(leads)")}
-            for column in ("authorization_ref", "authorization_date"):  # additive
+            for column in ("authorization_ref", "authorization_date", "search"):  # additive
                 if column not in have:
                     conn.execute(f"ALTER TABLE leads ADD COLUMN {column} TEXT")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

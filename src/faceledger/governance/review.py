@@ -68,6 +68,8 @@ class Lead:
     authorization_ref: str | None = None
     authorization_date: str | None = None
     """The authorization the request that opened the lead declared."""
+    search: dict[str, Any] | None = None
+    """The search that opened it: collection, model, threshold, gallery size."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +88,7 @@ class Lead:
             "probe_crops": self.probe_crops,
             "authorization_ref": self.authorization_ref,
             "authorization_date": self.authorization_date,
+            "search": self.search,
         }
 
 
@@ -115,6 +118,7 @@ class ReviewQueue:
         *,
         decision: Decision | None = None,
         crops: Sequence[bytes] = (),
+        search: Mapping[str, Any] | None = None,
     ) -> Lead:
         """Hold ``results`` (ids and similarities) for review, with ``crops`` of the searched
         faces (JPEG, shown to the lead's reviewers); the requester gets the lead id."""
@@ -124,8 +128,8 @@ class ReviewQueue:
         with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO leads (id, tenant_id, requester_id, operation, request_id, purpose, "
-                "case_ref, results, status, created_at, authorization_ref, authorization_date) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "case_ref, results, status, created_at, authorization_ref, authorization_date, "
+                "search) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     lead_id,
                     ctx.tenant_id,
@@ -139,6 +143,7 @@ class ReviewQueue:
                     now,
                     ctx.authorization_ref,
                     ctx.authorization_date.isoformat() if ctx.authorization_date else None,
+                    json.dumps(dict(search)) if search else None,
                 ),
             )
             conn.executemany(
@@ -431,6 +436,7 @@ class ReviewQueue:
             ).fetchone()["n"],
             authorization_ref=row["authorization_ref"],
             authorization_date=row["authorization_date"],
+            search=json.loads(row["search"]) if row["search"] else None,
         )
 
 

@@ -520,7 +520,8 @@ class FaceService(UserOperations, LifecycleOperations, CropOperations):
         }
 
         def work(decision: Decision) -> tuple[SearchResult, dict[str, Any]]:
-            model = self.store.describe_collection(ctx.tenant_id, collection_id).model_id
+            info = self.store.describe_collection(ctx.tenant_id, collection_id)
+            model = info.model_id
             thr, max_distance, k = self._limits(decision, threshold, max_results, model)
             record, vec = self._stored_face(ctx, collection_id, face_id)
             hits = self.store.search(
@@ -530,6 +531,7 @@ class FaceService(UserOperations, LifecycleOperations, CropOperations):
             hits = [h for h in hits if h.face.face_id != face_id][:k]
             searches = [FaceSearch(record, hits)]
             result = SearchResult(collection_id, model, thr, k, searches, search_mode=mode)
+            result.gallery_size = info.face_count
             if decision.review_required:  # the lead shows its reviewers the searched face
                 probe = self.store.face_crop(ctx.tenant_id, face_id)
                 result.probe_crops = [probe[1]] if probe else []
@@ -537,7 +539,7 @@ class FaceService(UserOperations, LifecycleOperations, CropOperations):
 
         return self.unit.run(
             ctx, "faces.search", request, work, lead_results=search_rows,
-            lead_crops=_probe_crops,
+            lead_extras=_lead_extras,
         )  # fmt: skip
 
     def search_faces_by_image(
@@ -568,7 +570,8 @@ class FaceService(UserOperations, LifecycleOperations, CropOperations):
         }
 
         def work(decision: Decision) -> tuple[SearchResult, dict[str, Any]]:
-            model = self.store.describe_collection(ctx.tenant_id, collection_id).model_id
+            info = self.store.describe_collection(ctx.tenant_id, collection_id)
+            model = info.model_id
             thr, max_distance, k = self._limits(decision, threshold, max_results, model)
             faces = self.engine.detect(data, keep_chips=True)
             faces = faces if all_faces else faces[:1]
@@ -583,6 +586,7 @@ class FaceService(UserOperations, LifecycleOperations, CropOperations):
                 searches.append(FaceSearch(face, hits))
             _cap_matches(searches, k)
             result = SearchResult(collection_id, model, thr, k, searches, digest, mode)
+            result.gallery_size = info.face_count
             result.probe_crops = probes
             outcome = {
                 "faces_searched": len(searches),
@@ -594,7 +598,7 @@ class FaceService(UserOperations, LifecycleOperations, CropOperations):
 
         return self.unit.run(
             ctx, "faces.search_by_image", request, work, lead_results=search_rows,
-            lead_crops=_probe_crops,
+            lead_extras=_lead_extras,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ 1:1 and detection
@@ -669,8 +673,20 @@ class FaceService(UserOperations, LifecycleOperations, CropOperations):
         return self.unit.run(ctx, "detect", {"image_sha256": digest}, work)
 
 
-def _probe_crops(result: SearchResult) -> list[bytes]:
-    return list(result.probe_crops)
+def _lead_extras(result: SearchResult) -> dict[str, Any]:
+    """What a lead keeps besides its rows: the crops of the searched faces, and the search's
+    collection, threshold and gallery size (to tell its reviewers what a match is worth)."""
+    extras: dict[str, Any] = {
+        "search": {
+            "collection_id": result.collection_id,
+            "model_id": result.model_id,
+            "threshold": result.threshold,
+            "gallery_size": result.gallery_size,
+        }  # fmt: skip
+    }
+    if result.probe_crops:
+        extras["crops"] = list(result.probe_crops)
+    return extras
 
 
 def _search_mode(approximate: bool) -> str:

@@ -71,6 +71,8 @@ class SearchResult:
     """"exact", or "approximate" when the caller opted in (distances exact, recall measured)."""
     probe_crops: list[bytes] = field(default_factory=list)
     """Crops of the searched faces, kept with a lead for its reviewers (never returned)."""
+    gallery_size: int | None = None
+    """Faces in the collection when it was searched (one comparison each)."""
 
     @property
     def matches(self) -> list[FaceHit]:

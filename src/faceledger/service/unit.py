@@ -117,13 +117,14 @@ class UnitOfWork:
         writes: bool = False,
         decision: Decision | None = None,
         lead_results: Callable[[R], list[dict[str, Any]]] | None = None,
-        lead_crops: Callable[[R], list[bytes]] | None = None,
+        lead_extras: Callable[[R], dict[str, Any]] | None = None,
     ) -> Governed[R]:
         """decide → (prepare) → work → record once, whatever happens.
 
         ``work(decision)`` returns ``(result, outcome)``; with ``prepare``, ``work(decision,
-        prepared)``. ``lead_crops``: the crops of the searched faces a lead keeps for its
-        reviewers. ``writes``: the work changes the store; it runs in one store transaction
+        prepared)``. ``lead_extras``: what else a lead keeps for its reviewers (keyword
+        arguments of the gate's ``withhold``: ``crops`` of the searched faces, the
+        ``search``). ``writes``: the work changes the store; it runs in one store transaction
         with its staged audit event. ``decision``: one made earlier by :meth:`decide` (bulk
         indexing decides every image before any work)."""
         if decision is None:
@@ -148,8 +149,8 @@ class UnitOfWork:
             self._error(ctx, operation, request, decision, "internal", type(exc).__name__)
             raise
         if decision.review_required:
-            crops = lead_crops(result) if lead_crops is not None else []
-            self._withhold(ctx, operation, request, decision, result, outcome, lead_results, crops)
+            extras = lead_extras(result) if lead_extras is not None else {}
+            self._withhold(ctx, operation, request, decision, result, outcome, lead_results, extras)
         outcome = {"status": "ok", **outcome}
         self.gate.record(ctx, operation, decision, request=request, outcome=outcome)
         return Governed(result, decision)
@@ -216,7 +217,7 @@ class UnitOfWork:
         result: Any,
         outcome: dict[str, Any],
         lead_results: Callable[[Any], list[dict[str, Any]]] | None,
-        crops: list[bytes] | None = None,
+        extras: dict[str, Any] | None = None,
     ) -> None:
         """Hold the results as a lead; the lead and the request's record commit together."""
         rows = lead_results(result) if lead_results is not None else []
@@ -224,11 +225,7 @@ class UnitOfWork:
         try:
             transaction = getattr(self.gate, "transaction", contextlib.nullcontext)
             with transaction():
-                lead = (
-                    withhold(ctx, operation, decision, rows, crops=crops)
-                    if crops
-                    else withhold(ctx, operation, decision, rows)
-                )
+                lead = withhold(ctx, operation, decision, rows, **(extras or {}))
                 outcome = {**outcome, "status": "withheld", "lead_id": lead.id}
                 self.gate.record(ctx, operation, decision, request=request, outcome=outcome)
         except BaseException as exc:
