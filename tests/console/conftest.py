@@ -47,9 +47,11 @@ def site(tmp_path_factory) -> Iterator[Site]:
     db.close()
     port = _free_port()
     env = {**os.environ, "FACELEDGER_HOME": str(root)}
+    log_path = root.parent / "server.log"
+    log = log_path.open("wb")  # a file, not a pipe: a full pipe would stall the server
     proc = subprocess.Popen(
         [sys.executable, "-m", "faceledger", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     site.base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -61,15 +63,19 @@ def site(tmp_path_factory) -> Iterator[Site]:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             os.killpg(proc.pid, signal.SIGTERM)
-            raise AssertionError(f"server did not start: {proc.communicate()[0]!r}")
+            proc.wait(timeout=20)
+            raise AssertionError(f"server did not start: {log_path.read_text()}")
         time.sleep(0.3)
     try:
         yield site
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
-        proc.communicate(timeout=20)
+        proc.wait(timeout=20)
+        log.close()
         print(f"\nconsole screenshots: {site.shots}")
+        output = log_path.read_text(errors="replace")
+        assert "Traceback" not in output, output  # no internal error behind any page
 
 
 @pytest.fixture(scope="session")
