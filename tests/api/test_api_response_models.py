@@ -13,7 +13,7 @@ import pytest
 import schemathesis
 from api_helpers import make_world, missing_person, upload
 
-from faceledger.api import models, models_lifecycle
+from faceledger.api import models, models_crops, models_lifecycle
 from testdata import PORTRAITS, encode, group_photo
 
 C = "/v1/collections/{collection_id}"
@@ -88,7 +88,11 @@ class Checker:
         body = response.json()
         schema = documented[str(status)]["content"]["application/json"]["schema"]
         name = _component_name(schema)  # the model the document names
-        model = getattr(models, name, None) or getattr(models_lifecycle, name)
+        model = (
+            getattr(models, name, None)
+            or getattr(models_lifecycle, name, None)
+            or getattr(models_crops, name)
+        )
         model.model_validate(body)
         self.seen.add((method, path))
         return body

@@ -418,20 +418,6 @@ class Lead(LeadSummary):
     )
 
 
-class Crop(Model):
-    """A face crop (a small JPEG) for review; reading it is recorded in the audit log."""
-
-    lead_id: str | None = omitted("The lead it belongs to, if read from one.")
-    face_id: str | None = omitted("The enrolled face it shows.")
-    probe: int | None = omitted("The lead's searched face it shows (0: the first).")
-    content_type: Literal["image/jpeg"]
-    sha256: str
-    image_base64: str = Field(description="The JPEG, base64-encoded.")
-    decision: DecisionField
-
-    omitted_when_none: ClassVar[frozenset[str]] = frozenset({"lead_id", "face_id", "probe"})
-
-
 class LeadList(Model):
     view: Literal["mine", "review"]
     leads: list[Lead]

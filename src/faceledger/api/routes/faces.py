@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 
 from faceledger.api.deps import Principal
 from faceledger.api.models import (
-    Crop,
     DeletedFaces,
     FaceList,
     FaceSearchResponse,
     IndexFacesResponse,
 )
+from faceledger.api.models_crops import Crop
 from faceledger.api.routes.common import (
     APPROXIMATE_HELP,
     COMMON_ERRORS,

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import Field
 
 from faceledger.api.deps import Principal
-from faceledger.api.models import Crop, LeadList, LeadResponse
+from faceledger.api.models import LeadList, LeadResponse
+from faceledger.api.models_crops import Crop
 from faceledger.api.routes.common import (
     COMMON_ERRORS,
     CONFLICT,
