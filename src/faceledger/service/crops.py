@@ -30,6 +30,7 @@ from faceledger.governance.clock import iso, utc_now
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
 from faceledger.governance.errors import ForbiddenError
+from faceledger.service.results import SearchResult
 from faceledger.service.unit import Governed
 
 if TYPE_CHECKING:
@@ -142,3 +143,19 @@ class CropOperations:
             ctx.tenant_id, closed_before=closed_before, case_ref=case_ref,
             lead_ids=lead_ids or (),
         )  # fmt: skip
+
+
+def lead_extras(result: SearchResult) -> dict[str, Any]:
+    """What a lead keeps besides its rows: the crops of the searched faces, and the search's
+    collection, threshold and gallery size (to tell its reviewers what a match is worth)."""
+    extras: dict[str, Any] = {
+        "search": {
+            "collection_id": result.collection_id,
+            "model_id": result.model_id,
+            "threshold": result.threshold,
+            "gallery_size": result.gallery_size,
+        }  # fmt: skip
+    }
+    if result.probe_crops:
+        extras["crops"] = list(result.probe_crops)
+    return extras

@@ -34,7 +34,7 @@ from faceledger.errors import FaceledgerError, ImageError
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
 from faceledger.images import ImageInput, image_size
-from faceledger.service.crops import CropOperations, crop_jpeg, crops_of
+from faceledger.service.crops import CropOperations, crop_jpeg, crops_of, lead_extras
 from faceledger.service.gate import Gate
 from faceledger.service.intake import image_digest
 from faceledger.service.lifecycle import LifecycleOperations
@@ -539,7 +539,7 @@ class FaceService(UserOperations, LifecycleOperations, CropOperations):
 
         return self.unit.run(
             ctx, "faces.search", request, work, lead_results=search_rows,
-            lead_extras=_lead_extras,
+            lead_extras=lead_extras,
         )  # fmt: skip
 
     def search_faces_by_image(
@@ -598,7 +598,7 @@ class FaceService(UserOperations, LifecycleOperations, CropOperations):
 
         return self.unit.run(
             ctx, "faces.search_by_image", request, work, lead_results=search_rows,
-            lead_extras=_lead_extras,
+            lead_extras=lead_extras,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ 1:1 and detection
@@ -671,22 +671,6 @@ class FaceService(UserOperations, LifecycleOperations, CropOperations):
             return faces, {"count": len(faces)}
 
         return self.unit.run(ctx, "detect", {"image_sha256": digest}, work)
-
-
-def _lead_extras(result: SearchResult) -> dict[str, Any]:
-    """What a lead keeps besides its rows: the crops of the searched faces, and the search's
-    collection, threshold and gallery size (to tell its reviewers what a match is worth)."""
-    extras: dict[str, Any] = {
-        "search": {
-            "collection_id": result.collection_id,
-            "model_id": result.model_id,
-            "threshold": result.threshold,
-            "gallery_size": result.gallery_size,
-        }  # fmt: skip
-    }
-    if result.probe_crops:
-        extras["crops"] = list(result.probe_crops)
-    return extras
 
 
 def _search_mode(approximate: bool) -> str:
