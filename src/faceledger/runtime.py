@@ -21,6 +21,7 @@ from faceledger.governance.paths import policy_path as default_policy_path
 from faceledger.governance.policy import PolicyEngine
 from faceledger.governance.principals import Principals
 from faceledger.governance.ratelimit import SqliteRateLimiter
+from faceledger.service.admin import AdminService
 from faceledger.service.faces import FaceService
 from faceledger.service.governance import GovernanceService
 from faceledger.settings import Settings, store_path
@@ -61,6 +62,7 @@ class Runtime:
     principals: Principals
     faces: FaceService
     governance: GovernanceService
+    admin: AdminService
     _closed: bool = field(default=False, repr=False)
 
     @classmethod
@@ -87,10 +89,11 @@ class Runtime:
             engine = Engine(EngineConfig(detector=settings.detector))
         runner: Any = SerializedEngine(engine) if serialize_engine else engine
         faces = FaceService(store, runner, gate)
+        principals = Principals(db, clock=settings.clock)
         runtime = cls(
             settings=settings, store=store, db=db, auditlog=auditlog, policy=policy, gate=gate,
-            principals=Principals(db, clock=settings.clock), faces=faces,
-            governance=GovernanceService(gate),
+            principals=principals, faces=faces, governance=GovernanceService(gate),
+            admin=AdminService(gate, principals),
         )  # fmt: skip
         faces.unit.flush()  # what a crashed process committed but did not record yet
         return runtime

@@ -54,9 +54,7 @@ class Settings:
     """Time as the policy sees it (tests inject one)."""
 
     @classmethod
-    def resolve(
-        cls, explicit: str | os.PathLike[str] | None = None, **options: object
-    ) -> Settings:
+    def resolve(cls, explicit: str | os.PathLike[str] | None = None, **options: object) -> Settings:
         """Settings for the data folder ``explicit`` (else ``$FACELEDGER_HOME``, else the user
         data folder)."""
         policy = options.pop("policy_path", None)

@@ -14,7 +14,7 @@ import pytest
 import schemathesis
 from api_helpers import make_world, missing_person, upload
 
-from faceledger.api import models, models_evaluation, models_lifecycle
+from faceledger.api import models, models_crops, models_evaluation, models_lifecycle
 from testdata import PORTRAITS, encode, group_photo
 
 C = "/v1/collections/{collection_id}"
@@ -92,7 +92,8 @@ class Checker:
         model = (
             getattr(models, name, None)
             or getattr(models_lifecycle, name, None)
-            or getattr(models_evaluation, name)
+            or getattr(models_evaluation, name, None)
+            or getattr(models_crops, name)
         )
         model.model_validate(body)
         self.seen.add((method, path))
@@ -232,6 +233,13 @@ def test_a_real_success_response_of_every_operation_matches_the_document(
     check("POST", f"{lead}/confirm", c.post(f"/v1/leads/{first}/confirm", headers=r2), 200)
     released = check("GET", lead, c.get(f"/v1/leads/{first}", headers=h), 200)["lead"]
     assert released["status"] == "released" and released["results"]
+    assert released["probe_crops"] == 1  # law enforcement: crops kept for review by default
+    r = c.get(f"{p}/faces/{face_id}/crop", headers=h)
+    assert check("GET", f"{C}/faces/{{face_id}}/crop", r, 200)["content_type"] == "image/jpeg"
+    r = c.get(f"/v1/leads/{first}/crops/probe/0", headers=h)
+    check("GET", f"{lead}/crops/probe/{{probe}}", r, 200)
+    r = c.get(f"/v1/leads/{first}/crops/faces/{face_id}", headers=r1)
+    check("GET", f"{lead}/crops/faces/{{face_id}}", r, 200)
     for other in leads:
         if other["id"] != first:
             r = c.post(f"/v1/leads/{other['id']}/reject", json={"note": "no"}, headers=r1)

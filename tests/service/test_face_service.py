@@ -171,8 +171,9 @@ class ReviewGate(RecordingGate):
         review = operation.endswith("search_by_image")
         return Decision(True, "test-review", "review", review_required=review)
 
-    def withhold(self, ctx, operation, decision, results):
+    def withhold(self, ctx, operation, decision, results, crops=(), search=None):
         self.held.append((operation, list(results)))
+        self.crops = list(crops)
         return SimpleNamespace(id=f"lead_{len(self.held)}", status="pending")
 
 
@@ -188,6 +189,7 @@ def test_review_required_withholds_results(tmp_path: Path, engine, portraits) ->
     assert info.value.lead.id == "lead_1" and info.value.code == "review_pending"
     op, rows = gate.held[0]
     assert op == "faces.search_by_image" and rows[0]["face_id"] == face_id
+    assert len(gate.crops) == 1 and gate.crops[0][:3] == b"\xff\xd8\xff"  # the probe's crop
     assert gate.records[-1][2]["status"] == "withheld"
     assert gate.records[-1][2]["lead_id"] == "lead_1"
     assert gate.decided == [op for op, _, _ in gate.records]

@@ -190,9 +190,7 @@ def create_app(
     packaged default policy). ``clock``: time as the policy sees it (tests inject one).
     """
     settings = Settings.resolve(data_dir, policy_path=policy_path, clock=clock)
-    runtime = Runtime.open(
-        settings, engine=engine, gate_class=TrackingGate, serialize_engine=True
-    )
+    runtime = Runtime.open(settings, engine=engine, gate_class=TrackingGate, serialize_engine=True)
     unauthenticated = UnauthenticatedLog(runtime.auditlog, clock)
 
     def close() -> None:
@@ -222,6 +220,7 @@ def create_app(
     app.state.runtime = runtime
     app.state.faces = runtime.faces
     app.state.governance = runtime.governance
+    app.state.admin = runtime.admin
     app.state.principals = runtime.principals
     app.state.gate = runtime.gate
     app.state.auditlog = runtime.auditlog
@@ -232,6 +231,11 @@ def create_app(
     docs.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    # the web console under /console (same services, same audit log); imported here because
+    # the console builds on this package's helpers (deps, errors), not the other way round
+    from faceledger.console import install as install_console
+
+    install_console(app)
     principals = runtime.principals
     auditlog = runtime.auditlog
 
@@ -249,7 +253,10 @@ def create_app(
             return  # not a principal: nothing to attribute (the server's access log has it)
         auditlog.append(
             HttpRejected(
-                ctx=ctx, method=scope.get("method"), path=scope.get("path"), status=status,
+                ctx=ctx,
+                method=scope.get("method"),
+                path=scope.get("path"),
+                status=status,
                 code=code,
             )
         )

@@ -370,6 +370,21 @@ class CompareRow(Model):
     match: bool
 
 
+class RedactedRow(Model):
+    """A held result that named a data subject since erased (``subject.erase``)."""
+
+    redacted: Literal["subject-erased"]
+
+
+class LeadSearch(Model):
+    """What a face search held for review was: where, with which model, at which threshold."""
+
+    collection_id: str
+    model_id: str
+    threshold: float = Field(description="The similarity threshold applied.")
+    gallery_size: int | None = Field(description="Faces in the collection when searched.")
+
+
 class LeadSummary(Model):
     """A lead: results held until two reviewers of the organization confirm them."""
 
@@ -384,10 +399,20 @@ class LeadSummary(Model):
     created_at: str
     closed_at: str | None
     reviews: list[Review]
+    probe_crops: int = Field(
+        0, description="Crops of the searched faces the lead keeps for its reviewers."
+    )
+    authorization_ref: str | None = Field(
+        None, description="The authorization the request declared (warrant, court order)."
+    )
+    authorization_date: str | None = Field(None, description="Its date, YYYY-MM-DD.")
+    search: LeadSearch | None = Field(
+        None, description="The search that opened the lead (face searches)."
+    )
 
 
 class Lead(LeadSummary):
-    results: list[FaceSearchRow | UserSearchRow | CompareRow] | None = Field(
+    results: list[FaceSearchRow | UserSearchRow | CompareRow | RedactedRow] | None = Field(
         description="The held results; null when the viewer may not see them (the requester,"
         " before release)."
     )

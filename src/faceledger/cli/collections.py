@@ -77,6 +77,14 @@ def collection_create(
         int | None,
         typer.Option(min=1, help="Days a face is kept after a search last returned it."),
     ] = None,
+    keep_crops: Annotated[
+        bool | None,
+        typer.Option(
+            "--keep-crops/--no-keep-crops",
+            help="Keep a small crop of each enrolled face for reviewers (default: when the"
+            " policy holds this organization's searches for review).",
+        ),
+    ] = None,
 ) -> None:
     """Create an empty collection for the engine's model, with its retention rule."""
     with open_service(data_dir, who) as (svc, ctx):
@@ -86,6 +94,7 @@ def collection_create(
             retention_days=retention_days,
             until_case_closed=until_case_closed,
             days_since_match=days_since_match,
+            keep_crops=keep_crops,
         ).result
     if json_out:
         print_json(info.to_dict())

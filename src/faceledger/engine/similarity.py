@@ -49,6 +49,22 @@ CALIBRATIONS: dict[str, Calibration] = {
 }
 
 
+CALIBRATED_FMR = ((99.0, 1e-4), (90.0, 1e-3))
+"""The calibration targets: a comparison of two different LFW people scores at least 99 with
+probability 1e-4, at least 90 with 1e-3 (every model id)."""
+
+
+def false_match_bound(threshold: float) -> tuple[float, float] | None:
+    """(calibrated similarity, LFW false-match rate) bounding the rate at ``threshold``: the
+    highest calibration point at or below it (the rate only falls as the threshold rises), or
+    None below 90. An LFW figure: some populations match falsely far more often (the fairness
+    audit measures how much)."""
+    for similarity, rate in CALIBRATED_FMR:
+        if threshold >= similarity:
+            return similarity, rate
+    return None
+
+
 def calibration(model_id: str = DEFAULT_MODEL_ID) -> Calibration:
     try:
         return CALIBRATIONS[model_id]

@@ -64,6 +64,12 @@ CREATE TABLE IF NOT EXISTS lead_reviews (
     at TEXT NOT NULL,
     PRIMARY KEY (lead_id, reviewer_id)
 );
+CREATE TABLE IF NOT EXISTS lead_crops (
+    lead_id TEXT NOT NULL REFERENCES leads(id),
+    probe   INTEGER NOT NULL,
+    jpeg    BLOB NOT NULL,
+    PRIMARY KEY (lead_id, probe)
+);
 CREATE TABLE IF NOT EXISTS rate_hits (
     key TEXT NOT NULL,
     at REAL NOT NULL
@@ -131,6 +137,10 @@ class GovernanceDB:
             )
             for statement in _statements(SCHEMA):
                 conn.execute(statement)
+            have = {r["name"] for r in conn.execute("PRAGMA table_info(leads)")}
+            for column in ("authorization_ref", "authorization_date", "search"):  # additive
+                if column not in have:
+                    conn.execute(f"ALTER TABLE leads ADD COLUMN {column} TEXT")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         if self.missing_triggers:
             # Someone dropped the append-only triggers: they are back now, and the log says so.
@@ -149,6 +159,7 @@ class GovernanceDB:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA secure_delete = ON")  # a dropped probe crop is zeroed
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             self._local.conn = conn
             self._local.depth = 0

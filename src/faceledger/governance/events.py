@@ -254,7 +254,8 @@ def outcome_summary(outcome: Mapping[str, Any]) -> dict[str, Any]:
     for k in ("status", "error_code", "error", "lead_id", "count", "face_ids", "user_ids",
               "consent_id", "consent_ids", "lead_ids", "counts", "replayed",
               "faces_not_searched", "skipped", "deleted_faces", "deleted_users",
-              "manifest_sha256", "image_sha256"):  # fmt: skip
+              "manifest_sha256", "image_sha256", "crop_sha256",
+              "lead_crops_dropped"):  # fmt: skip
         if outcome.get(k) is not None:
             out[k] = outcome[k]
     results = outcome.get("results")

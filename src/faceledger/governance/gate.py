@@ -133,11 +133,16 @@ class GovernedGate:
         operation: str,
         decision: Decision,
         results: Sequence[Mapping[str, Any]],
+        crops: Sequence[bytes] = (),
+        search: Mapping[str, Any] | None = None,
     ) -> Lead:
-        """Hold results for human review; the requester sees the returned lead, not them."""
+        """Hold results for human review (with crops of the searched faces, for the
+        reviewers); the requester sees the returned lead, not them."""
         if not decision.review_required:
             raise ValueError("withhold() is for decisions that require review")
-        return self.reviews.open(ctx, operation, results, decision=decision)
+        return self.reviews.open(
+            ctx, operation, results, decision=decision, crops=crops, search=search
+        )
 
     def review(
         self, ctx: RequestContext, lead_id: str, verdict: str, note: str | None = None

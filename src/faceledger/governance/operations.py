@@ -18,6 +18,7 @@ FACE_OPERATIONS = (
     "faces.delete",
     "faces.search",
     "faces.search_by_image",
+    "faces.crop",
     "users.create",
     "users.associate",
     "users.disassociate",
@@ -57,10 +58,12 @@ EVALUATION_OPERATIONS = ("evaluation.run",)
 """An independent tester's accuracy evaluation on a set it uploads (1:1 or 1:N), against the
 deployed model and thresholds; nothing uploaded is kept."""
 
-LEAD_OPERATIONS = ("leads.list", "leads.get")
-"""The requester's view of their own review leads (results once released)."""
+LEAD_OPERATIONS = ("leads.list", "leads.get", "leads.crop")
+"""The requester's view of their own review leads (results and their face crops once
+released)."""
 
-REVIEW_OPERATIONS = ("review.list", "review.get", "review.confirm", "review.reject")
+REVIEW_OPERATIONS = ("review.list", "review.get", "review.crop", "review.confirm", "review.reject")
+"""The reviewers' side; ``review.crop``: the probe and candidate face crops of a lead."""
 AUDIT_OPERATIONS = ("audit.read", "audit.export", "audit.verify")
 ADMIN_OPERATIONS = (
     "admin.create_org",

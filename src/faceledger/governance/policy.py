@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from faceledger.governance import operations as ops
 from faceledger.governance import vocabulary
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
@@ -91,6 +92,21 @@ class PolicyEngine:
     @property
     def sha256(self) -> str:
         return self.policy.sha256
+
+    def reviews_identification(self, actor_class: str) -> bool:
+        """Whether some rule of this policy holds an identification by this actor class for
+        human review (collections then keep face crops for the reviewers by default)."""
+        for rule in self.policy.rules:
+            when = rule.when
+            if not rule.review or rule.effect != "allow":
+                continue
+            if when.actor_classes is not None and actor_class not in when.actor_classes:
+                continue
+            if when.operations is None or any(
+                ops.matches(p, op) for p in when.operations for op in ops.IDENTIFICATION_OPERATIONS
+            ):
+                return True
+        return False
 
     def decide(
         self, ctx: RequestContext, operation: str, request: dict[str, Any], now: datetime

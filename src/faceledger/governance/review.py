@@ -63,6 +63,13 @@ class Lead:
     reviews: tuple[Review, ...]
     results: list[dict[str, Any]] | None
     """None when the viewer may not see them (the requester, before release)."""
+    probe_crops: int = 0
+    """How many probe crops (the searched faces, in order) the lead keeps for its reviewers."""
+    authorization_ref: str | None = None
+    authorization_date: str | None = None
+    """The authorization the request that opened the lead declared."""
+    search: dict[str, Any] | None = None
+    """The search that opened it: collection, model, threshold, gallery size."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +85,10 @@ class Lead:
             "closed_at": self.closed_at,
             "reviews": [r.to_dict() for r in self.reviews],
             "results": self.results,
+            "probe_crops": self.probe_crops,
+            "authorization_ref": self.authorization_ref,
+            "authorization_date": self.authorization_date,
+            "search": self.search,
         }
 
 
@@ -106,15 +117,19 @@ class ReviewQueue:
         results: Sequence[Mapping[str, Any]],
         *,
         decision: Decision | None = None,
+        crops: Sequence[bytes] = (),
+        search: Mapping[str, Any] | None = None,
     ) -> Lead:
-        """Hold ``results`` (ids and similarities) for review; the requester gets the lead id."""
+        """Hold ``results`` (ids and similarities) for review, with ``crops`` of the searched
+        faces (JPEG, shown to the lead's reviewers); the requester gets the lead id."""
         lead_id = f"lead_{secrets.token_hex(8)}"
         stored = [dict(r) for r in results]
         now = iso(self.clock())
         with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO leads (id, tenant_id, requester_id, operation, request_id, purpose, "
-                "case_ref, results, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "case_ref, results, status, created_at, authorization_ref, authorization_date, "
+                "search) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     lead_id,
                     ctx.tenant_id,
@@ -126,7 +141,14 @@ class ReviewQueue:
                     json.dumps(stored),
                     "pending",
                     now,
+                    ctx.authorization_ref,
+                    ctx.authorization_date.isoformat() if ctx.authorization_date else None,
+                    json.dumps(dict(search)) if search else None,
                 ),
+            )
+            conn.executemany(
+                "INSERT INTO lead_crops (lead_id, probe, jpeg) VALUES (?, ?, ?)",
+                [(lead_id, i, bytes(jpeg)) for i, jpeg in enumerate(crops)],
             )
             self._event(
                 ctx,
@@ -167,11 +189,57 @@ class ReviewQueue:
             raise ForbiddenError("only the requester and reviewers may see a lead")
         return self._load(conn, lead_id, viewer=ctx)
 
+    # probe crops -------------------------------------------------------------------------------
+
+    def probe_crop(self, lead_id: str, probe: int) -> bytes | None:
+        """The JPEG of a lead's searched face ``probe`` (the caller has checked access)."""
+        row = (
+            self.db.connection()
+            .execute(
+                "SELECT jpeg FROM lead_crops WHERE lead_id = ? AND probe = ?", (lead_id, probe)
+            )
+            .fetchone()
+        )
+        return bytes(row["jpeg"]) if row else None
+
+    def drop_probe_crops(
+        self,
+        tenant_id: str,
+        *,
+        closed_before: str | None = None,
+        case_ref: str | None = None,
+        lead_ids: Sequence[str] = (),
+    ) -> list[str]:
+        """Delete the probe crops of the organization's leads that were closed before
+        ``closed_before`` (their retention ended), that belong to case ``case_ref`` (closed),
+        or are named; pending leads keep theirs unless named. Returns the leads affected."""
+        where, args = [], []
+        if closed_before is not None:
+            where.append("(l.closed_at IS NOT NULL AND l.closed_at < ?)")
+            args.append(closed_before)
+        if case_ref is not None:
+            where.append("l.case_ref = ?")
+            args.append(case_ref)
+        if lead_ids:
+            where.append(f"l.id IN ({','.join('?' * len(lead_ids))})")
+            args.extend(lead_ids)
+        if not where:
+            return []
+        with self.db.transaction() as conn:
+            ids = [
+                r["id"]
+                for r in conn.execute(
+                    "SELECT DISTINCT l.id FROM leads l JOIN lead_crops k ON k.lead_id = l.id"
+                    f" WHERE l.tenant_id = ? AND ({' OR '.join(where)}) ORDER BY l.id",
+                    (tenant_id, *args),
+                )
+            ]
+            conn.executemany("DELETE FROM lead_crops WHERE lead_id = ?", [(i,) for i in ids])
+        return ids
+
     # erasure -----------------------------------------------------------------------------------
 
-    def redact(
-        self, tenant_id: str, *, face_ids: set[str], user_ids: set[str]
-    ) -> dict[str, int]:
+    def redact(self, tenant_id: str, *, face_ids: set[str], user_ids: set[str]) -> dict[str, int]:
         """Replace every result row of the organization's leads that names one of these faces
         or users by ``{"redacted": "subject-erased"}`` (a subject's erasure). The lead keeps its
         status, reviews and other rows. Returns lead id → rows redacted."""
@@ -363,6 +431,12 @@ class ReviewQueue:
             closed_at=row["closed_at"],
             reviews=reviews,
             results=json.loads(row["results"]) if visible else None,
+            probe_crops=conn.execute(
+                "SELECT COUNT(*) AS n FROM lead_crops WHERE lead_id = ?", (lead_id,)
+            ).fetchone()["n"],
+            authorization_ref=row["authorization_ref"],
+            authorization_date=row["authorization_date"],
+            search=json.loads(row["search"]) if row["search"] else None,
         )
 
 

@@ -34,6 +34,7 @@ from faceledger.errors import FaceledgerError, ImageError
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
 from faceledger.images import ImageInput, image_size
+from faceledger.service.crops import CropOperations, crop_jpeg, crops_of, lead_extras
 from faceledger.service.evaluation import EvaluationOperations
 from faceledger.service.gate import Gate
 from faceledger.service.intake import image_digest
@@ -127,24 +128,28 @@ def select_faces(
 
 def embed_selected(
     engine: Engine, image: ImageInput, max_faces: int, quality_filter: QualityFilter | str
-) -> tuple[list[Face], list[UnindexedFace]]:
-    """Detect every face, embed only the ones that will be kept."""
+) -> tuple[list[Face], list[UnindexedFace], list[bytes | None]]:
+    """Detect every face, embed only the ones that will be kept; with their crops (JPEG, kept
+    where the collection says so)."""
     keep, unindexed = select_faces(engine.detect(image, keep_chips=True), max_faces, quality_filter)
+    crops = [crop_jpeg(f) for f in keep]
     engine.embed_faces(keep)
-    return keep, unindexed
+    return keep, unindexed, crops
 
 
 def _embed_file(
     engine: Engine, path: str, *, max_faces: int, quality_filter: str
-) -> tuple[str, list[Face], list[UnindexedFace], tuple[int, int]]:
-    """Worker task for bulk indexing: SHA-256 of the file, its selected, embedded faces and
-    the image's size."""
+) -> tuple[str, list[Face], list[UnindexedFace], tuple[int, int], list[bytes | None]]:
+    """Worker task for bulk indexing: SHA-256 of the file, its selected, embedded faces, the
+    image's size and the faces' crops."""
     data, digest = image_digest(path)
-    keep, unindexed = embed_selected(engine, data, max_faces, quality_filter)
-    return digest, keep, unindexed, image_size(data)
+    keep, unindexed, crops = embed_selected(engine, data, max_faces, quality_filter)
+    return digest, keep, unindexed, image_size(data), crops
 
 
-class FaceService(UserOperations, LifecycleOperations, ReportOperations, EvaluationOperations):
+class FaceService(
+    UserOperations, LifecycleOperations, ReportOperations, EvaluationOperations, CropOperations
+):
     """The one door to the face store. See the module docstring for the contract."""
 
     def __init__(self, store: FaceStore, engine: Engine, gate: Gate) -> None:
@@ -184,11 +189,14 @@ class FaceService(UserOperations, LifecycleOperations, ReportOperations, Evaluat
         retention_days: int | None = None,
         until_case_closed: bool = False,
         days_since_match: int | None = None,
+        keep_crops: bool | None = None,
     ) -> Governed[CollectionInfo]:
         """A new collection for this engine's model id, with its retention rule: faces are kept
         ``retention_days`` after enrolment (default: the policy's cap), and with
         ``until_case_closed`` only with a case reference, until the case is closed; with
-        ``days_since_match``, no longer than that many days after a search last returned it."""
+        ``days_since_match``, no longer than that many days after a search last returned it.
+        ``keep_crops``: keep a small crop of each enrolled face for reviewers (default: when
+        the policy holds this organization's identifications for review)."""
         for name, days in (("retention_days", retention_days), ("days_since_match",
                                                                  days_since_match)):  # fmt: skip
             if days is not None and (isinstance(days, bool) or not 1 <= days <= MAX_RETENTION_DAYS):
@@ -201,6 +209,7 @@ class FaceService(UserOperations, LifecycleOperations, ReportOperations, Evaluat
             "retention_days": retention_days,
             "until_case_closed": until_case_closed,
             "days_since_match": days_since_match,
+            "keep_crops": keep_crops,
         }
 
         def work(decision: Decision) -> tuple[CollectionInfo, dict[str, Any]]:
@@ -208,7 +217,9 @@ class FaceService(UserOperations, LifecycleOperations, ReportOperations, Evaluat
             self._set_retention(
                 ctx, collection_id, decision, retention_days, until_case_closed, days_since_match
             )
-            return info, {"collection_id": collection_id}
+            keep = self._default_keep_crops(ctx) if keep_crops is None else bool(keep_crops)
+            self.store.set_keep_crops(ctx.tenant_id, collection_id, keep)
+            return info, {"collection_id": collection_id, "keep_crops": keep}
 
         return self.unit.run(ctx, "collection.create", request, work, writes=True)
 
@@ -217,6 +228,8 @@ class FaceService(UserOperations, LifecycleOperations, ReportOperations, Evaluat
     ) -> Governed[CollectionInfo]:
         def work(_: Decision) -> tuple[CollectionInfo, dict[str, Any]]:
             info = self.store.describe_collection(ctx.tenant_id, collection_id)
+            keep = self.store.keeps_crops(ctx.tenant_id, collection_id)
+            info = dataclasses.replace(info, keep_crops=keep)
             return info, {"face_count": info.face_count, "user_count": info.user_count}
 
         return self.unit.run(ctx, "collection.describe", {"collection_id": collection_id}, work)
@@ -266,6 +279,7 @@ class FaceService(UserOperations, LifecycleOperations, ReportOperations, Evaluat
         keep: list[Face],
         unindexed: list[UnindexedFace],
         size: tuple[int, int] | None = None,
+        crops: Sequence[bytes | None] = (),
     ) -> tuple[IndexResult, dict[str, Any]]:
         """Commit the selected faces of one image (inside the unit's transaction)."""
         result = IndexResult(request["image_sha256"], request["external_image_id"])
@@ -281,8 +295,13 @@ class FaceService(UserOperations, LifecycleOperations, ReportOperations, Evaluat
         )
         face_ids = [r.face_id for r in result.face_records]
         consent_id = self._bind_enrolment(ctx, request, face_ids)
+        kept, collection_id = 0, request["collection_id"]
+        if face_ids and any(crops) and self.store.keeps_crops(ctx.tenant_id, collection_id):
+            pairs = {f: c for f, c in zip(face_ids, crops, strict=False) if c}
+            kept = self.store.put_face_crops(ctx.tenant_id, collection_id, pairs)
         outcome = {
             "face_ids": face_ids,
+            "crops": kept,
             "unindexed": [u.reasons for u in result.unindexed_faces],
             "consent_id": consent_id,
         }
@@ -313,7 +332,7 @@ class FaceService(UserOperations, LifecycleOperations, ReportOperations, Evaluat
 
         def prepare(
             _: Decision,
-        ) -> IndexResult | tuple[list[Face], list[UnindexedFace], tuple[int, int]]:
+        ) -> IndexResult | tuple[Any, ...]:
             if skip_indexed:
                 done = self.store.find_image(ctx.tenant_id, collection_id, digest)
                 if done is not None:
@@ -323,12 +342,11 @@ class FaceService(UserOperations, LifecycleOperations, ReportOperations, Evaluat
             self.store.describe_collection(ctx.tenant_id, collection_id)  # fail before embedding
             self._check_enrolment(ctx, request, create=False)  # consent and retention, too
             quality = request["quality_filter"]
-            keep, unindexed = embed_selected(self.engine, data, max_faces, quality)
-            return keep, unindexed, image_size(data)
+            keep, unindexed, crops = embed_selected(self.engine, data, max_faces, quality)
+            return keep, unindexed, image_size(data), crops
 
         def work(
-            _: Decision,
-            prepared: IndexResult | tuple[list[Face], list[UnindexedFace], tuple[int, int]],
+            _: Decision, prepared: IndexResult | tuple[Any, ...]
         ) -> tuple[IndexResult, dict[str, Any]]:
             if isinstance(prepared, IndexResult):
                 return prepared, {"skipped": True, "face_ids": prepared.skipped_face_ids}
@@ -401,15 +419,15 @@ class FaceService(UserOperations, LifecycleOperations, ReportOperations, Evaluat
         ctx: RequestContext,
         request: dict[str, Any],
         decision: Decision,
-        embedded: tuple[str, list[Face], list[UnindexedFace], tuple[int, int]] | FaceledgerError,
+        embedded: tuple[Any, ...] | FaceledgerError,
     ) -> Governed[IndexResult]:
         def work(_: Decision) -> tuple[IndexResult, dict[str, Any]]:
             if isinstance(embedded, FaceledgerError):
                 raise embedded
-            digest, keep, unindexed, size = embedded
+            digest, keep, unindexed, size, crops = embedded
             if digest != request["image_sha256"]:
                 raise ImageError("the file changed while it was being indexed", code="changed")
-            return self._store_faces(ctx, request, keep, unindexed, size)
+            return self._store_faces(ctx, request, keep, unindexed, size, crops)
 
         return self.unit.run(ctx, "faces.index", request, work, decision=decision, writes=True)
 
@@ -518,7 +536,8 @@ class FaceService(UserOperations, LifecycleOperations, ReportOperations, Evaluat
         }
 
         def work(decision: Decision) -> tuple[SearchResult, dict[str, Any]]:
-            model = self.store.describe_collection(ctx.tenant_id, collection_id).model_id
+            info = self.store.describe_collection(ctx.tenant_id, collection_id)
+            model = info.model_id
             thr, max_distance, k = self._limits(decision, threshold, max_results, model)
             record, vec = self._stored_face(ctx, collection_id, face_id)
             hits = self.store.search(
@@ -529,9 +548,16 @@ class FaceService(UserOperations, LifecycleOperations, ReportOperations, Evaluat
             self._matched(ctx, collection_id, hits)
             searches = [FaceSearch(record, hits)]
             result = SearchResult(collection_id, model, thr, k, searches, search_mode=mode)
+            result.gallery_size = info.face_count
+            if decision.review_required:  # the lead shows its reviewers the searched face
+                probe = self.store.face_crop(ctx.tenant_id, face_id)
+                result.probe_crops = [probe[1]] if probe else []
             return result, {"results": self._hits(hits), "threshold": thr, "search_mode": mode}
 
-        return self.unit.run(ctx, "faces.search", request, work, lead_results=search_rows)
+        return self.unit.run(
+            ctx, "faces.search", request, work, lead_results=search_rows,
+            lead_extras=lead_extras,
+        )  # fmt: skip
 
     def search_faces_by_image(
         self,
@@ -565,7 +591,8 @@ class FaceService(UserOperations, LifecycleOperations, ReportOperations, Evaluat
         }
 
         def work(decision: Decision) -> tuple[SearchResult, dict[str, Any]]:
-            model = self.store.describe_collection(ctx.tenant_id, collection_id).model_id
+            info = self.store.describe_collection(ctx.tenant_id, collection_id)
+            model = info.model_id
             thr, max_distance, k = self._limits(decision, threshold, max_results, model)
             detected = self.engine.detect(data, keep_chips=True)
             if all_faces:
@@ -578,6 +605,7 @@ class FaceService(UserOperations, LifecycleOperations, ReportOperations, Evaluat
             else:
                 searched, skipped = pick_searched(detected, quality)
                 faces = [searched] if searched is not None else []
+            probes = crops_of(faces) if decision.review_required else []
             self.engine.embed_faces(faces)
             searches = []
             for face in faces:
@@ -590,6 +618,8 @@ class FaceService(UserOperations, LifecycleOperations, ReportOperations, Evaluat
             unsearched = [UnindexedFace(f, reasons) for f, reasons in skipped]
             self._matched(ctx, collection_id, [h for s in searches for h in s.matches])
             result = SearchResult(collection_id, model, thr, k, searches, digest, mode, unsearched)
+            result.gallery_size = info.face_count
+            result.probe_crops = probes
             outcome = {
                 "faces_searched": len(searches),
                 "faces_not_searched": len(unsearched),
@@ -599,7 +629,10 @@ class FaceService(UserOperations, LifecycleOperations, ReportOperations, Evaluat
             }
             return result, outcome
 
-        return self.unit.run(ctx, "faces.search_by_image", request, work, lead_results=search_rows)
+        return self.unit.run(
+            ctx, "faces.search_by_image", request, work, lead_results=search_rows,
+            lead_extras=lead_extras,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ 1:1 and detection
     def compare(

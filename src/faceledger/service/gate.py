@@ -3,9 +3,10 @@
 The service asks ``gate.decide(ctx, operation, request)`` before touching the store, and calls
 ``gate.record(...)`` exactly once per request, allowed or denied, after the outcome is known.
 Governance (policy, review, audit log) implements this protocol (``GovernedGate``). A gate that
-can hold results for human review also has ``withhold(ctx, operation, decision, results) ->
-lead`` and ``transaction()`` (the lead and its record commit together); the unit of work
-refuses decisions that require review when the gate has no ``withhold``.
+can hold results for human review also has ``withhold(ctx, operation, decision, results,
+crops=()) -> lead`` (``crops``: JPEGs of the searched faces, for the reviewers) and
+``transaction()`` (the lead and its record commit together); the unit of work refuses
+decisions that require review when the gate has no ``withhold``.
 """
 
 from __future__ import annotations

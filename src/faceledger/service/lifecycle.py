@@ -13,6 +13,9 @@ mixin of it, like ``service.users``), decided by the policy, tenant-scoped and r
   the policy's cap, counted from enrolment; an expired consent; a closed case). One record per
   purge, with the face ids and counts.
 - ``case.close``: records the case as closed and deletes what was enrolled under it.
+- Face crops (``service.crops``) go with their faces; a lead's probe crops are dropped by a
+  purge once the lead has been closed longer than the policy's cap, by closing its case, and
+  by erasing a subject it names.
 - ``subject.erase``: a data subject's faces, users and consent records across the organization's
   collections, and the rows of review leads that name them, in one request; returns a receipt
   with the audit record's seq and hash. Deleted rows are zeroed (``secure_delete``) and the
@@ -70,6 +73,8 @@ class Deletion:
     consent: ConsentRecord | None = None
     case_ref: str | None = None
     already_closed: bool = False
+    lead_crops: list[str] = field(default_factory=list)
+    """Leads whose probe crops were dropped (their retention ended, or their case closed)."""
 
     @property
     def face_ids(self) -> list[str]:
@@ -395,7 +400,8 @@ class LifecycleOperations:
                 due.setdefault(face.collection_id, []).append(face.face_id)
                 done.reasons[face.reason] = done.reasons.get(face.reason, 0) + 1
             self._delete(ctx, due, done)
-            return done, done.outcome()
+            done.lead_crops = self._drop_lead_crops(ctx, cap_days=cap)  # type: ignore[attr-defined]
+            return done, {**done.outcome(), "lead_crops_dropped": done.lead_crops}
 
         return self.unit.run(ctx, "retention.purge", {}, work, writes=True)
 
@@ -413,7 +419,8 @@ class LifecycleOperations:
                 ctx.tenant_id, ref, by=ctx.principal_id, at=now
             )
             self._delete(ctx, self.store.case_faces(ctx.tenant_id, ref), done)
-            return done, done.outcome()
+            done.lead_crops = self._drop_lead_crops(ctx, case_ref=ref)  # type: ignore[attr-defined]
+            return done, {**done.outcome(), "lead_crops_dropped": done.lead_crops}
 
         return self.unit.run(ctx, "case.close", {"case_ref": ref}, work, writes=True)
 
@@ -451,11 +458,13 @@ class LifecycleOperations:
                 for user_id in ids:
                     self.store.delete_user(ctx.tenant_id, collection_id, user_id)
             consents = self.store.delete_consents(ctx.tenant_id, held.consent_ids)
+            dropped = self._drop_lead_crops(ctx, lead_ids=sorted(leads))  # type: ignore[attr-defined]
             receipt = ErasureReceipt(done.at, done.faces, held.users, consents, leads)
             outcome = {
                 "face_ids": done.face_ids, "count": len(done.face_ids),
                 "user_ids": [u for ids in held.users.values() for u in ids],
                 "consent_ids": consents, "lead_ids": sorted(leads), "counts": receipt.counts(),
+                "lead_crops_dropped": dropped,
             }  # fmt: skip
             return receipt, outcome
 

@@ -75,6 +75,10 @@ class SearchResult:
     unsearched_faces: list[UnindexedFace] = field(default_factory=list)
     """Faces of the image not searched, with why (quality filter, not the largest); not in
     ``to_dict`` (the /v1 answer), read by the Rekognition front end."""
+    probe_crops: list[bytes] = field(default_factory=list)
+    """Crops of the searched faces, kept with a lead for its reviewers (never returned)."""
+    gallery_size: int | None = None
+    """Faces in the collection when it was searched (one comparison each)."""
 
     @property
     def matches(self) -> list[FaceHit]:

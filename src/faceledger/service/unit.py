@@ -117,11 +117,14 @@ class UnitOfWork:
         writes: bool = False,
         decision: Decision | None = None,
         lead_results: Callable[[R], list[dict[str, Any]]] | None = None,
+        lead_extras: Callable[[R], dict[str, Any]] | None = None,
     ) -> Governed[R]:
         """decide → (prepare) → work → record once, whatever happens.
 
         ``work(decision)`` returns ``(result, outcome)``; with ``prepare``, ``work(decision,
-        prepared)``. ``writes``: the work changes the store; it runs in one store transaction
+        prepared)``. ``lead_extras``: what else a lead keeps for its reviewers (keyword
+        arguments of the gate's ``withhold``: ``crops`` of the searched faces, the
+        ``search``). ``writes``: the work changes the store; it runs in one store transaction
         with its staged audit event. ``decision``: one made earlier by :meth:`decide` (bulk
         indexing decides every image before any work)."""
         if decision is None:
@@ -146,7 +149,8 @@ class UnitOfWork:
             self._error(ctx, operation, request, decision, "internal", type(exc).__name__)
             raise
         if decision.review_required:
-            self._withhold(ctx, operation, request, decision, result, outcome, lead_results)
+            extras = lead_extras(result) if lead_extras is not None else {}
+            self._withhold(ctx, operation, request, decision, result, outcome, lead_results, extras)
         outcome = {"status": "ok", **outcome}
         self.gate.record(ctx, operation, decision, request=request, outcome=outcome)
         return Governed(result, decision)
@@ -213,6 +217,7 @@ class UnitOfWork:
         result: Any,
         outcome: dict[str, Any],
         lead_results: Callable[[Any], list[dict[str, Any]]] | None,
+        extras: dict[str, Any] | None = None,
     ) -> None:
         """Hold the results as a lead; the lead and the request's record commit together."""
         rows = lead_results(result) if lead_results is not None else []
@@ -220,7 +225,7 @@ class UnitOfWork:
         try:
             transaction = getattr(self.gate, "transaction", contextlib.nullcontext)
             with transaction():
-                lead = withhold(ctx, operation, decision, rows)
+                lead = withhold(ctx, operation, decision, rows, **(extras or {}))
                 outcome = {**outcome, "status": "withheld", "lead_id": lead.id}
                 self.gate.record(ctx, operation, decision, request=request, outcome=outcome)
         except BaseException as exc:

@@ -51,6 +51,8 @@ class CollectionInfo:
     face_count: int
     user_count: int
     image_count: int
+    keep_crops: bool | None = None
+    """Whether enrolment keeps a crop of each face (set by ``describe_collection``)."""
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -53,6 +53,8 @@ from faceledger.store.base import (
     check_limit,
 )
 from faceledger.store.index import DIM, ExactIndex
+from faceledger.store.sqlite_crops import SQLiteCrops
+from faceledger.store.sqlite_crops import migrate as migrate_crops
 from faceledger.store.sqlite_idempotency import SQLiteIdempotency
 from faceledger.store.sqlite_idempotency import migrate as migrate_idempotency
 from faceledger.store.sqlite_lifecycle import SQLiteLifecycle
@@ -156,7 +158,7 @@ class _Collection:
     created_at: str
 
 
-class SQLiteStore(SQLiteLifecycle, SQLiteIdempotency, FaceStore):
+class SQLiteStore(SQLiteLifecycle, SQLiteIdempotency, SQLiteCrops, FaceStore):
     """A :class:`FaceStore` in one SQLite file. Safe to share between threads of a process and
     to open from several processes at once (one writer at a time, readers never blocked)."""
 
@@ -228,6 +230,7 @@ class SQLiteStore(SQLiteLifecycle, SQLiteIdempotency, FaceStore):
                     c.execute(f"ALTER TABLE faces ADD COLUMN {column} INTEGER")
             migrate_lifecycle(c)  # consents, retention, cases (additive)
             migrate_idempotency(c)  # client request tokens (additive)
+            migrate_crops(c)  # face crops for review (additive)
             c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # ------------------------------------------------------------------ transactions

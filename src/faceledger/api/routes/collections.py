@@ -31,7 +31,9 @@ CollectionId = Annotated[str, Path(pattern=ID_PATTERN, description="Collection i
 class NewCollection(Body):
     collection_id: str = Field(pattern=ID_PATTERN)
     retention_days: int | None = Field(
-        None, ge=1, le=36_500,
+        None,
+        ge=1,
+        le=36_500,
         description="Days a face is kept after enrolment (default: the policy's cap).",
     )
     until_case_closed: bool = Field(
@@ -40,6 +42,11 @@ class NewCollection(Body):
     days_since_match: int | None = Field(
         None, ge=1, le=36_500,
         description="Days a face is kept after a search last returned it (or its enrolment).",
+    )
+    keep_crops: bool | None = Field(
+        None,
+        description="Keep a small crop of each enrolled face for reviewers (default: when the"
+        " policy holds this organization's searches for human review).",
     )
 
 
@@ -53,6 +60,7 @@ def create_collection(body: NewCollection, ctx: Principal, svc: Service) -> dict
     g = svc.create_collection(
         ctx, body.collection_id, retention_days=body.retention_days,
         until_case_closed=body.until_case_closed, days_since_match=body.days_since_match,
+        keep_crops=body.keep_crops,
     )  # fmt: skip
     return with_decision(g, {"collection": g.result.to_dict()})
 
@@ -64,8 +72,7 @@ def list_collections(
     g = svc.list_collections(ctx, limit=limit, next_token=next_token)
     page = g.result
     return with_decision(
-        g,
-        {"collections": [c.to_dict() for c in page.items], "next_token": page.next_token}
+        g, {"collections": [c.to_dict() for c in page.items], "next_token": page.next_token}
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Annotated, Any
 
 from fastapi import Query, Request, UploadFile
@@ -27,6 +29,20 @@ def governance(request: Request) -> GovernanceService:
 def with_decision(governed: Governed[Any], body: dict[str, Any]) -> dict[str, Any]:
     """A response body with the decision that allowed it."""
     return {**body, "decision": decision_dict(governed.decision)}
+
+
+def crop_body(
+    governed: Governed[bytes], *, lead_id: str | None = None, face_id: str | None = None,
+    probe: int | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The JSON body of a crop (the JPEG in base64) with its decision."""
+    data = governed.result
+    body = {
+        "lead_id": lead_id, "face_id": face_id, "probe": probe, "content_type": "image/jpeg",
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "image_base64": base64.b64encode(data).decode("ascii"),
+    }  # fmt: skip
+    return with_decision(governed, {k: v for k, v in body.items() if v is not None})
 
 
 def read_upload(upload: UploadFile) -> bytes:

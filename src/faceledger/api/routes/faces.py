@@ -7,7 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 
 from faceledger.api.deps import Principal
-from faceledger.api.models import DeletedFaces, FaceList, FaceSearchResponse, IndexFacesResponse
+from faceledger.api.models import (
+    DeletedFaces,
+    FaceList,
+    FaceSearchResponse,
+    IndexFacesResponse,
+)
+from faceledger.api.models_crops import Crop
 from faceledger.api.routes.common import (
     APPROXIMATE_HELP,
     COMMON_ERRORS,
@@ -20,6 +26,7 @@ from faceledger.api.routes.common import (
     Limit,
     NextToken,
     SearchOptions,
+    crop_body,
     faces,
     read_upload,
     with_decision,
@@ -73,8 +80,7 @@ def list_faces(
     g = svc.list_faces(ctx, collection_id, limit=limit, next_token=next_token, user_id=user_id)
     page = g.result
     return with_decision(
-        g,
-        {"faces": [f.to_dict() for f in page.items], "next_token": page.next_token}
+        g, {"faces": [f.to_dict() for f in page.items], "next_token": page.next_token}
     )
 
 
@@ -130,3 +136,16 @@ def search_by_face(
         max_results=options.max_results, approximate=options.approximate,
     )  # fmt: skip
     return with_decision(g, {"status": "ok", **g.result.to_dict()})
+
+
+@router.get(
+    "/faces/{face_id}/crop",
+    summary="The crop of an enrolled face, where its collection keeps crops (recorded).",
+    response_model=Crop,
+    responses={**COMMON_ERRORS, **NOT_FOUND},
+)
+def face_crop(
+    collection_id: CollectionId, face_id: FaceId, ctx: Principal, svc: Service
+) -> dict[str, Any]:
+    g = svc.face_crop(ctx, collection_id, face_id)
+    return crop_body(g, face_id=face_id)

@@ -9,19 +9,25 @@ from pydantic import Field
 
 from faceledger.api.deps import Principal
 from faceledger.api.models import LeadList, LeadResponse
+from faceledger.api.models_crops import Crop
 from faceledger.api.routes.common import (
     COMMON_ERRORS,
     CONFLICT,
+    ID_PATTERN,
     NOT_FOUND,
     TOO_LARGE,
     Body,
+    crop_body,
+    faces,
     governance,
     with_decision,
 )
+from faceledger.service.faces import FaceService
 from faceledger.service.governance import GovernanceService
 
 router = APIRouter(prefix="/v1/leads", tags=["leads and reviews"])
 Service = Annotated[GovernanceService, Depends(governance)]
+Faces = Annotated[FaceService, Depends(faces)]
 LeadId = Annotated[str, Path(pattern=r"^lead_[0-9a-f]{1,64}$", description="Lead id.")]
 
 
@@ -63,6 +69,35 @@ def list_leads(
 def get_lead(lead_id: LeadId, ctx: Principal, svc: Service) -> dict[str, Any]:
     g = svc.get_lead(ctx, lead_id)
     return with_decision(g, {"lead": g.result.to_dict()})
+
+
+@router.get(
+    "/{lead_id}/crops/probe/{probe}",
+    summary="The crop of a lead's searched face (reviewers; the requester once released).",
+    response_model=Crop,
+    responses={**COMMON_ERRORS, **NOT_FOUND},
+)
+def probe_crop(
+    lead_id: LeadId, probe: Annotated[int, Path(ge=0, le=99)], ctx: Principal, svc: Faces
+) -> dict[str, Any]:
+    g = svc.lead_crop(ctx, lead_id, probe=probe)
+    return crop_body(g, lead_id=lead_id, probe=probe)
+
+
+@router.get(
+    "/{lead_id}/crops/faces/{face_id}",
+    summary="The crop of a lead's candidate face (reviewers; the requester once released).",
+    response_model=Crop,
+    responses={**COMMON_ERRORS, **NOT_FOUND},
+)
+def candidate_crop(
+    lead_id: LeadId,
+    face_id: Annotated[str, Path(pattern=ID_PATTERN)],
+    ctx: Principal,
+    svc: Faces,
+) -> dict[str, Any]:
+    g = svc.lead_crop(ctx, lead_id, face_id=face_id)
+    return crop_body(g, lead_id=lead_id, face_id=face_id)
 
 
 @router.post(
