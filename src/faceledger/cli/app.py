@@ -18,6 +18,7 @@ from faceledger.cli import (
     recognition,
     serve,
     users,
+    video,
 )
 
 app = typer.Typer(
@@ -47,6 +48,7 @@ app.add_typer(lifecycle.case_app, name="case")
 app.add_typer(lifecycle.subject_app, name="subject")
 app.command("serve")(serve.serve)
 app.add_typer(fairness.app, name="fairness")
+app.add_typer(video.app, name="video")
 
 
 def _version(value: bool) -> None:

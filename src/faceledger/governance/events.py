@@ -111,6 +111,32 @@ class ReviewStep(AuditEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class JobFinished(AuditEvent):
+    """An asynchronous job ended (kind ``job``): a request decided and recorded when it was
+    submitted (``video.search``), now succeeded, withheld for review, failed or cancelled. Its
+    ``job_id`` ties it to that request's record; the outcome holds result ids and
+    similarities, never footage or embeddings."""
+
+    kind: ClassVar[str] = "job"
+    ctx: RequestContext
+    decision: Decision
+    job_id: str
+    outcome: Mapping[str, Any] = field(default_factory=dict)
+    event_id: str | None = None
+
+    def _fields(self) -> dict[str, Any]:
+        out = context_fields(self.ctx)
+        out.update(
+            job_id=self.job_id,
+            decision=self.decision.to_dict(),
+            outcome=outcome_summary(self.outcome),
+        )
+        if self.event_id:
+            out["event_id"] = self.event_id
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HttpRejected(AuditEvent):
     """A request by a known principal refused before any operation was decided."""
 
@@ -228,6 +254,11 @@ _REQUEST_FIELDS = (
     "retention_days",
     "until_case_closed",
     "user_ids",
+    # video search
+    "video_sha256",
+    "sample_fps",
+    "min_face_size",
+    "job_id",
 )
 
 
@@ -240,7 +271,8 @@ def outcome_summary(outcome: Mapping[str, Any]) -> dict[str, Any]:
     """Status, error, result ids and similarities, lead id, counts."""
     out: dict[str, Any] = {}
     for k in ("status", "error_code", "error", "lead_id", "count", "face_ids", "user_ids",
-              "consent_id", "consent_ids", "lead_ids", "counts"):  # fmt: skip
+              "consent_id", "consent_ids", "lead_ids", "counts", "job_id", "tracks",
+              "samples"):  # fmt: skip
         if outcome.get(k) is not None:
             out[k] = outcome[k]
     results = outcome.get("results")

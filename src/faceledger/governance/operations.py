@@ -27,15 +27,21 @@ FACE_OPERATIONS = (
     "compare",
     "compare.one_to_many",
     "detect",
+    "video.search",
+    "video.get",
+    "video.cancel",
 )
 IDENTIFICATION_OPERATIONS = (
     "faces.search",
     "faces.search_by_image",
     "users.search",
     "compare.one_to_many",
+    "video.search",
 )
 """1:N searches: who is this face? A compare whose target image holds more than one face is
-decided as ``compare.one_to_many``: finding the source among several people is identification."""
+decided as ``compare.one_to_many``: finding the source among several people is identification.
+``video.search`` searches every face of stored footage: one request, decided when it is
+submitted, for the whole asynchronous job."""
 
 LIFECYCLE_OPERATIONS = (
     "consent.record",

@@ -55,6 +55,7 @@ from faceledger.service.users import (
     UserOperations,
     user_distance,
 )
+from faceledger.service.video import VideoOperations
 from faceledger.store.base import (
     MAX_PAGE,
     CollectionInfo,
@@ -136,7 +137,7 @@ def _embed_file(
     return digest, keep, unindexed, image_size(data)
 
 
-class FaceService(UserOperations, LifecycleOperations):
+class FaceService(UserOperations, LifecycleOperations, VideoOperations):
     """The one door to the face store. See the module docstring for the contract."""
 
     def __init__(self, store: FaceStore, engine: Engine, gate: Gate) -> None:

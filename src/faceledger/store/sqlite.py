@@ -55,6 +55,8 @@ from faceledger.store.base import (
 from faceledger.store.index import DIM, ExactIndex
 from faceledger.store.sqlite_lifecycle import SQLiteLifecycle
 from faceledger.store.sqlite_lifecycle import migrate as migrate_lifecycle
+from faceledger.store.sqlite_video import SQLiteVideoJobs
+from faceledger.store.sqlite_video import migrate as migrate_video
 from faceledger.validation import check_id
 
 SCHEMA_VERSION = 3
@@ -154,7 +156,7 @@ class _Collection:
     created_at: str
 
 
-class SQLiteStore(SQLiteLifecycle, FaceStore):
+class SQLiteStore(SQLiteLifecycle, SQLiteVideoJobs, FaceStore):
     """A :class:`FaceStore` in one SQLite file. Safe to share between threads of a process and
     to open from several processes at once (one writer at a time, readers never blocked)."""
 
@@ -225,6 +227,7 @@ class SQLiteStore(SQLiteLifecycle, FaceStore):
                 if column not in columns:
                     c.execute(f"ALTER TABLE faces ADD COLUMN {column} INTEGER")
             migrate_lifecycle(c)  # consents, retention, cases (additive)
+            migrate_video(c)  # video search jobs (additive)
             c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # ------------------------------------------------------------------ transactions

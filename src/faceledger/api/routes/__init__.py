@@ -10,6 +10,7 @@ from faceledger.api.routes import (
     lifecycle,
     recognition,
     users,
+    video,
 )
 
 ROUTERS = [
@@ -22,4 +23,5 @@ ROUTERS = [
     audit.router,
     consents.router,
     lifecycle.router,
+    video.router,
 ]

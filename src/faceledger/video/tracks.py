@@ -1,0 +1,183 @@
+"""Face tracks: faces detected on sampled frames, followed from one sample to the next.
+
+A detection joins the track it most resembles: its box overlaps the track's last box (moved by
+the track's last displacement) and its cheap descriptor (``Engine.link_descriptors``: one chip,
+no augmentation) is close to the track's, or, with no overlap at all, the descriptor alone is
+very close (a face that walked fast). A track not seen for ``max_gap`` samples ends. Each track
+keeps its ``keep_best`` best-quality observations (face size, sharpness, frontal pose: the
+engine's quality measures), and is *described* once, when it ends, by the mean of their
+embeddings in the engine's model: one search per track, not one per frame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from faceledger.engine.types import BoundingBox, Face
+from faceledger.service.quality import QualityFilter, quality_reasons
+from faceledger.video.intake import Sample
+
+LINK_DISTANCE = 0.5
+"""Descriptor distance below which two faces are the same person whatever their boxes (dlib's
+own same-person threshold is 0.6)."""
+OVERLAP_DISTANCE = 0.65
+"""With overlapping boxes (IoU at least ``MIN_IOU``), a looser distance still links."""
+MIN_IOU = 0.2
+DEFAULT_MIN_FACE_SIZE = 40
+"""Shorter side in pixels of the smallest face video search looks for (the engine's default)."""
+
+
+@dataclass(slots=True)
+class Observation:
+    timestamp_ms: int
+    box: BoundingBox
+
+
+@dataclass(slots=True)
+class Track:
+    index: int
+    observations: list[Observation] = field(default_factory=list)
+    best: list[tuple[float, int, Face]] = field(default_factory=list)
+    """(quality rank, timestamp ms, face with chips), best first, at most ``keep_best``."""
+    vector: np.ndarray | None = None
+    last_sample: int = 0
+    velocity: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def first_ms(self) -> int:
+        return self.observations[0].timestamp_ms
+
+    @property
+    def last_ms(self) -> int:
+        return self.observations[-1].timestamp_ms
+
+    def predicted(self) -> BoundingBox:
+        box = self.observations[-1].box
+        dx, dy = self.velocity
+        return BoundingBox(round(box.left + dx), round(box.top + dy), box.width, box.height)
+
+
+def quality_rank(face: Face) -> float:
+    """Higher is better: a large, sharp, frontal face; a face below the LOW bar ranks last."""
+    q = face.quality
+    rank = q.face_size * min(q.sharpness, 100.0) / 100.0
+    rank *= math.cos(math.radians(min(abs(face.pose.yaw), 89.0)))
+    rank *= math.cos(math.radians(min(abs(face.pose.pitch), 89.0)))
+    if quality_reasons(face, QualityFilter.LOW):
+        rank -= 1e6
+    return rank
+
+
+class Tracker:
+    """Feed samples in order; finished tracks come out of :meth:`update` and :meth:`finish`."""
+
+    def __init__(
+        self,
+        engine: object,
+        *,
+        min_face_size: int = DEFAULT_MIN_FACE_SIZE,
+        max_gap: int = 2,
+        keep_best: int = 3,
+    ) -> None:
+        self.engine = engine
+        self.min_face_size = min_face_size
+        self.max_gap = max_gap
+        self.keep_best = keep_best
+        self.active: list[Track] = []
+        self.count = 0
+        self.detections = 0
+
+    def update(self, sample: Sample) -> list[Track]:
+        """Detect on one sample, link, and return the tracks that ended before it."""
+        engine = self.engine
+        faces = engine.detect_pixels(  # type: ignore[attr-defined]
+            sample.pixels, keep_chips=True, min_face_size=self.min_face_size
+        )
+        self.detections += len(faces)
+        vectors = engine.link_descriptors(faces)  # type: ignore[attr-defined]
+        ended = [t for t in self.active if sample.index - t.last_sample > self.max_gap]
+        self.active = [t for t in self.active if t not in ended]
+        for i, track in self._assign(faces, vectors):
+            if track is None:
+                track = Track(self.count)
+                self.count += 1
+                self.active.append(track)
+            self._extend(track, sample, faces[i], vectors[i])
+        return ended
+
+    def finish(self) -> list[Track]:
+        ended, self.active = self.active, []
+        return ended
+
+    def _assign(self, faces: list[Face], vectors: np.ndarray) -> list[tuple[int, Track | None]]:
+        pairs = []
+        for ti, track in enumerate(self.active):
+            predicted = track.predicted()
+            for fi, face in enumerate(faces):
+                d = float(np.linalg.norm(track.vector - vectors[fi]))
+                iou = predicted.iou(face.box)
+                if d < LINK_DISTANCE or (iou >= MIN_IOU and d < OVERLAP_DISTANCE):
+                    pairs.append((d - 0.3 * iou, ti, fi))
+        pairs.sort()
+        used_t: set[int] = set()
+        out: dict[int, Track | None] = {}
+        for _, ti, fi in pairs:
+            if ti in used_t or fi in out:
+                continue
+            used_t.add(ti)
+            out[fi] = self.active[ti]
+        return [(fi, out.get(fi)) for fi in range(len(faces))]
+
+    def _extend(self, track: Track, sample: Sample, face: Face, vector: np.ndarray) -> None:
+        if track.observations:
+            last = track.observations[-1].box
+            steps = max(1, sample.index - track.last_sample)
+            track.velocity = ((face.box.left - last.left) / steps,
+                              (face.box.top - last.top) / steps)  # fmt: skip
+        track.observations.append(Observation(sample.timestamp_ms, face.box))
+        n = len(track.observations)
+        mean = track.vector
+        track.vector = vector if mean is None else mean + (vector - mean) / n
+        track.last_sample = sample.index
+        track.best.append((quality_rank(face), sample.timestamp_ms, face))
+        track.best.sort(key=lambda b: -b[0])
+        for _, _, dropped in track.best[self.keep_best :]:
+            dropped.chips = None
+        del track.best[self.keep_best :]
+
+
+def track_faces(
+    engine: object,
+    samples: Iterable[Sample],
+    *,
+    min_face_size: int = DEFAULT_MIN_FACE_SIZE,
+    on_sample: Callable[[Sample], None] | None = None,
+) -> Iterator[Track]:
+    """Every track of the footage, each as soon as it has ended (then the ones still open)."""
+    tracker = Tracker(engine, min_face_size=min_face_size)
+    for sample in samples:
+        yield from tracker.update(sample)
+        if on_sample is not None:
+            on_sample(sample)
+    yield from tracker.finish()
+
+
+def describe(engine: object, track: Track) -> tuple[np.ndarray | None, Face | None, int | None]:
+    """The track's descriptor in the engine's model (mean of its best observations'
+    embeddings, unit length as the model's own), its best face and that face's timestamp;
+    None when no observation is usable for recognition (all below the LOW quality bar)."""
+    usable = [(t, f) for rank, t, f in track.best if rank > -1e5 and f.chips is not None]
+    if not usable:
+        return None, track.best[0][2] if track.best else None, None
+    faces = [f for _, f in usable]
+    engine.embed_faces(faces)  # type: ignore[attr-defined]
+    vectors = np.stack([f.embedding for f in faces]).astype(np.float64)  # type: ignore[misc]
+    mean = vectors.mean(axis=0)
+    if getattr(getattr(engine, "config", None), "tta", False):  # the model's vectors are unit
+        norm = float(np.linalg.norm(mean))
+        mean = mean / norm if norm > 0 else vectors[0]
+    return mean.astype(np.float32), faces[0], usable[0][0]
