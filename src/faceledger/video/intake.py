@@ -190,7 +190,13 @@ class _open:
         self.container: Any = None
 
     def __enter__(self) -> Any:
-        import av
+        try:
+            import av
+        except ImportError as exc:
+            raise VideoError(
+                "video support needs PyAV: pip install 'faceledger[video]'",
+                code="unsupported_video",
+            ) from exc
 
         src = io.BytesIO(bytes(self.source)) if isinstance(self.source, bytes) else self.source
         try:
