@@ -7,11 +7,10 @@ import pytest
 
 pytest.importorskip("av")
 
-from videodata import Appearance, clip, corrupted, truncated  # noqa: E402
-
 from faceledger.errors import VideoError  # noqa: E402
 from faceledger.video.intake import VideoLimits, probe, sample_frames  # noqa: E402
 from testdata import PORTRAITS, encode, rgb  # noqa: E402
+from videodata import Appearance, clip, corrupted, truncated  # noqa: E402
 
 
 @pytest.fixture(scope="module")

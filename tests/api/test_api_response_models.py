@@ -13,8 +13,10 @@ import pytest
 import schemathesis
 from api_helpers import make_world, missing_person, upload
 
-from faceledger.api import models, models_lifecycle
+from faceledger.api import models, models_lifecycle, models_video
+from faceledger.video.jobs import VideoWorker
 from testdata import PORTRAITS, encode, group_photo
+from videodata import Appearance, clip
 
 C = "/v1/collections/{collection_id}"
 SEARCHES = {
@@ -23,6 +25,8 @@ SEARCHES = {
     ("POST", f"{C}/users/search"),
     ("POST", "/v1/compare"),
 }
+JOBS = {("POST", f"{C}/video-searches")}
+"""Asynchronous jobs: 202 is their success (the job, queued)."""
 
 
 def _operations(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -61,7 +65,11 @@ def test_every_response_of_every_operation_has_a_schema(world) -> None:
                 assert schema["$ref"].endswith("/ErrorBody"), f"{where} {status}"
         if path != "/v1/health":
             assert {"400", "401", "403", "422", "429"} <= statuses, where
-        if (method, path) in SEARCHES:
+        if (method, path) in JOBS:
+            assert op["responses"]["202"]["content"]["application/json"]["schema"]["$ref"] == (
+                "#/components/schemas/VideoSearchJob"
+            )
+        elif (method, path) in SEARCHES:
             assert op["responses"]["202"]["content"]["application/json"]["schema"]["$ref"] == (
                 "#/components/schemas/PendingLead"
             )
@@ -88,7 +96,11 @@ class Checker:
         body = response.json()
         schema = documented[str(status)]["content"]["application/json"]["schema"]
         name = _component_name(schema)  # the model the document names
-        model = getattr(models, name, None) or getattr(models_lifecycle, name)
+        model = (
+            getattr(models, name, None)
+            or getattr(models_lifecycle, name, None)
+            or getattr(models_video, name)
+        )
         model.model_validate(body)
         self.seen.add((method, path))
         return body
@@ -141,10 +153,25 @@ def _research_world(tmp_path, engine, check: Checker) -> None:
         assert check("GET", "/v1/audit-log", r, 200)["records"]
         r = c.delete(f"{p}/faces/{face_id}", headers=h)
         check("DELETE", f"{C}/faces/{{face_id}}", r, 200)
+        _video(w, h, check, tmp_path)  # matches the face of the group photo
         _lifecycle(c, h, check)  # closes case r-1: its faces go
         check("DELETE", C, c.delete(p, headers=h), 200)
     w.app.state.close()
     w.db.close()
+
+
+def _video(w: Any, h: dict[str, str], check: Checker, tmp_path: Any) -> None:
+    c, p = w.client, "/v1/collections/people/video-searches"
+    footage = clip(tmp_path / "v.mp4", [Appearance(PORTRAITS[1], 0.0, 1.0, speed=0)],
+                   seconds=1, size=(400, 300))  # fmt: skip
+    files = {"video": ("v.mp4", footage.read_bytes(), "video/mp4")}
+    job = check("POST", f"{C}/video-searches", c.post(p, files=files, headers=h), 202)
+    other = check("POST", f"{C}/video-searches", c.post(p, files=files, headers=h), 202)
+    j = "/v1/video-searches/{job_id}"
+    assert check("DELETE", j, c.delete(f"/v1/video-searches/{other['job_id']}", headers=h), 200)
+    assert VideoWorker(w.app.state.faces).run_pending() == 1
+    done = check("GET", j, c.get(f"/v1/video-searches/{job['job_id']}", headers=h), 200)
+    assert done["status"] == "succeeded" and done["persons"][0]["matches"], done
 
 
 def _lifecycle(c: Any, h: dict[str, str], check: Checker) -> None:

@@ -10,10 +10,10 @@ import pytest
 pytest.importorskip("av")
 
 from api_helpers import make_world, missing_person, upload  # noqa: E402
-from videodata import Appearance, clip, corrupted, truncated  # noqa: E402
 
 from faceledger.video.jobs import VideoWorker  # noqa: E402
 from testdata import PORTRAITS  # noqa: E402
+from videodata import Appearance, clip, corrupted, truncated  # noqa: E402
 
 ENROLLED = PORTRAITS[:4]
 KNOWN = Appearance(PORTRAITS[0], 1.0, 3.0, x0=40, y=40, speed=40, scale=1.3)
