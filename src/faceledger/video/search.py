@@ -19,7 +19,13 @@ from faceledger.engine.types import BoundingBox
 from faceledger.store.base import FaceHit
 from faceledger.video.intake import DEFAULT_SAMPLE_FPS, Sample, VideoInput, VideoLimits
 from faceledger.video.intake import sample_frames as _sample_frames
-from faceledger.video.tracks import DEFAULT_MIN_FACE_SIZE, Observation, describe, track_faces
+from faceledger.video.tracks import (
+    DEFAULT_MIN_FACE_SIZE,
+    Observation,
+    Tracker,
+    describe,
+    track_faces,
+)
 
 Search = Callable[[np.ndarray], list[FaceHit]]
 
@@ -55,6 +61,8 @@ class VideoSearchResult:
     tracks: list[TrackResult]
     samples: int
     detections: int
+    searched_share: float = 1.0
+    """Share of the sampled frames' pixels the detector searched (the motion gate's work)."""
 
     def cap(self, k: int) -> None:
         """Keep the ``k`` most similar matches over all tracks (a cap per request)."""
@@ -114,21 +122,24 @@ def search_video(
     limits: VideoLimits | None = None,
     on_sample: Callable[[Sample], None] | None = None,
     samples: Sequence[Sample] | None = None,
+    motion: bool = True,
 ) -> VideoSearchResult:
     """Track the faces of ``source`` and search each track once with ``search``."""
     frames = (
         samples if samples is not None else _sample_frames(source, fps=sample_fps, limits=limits)
     )
-    count = 0
+    count, pixels = 0, 0
 
     def seen(sample: Sample) -> None:
-        nonlocal count
+        nonlocal count, pixels
         count += 1
+        pixels += sample.pixels.shape[0] * sample.pixels.shape[1]
         if on_sample is not None:
             on_sample(sample)
 
     results, detections = [], 0
-    for track in track_faces(engine, frames, min_face_size=min_face_size, on_sample=seen):
+    tracker = Tracker(engine, min_face_size=min_face_size, motion=motion)
+    for track in track_faces(engine, frames, on_sample=seen, tracker=tracker):
         detections += len(track.observations)
         vector, face, best_ms = describe(engine, track)
         hits = search(vector) if vector is not None else []
@@ -141,7 +152,8 @@ def search_video(
             )
         )  # fmt: skip
     results.sort(key=lambda t: t.index)
-    return VideoSearchResult(results, count, detections)
+    share = tracker.searched_pixels / pixels if pixels else 1.0
+    return VideoSearchResult(results, count, detections, round(share, 4))
 
 
 def _match(hit: FaceHit) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import numpy as np
 from faceledger.engine.types import BoundingBox, Face
 from faceledger.service.quality import QualityFilter, quality_reasons
 from faceledger.video.intake import Sample
+from faceledger.video.motion import change_map, live_regions
 
 LINK_DISTANCE = 0.5
 """Descriptor distance below which two faces are the same person whatever their boxes (dlib's
@@ -82,21 +83,27 @@ class Tracker:
         min_face_size: int = DEFAULT_MIN_FACE_SIZE,
         max_gap: int = 2,
         keep_best: int = 3,
+        motion: bool = True,
+        full_every: int = 10,
     ) -> None:
         self.engine = engine
         self.min_face_size = min_face_size
         self.max_gap = max_gap
         self.keep_best = keep_best
+        self.motion = motion
+        self.full_every = full_every
         self.active: list[Track] = []
         self.count = 0
         self.detections = 0
+        self.searched_pixels = 0
+        """Pixels searched by the detector (the motion gate's saving shows here)."""
+        self._previous: np.ndarray | None = None
+        self._last_full = -full_every
 
     def update(self, sample: Sample) -> list[Track]:
         """Detect on one sample, link, and return the tracks that ended before it."""
         engine = self.engine
-        faces = engine.detect_pixels(  # type: ignore[attr-defined]
-            sample.pixels, keep_chips=True, min_face_size=self.min_face_size
-        )
+        faces = self._detect(sample)
         self.detections += len(faces)
         vectors = engine.link_descriptors(faces)  # type: ignore[attr-defined]
         ended = [t for t in self.active if sample.index - t.last_sample > self.max_gap]
@@ -108,6 +115,38 @@ class Tracker:
                 self.active.append(track)
             self._extend(track, sample, faces[i], vectors[i])
         return ended
+
+    def _detect(self, sample: Sample) -> list[Face]:
+        """Faces of the sample: in the whole frame, or (motion gate, see ``video.motion``) in
+        the regions that changed or where a track is expected."""
+        pixels = sample.pixels
+        regions = None
+        if self.motion:
+            current = change_map(pixels)
+            if sample.index - self._last_full < self.full_every:
+                expected = [t.predicted() for t in self.active]
+                regions = live_regions(self._previous, current, expected, pixels.shape)
+            self._previous = current
+        detect = self.engine.detect_pixels  # type: ignore[attr-defined]
+        if regions is None:
+            self._last_full = sample.index
+            self.searched_pixels += pixels.shape[0] * pixels.shape[1]
+            return detect(pixels, keep_chips=True, min_face_size=self.min_face_size)
+        found: list[Face] = []
+        for left, top, right, bottom in regions:
+            self.searched_pixels += (right - left) * (bottom - top)
+            crop = np.ascontiguousarray(pixels[top:bottom, left:right])
+            for face in detect(crop, keep_chips=True, min_face_size=self.min_face_size):
+                b = face.box
+                face.box = BoundingBox(b.left + left, b.top + top, b.width, b.height)
+                face.landmarks = face.landmarks + np.array([left, top], dtype=float)
+                found.append(face)
+        found.sort(key=lambda f: -f.box.area)
+        kept: list[Face] = []
+        for face in found:  # a face in two overlapping regions once
+            if all(face.box.iou(k.box) < 0.5 for k in kept):
+                kept.append(face)
+        return kept
 
     def finish(self) -> list[Track]:
         ended, self.active = self.active, []
@@ -156,9 +195,11 @@ def track_faces(
     *,
     min_face_size: int = DEFAULT_MIN_FACE_SIZE,
     on_sample: Callable[[Sample], None] | None = None,
+    motion: bool = True,
+    tracker: Tracker | None = None,
 ) -> Iterator[Track]:
     """Every track of the footage, each as soon as it has ended (then the ones still open)."""
-    tracker = Tracker(engine, min_face_size=min_face_size)
+    tracker = tracker or Tracker(engine, min_face_size=min_face_size, motion=motion)
     for sample in samples:
         yield from tracker.update(sample)
         if on_sample is not None:
