@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the footage maker the tests use
 from faceledger.engine import Engine  # noqa: E402
 from faceledger.engine.similarity import distance_from_similarity  # noqa: E402
 from faceledger.store import SQLiteStore  # noqa: E402
-from faceledger.video.intake import sample_frames  # noqa: E402
+from faceledger.video.intake import probe, sample_frames  # noqa: E402
 from faceledger.video.search import search_video  # noqa: E402
 from videodata import Appearance, clip  # noqa: E402
 
@@ -109,6 +109,7 @@ def main() -> None:
             return store.search("t", "people", vector, k=1, max_distance=max_distance,
                                 model_id=engine.model_id)  # fmt: skip
 
+        probe(path)  # PyAV imported before any timing
         engine.detect_pixels(np.zeros((1080, 1920, 3), np.uint8), min_face_size=MIN_FACE)
         engine.embed_faces(engine.represent(str(portraits[0]))[:0])  # models loaded
         frames = args.seconds * args.fps

@@ -1,9 +1,10 @@
 """Face tracks: faces detected on sampled frames, followed from one sample to the next.
 
-A detection joins the track it most resembles: its box overlaps the track's last box (moved by
-the track's last displacement) and its cheap descriptor (``Engine.link_descriptors``: one chip,
-no augmentation) is close to the track's, or, with no overlap at all, the descriptor alone is
-very close (a face that walked fast). A track not seen for ``max_gap`` samples ends. Each track
+A detection joins the track it most resembles. Where boxes alone tell (the face overlaps one
+track's last box, moved by the track's last displacement, by half, and nothing competes) that is
+the link; otherwise its cheap descriptor (``Engine.link_descriptors``: one chip, no
+augmentation) decides: close to the track's with overlapping boxes, or very close with no
+overlap at all (a face that walked fast). A track not seen for ``max_gap`` samples ends. Each track
 keeps its ``keep_best`` best-quality observations (face size, sharpness, frontal pose: the
 engine's quality measures), and is *described* once, when it ends, by the mean of their
 embeddings in the engine's model: one search per track, not one per frame.
@@ -28,6 +29,9 @@ own same-person threshold is 0.6)."""
 OVERLAP_DISTANCE = 0.65
 """With overlapping boxes (IoU at least ``MIN_IOU``), a looser distance still links."""
 MIN_IOU = 0.2
+SURE_IOU = 0.5
+"""Overlap with a track's predicted box that links a face without a descriptor, when no other
+face or track competes for either."""
 DEFAULT_MIN_FACE_SIZE = 40
 """Shorter side in pixels of the smallest face video search looks for (the engine's default)."""
 
@@ -45,6 +49,8 @@ class Track:
     best: list[tuple[float, int, Face]] = field(default_factory=list)
     """(quality rank, timestamp ms, face with chips), best first, at most ``keep_best``."""
     vector: np.ndarray | None = None
+    """Mean cheap descriptor of the observations that needed one to be linked."""
+    described: int = 0
     last_sample: int = 0
     velocity: tuple[float, float] = (0.0, 0.0)
 
@@ -95,6 +101,7 @@ class Tracker:
         self.active: list[Track] = []
         self.count = 0
         self.detections = 0
+        self.descriptors = 0
         self.searched_pixels = 0
         """Pixels searched by the detector (the motion gate's saving shows here)."""
         self._previous: np.ndarray | None = None
@@ -105,16 +112,38 @@ class Tracker:
         engine = self.engine
         faces = self._detect(sample)
         self.detections += len(faces)
-        vectors = engine.link_descriptors(faces)  # type: ignore[attr-defined]
         ended = [t for t in self.active if sample.index - t.last_sample > self.max_gap]
         self.active = [t for t in self.active if t not in ended]
-        for i, track in self._assign(faces, vectors):
+        sure = self._unambiguous(faces)
+        rest = [i for i in range(len(faces)) if i not in sure]
+        vectors = engine.link_descriptors([faces[i] for i in rest])  # type: ignore[attr-defined]
+        self.descriptors += len(rest)
+        taken = set(sure.values())
+        open_tracks = [t for t in self.active if id(t) not in taken]
+        links = self._assign([faces[i] for i in rest], vectors, open_tracks)
+        for i, track in sure.items():
+            self._extend(next(t for t in self.active if id(t) == track), sample, faces[i], None)
+        for j, track in links:
             if track is None:
                 track = Track(self.count)
                 self.count += 1
                 self.active.append(track)
-            self._extend(track, sample, faces[i], vectors[i])
+            self._extend(track, sample, faces[rest[j]], vectors[j])
         return ended
+
+    def _unambiguous(self, faces: list[Face]) -> dict[int, int]:
+        """Face index → id of its track, where boxes alone tell: the face overlaps one track's
+        predicted box by ``SURE_IOU`` and that box overlaps no other face so much. These faces
+        need no descriptor (the cheap one costs about as much as detecting in a small region)."""
+        overlaps = [
+            [f for f, face in enumerate(faces) if t.predicted().iou(face.box) >= SURE_IOU]
+            for t in self.active
+        ]
+        out: dict[int, int] = {}
+        for t, hits in enumerate(overlaps):
+            if len(hits) == 1 and sum(hits[0] in o for o in overlaps) == 1:
+                out[hits[0]] = id(self.active[t])
+        return out
 
     def _detect(self, sample: Sample) -> list[Face]:
         """Faces of the sample: in the whole frame, or (motion gate, see ``video.motion``) in
@@ -152,9 +181,11 @@ class Tracker:
         ended, self.active = self.active, []
         return ended
 
-    def _assign(self, faces: list[Face], vectors: np.ndarray) -> list[tuple[int, Track | None]]:
+    def _assign(
+        self, faces: list[Face], vectors: np.ndarray, tracks: list[Track]
+    ) -> list[tuple[int, Track | None]]:
         pairs = []
-        for ti, track in enumerate(self.active):
+        for ti, track in enumerate(tracks):
             predicted = track.predicted()
             for fi, face in enumerate(faces):
                 d = float(np.linalg.norm(track.vector - vectors[fi]))
@@ -168,19 +199,20 @@ class Tracker:
             if ti in used_t or fi in out:
                 continue
             used_t.add(ti)
-            out[fi] = self.active[ti]
+            out[fi] = tracks[ti]
         return [(fi, out.get(fi)) for fi in range(len(faces))]
 
-    def _extend(self, track: Track, sample: Sample, face: Face, vector: np.ndarray) -> None:
+    def _extend(self, track: Track, sample: Sample, face: Face, vector: np.ndarray | None) -> None:
         if track.observations:
             last = track.observations[-1].box
             steps = max(1, sample.index - track.last_sample)
             track.velocity = ((face.box.left - last.left) / steps,
                               (face.box.top - last.top) / steps)  # fmt: skip
         track.observations.append(Observation(sample.timestamp_ms, face.box))
-        n = len(track.observations)
-        mean = track.vector
-        track.vector = vector if mean is None else mean + (vector - mean) / n
+        if vector is not None:
+            track.described += 1
+            mean = track.vector
+            track.vector = vector if mean is None else mean + (vector - mean) / track.described
         track.last_sample = sample.index
         track.best.append((quality_rank(face), sample.timestamp_ms, face))
         track.best.sort(key=lambda b: -b[0])
