@@ -40,7 +40,7 @@ from faceledger.settings import Settings
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 """Largest request body accepted (bytes); larger is 413 before the body is read."""
 DEFAULT_MAX_VIDEO_BODY = 512 * 1024 * 1024
-"""Largest body of a video upload (``POST .../video-searches``)."""
+"""Largest body of a video upload (``POST .../video-searches``, ``POST .../shares``)."""
 
 log = logging.getLogger("faceledger.api")
 
@@ -115,7 +115,7 @@ class RequestGuard:
         started = False
         max_body = self.max_body
         if scope.get("method") == "POST" and str(scope.get("path", "")).endswith(
-            "/video-searches"
+            ("/video-searches", "/shares")
         ):
             max_body = self.max_video_body
 

@@ -10,7 +10,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from faceledger.api.models import BoundingBox, DecisionField, FaceRecord, Model, omitted
 
-__all__ = ["VideoSearchJob"]
+__all__ = ["VideoJobSummary", "VideoSearchJob"]
 
 
 class VideoInfo(Model):
@@ -71,8 +71,8 @@ class Person(Model):
     matches: list[PersonMatch] = Field(description="The matches of the person's track.")
 
 
-class VideoSearchJob(Model):
-    """A video search job: its status and progress, and once it succeeded, its results."""
+class VideoJobSummary(Model):
+    """A video search job: its status and progress."""
 
     job_id: str
     collection_id: str
@@ -88,6 +88,11 @@ class VideoSearchJob(Model):
     created_at: str
     updated_at: str
     finished_at: str | None
+
+
+class VideoSearchJob(VideoJobSummary):
+    """A video search job: its status and progress, and once it succeeded, its results."""
+
     threshold: float | None = Field(description="Similarity a match reached (policy floor).")
     tracks: list[VideoTrack] | None = Field(description="Every track, once the job has ended.")
     persons: list[Person] | None = Field(description="A page of sampled appearances, by time.")

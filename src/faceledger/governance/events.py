@@ -259,6 +259,16 @@ _REQUEST_FIELDS = (
     "sample_fps",
     "min_face_size",
     "job_id",
+    # footage requests (a camera's location is not biometric data)
+    "footage_request_id",
+    "camera_id",
+    "camera_name",
+    "share_id",
+    "event_type",
+    "window",
+    "lat",
+    "lon",
+    "radius_m",
 )
 
 
@@ -272,7 +282,7 @@ def outcome_summary(outcome: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k in ("status", "error_code", "error", "lead_id", "count", "face_ids", "user_ids",
               "consent_id", "consent_ids", "lead_ids", "counts", "job_id", "tracks",
-              "samples"):  # fmt: skip
+              "samples", "job_ids", "share_id", "camera_id", "footage_request_id"):  # fmt: skip
         if outcome.get(k) is not None:
             out[k] = outcome[k]
     results = outcome.get("results")

@@ -37,6 +37,7 @@ IDENTIFICATION_OPERATIONS = (
     "users.search",
     "compare.one_to_many",
     "video.search",
+    "footage.search",
 )
 """1:N searches: who is this face? A compare whose target image holds more than one face is
 decided as ``compare.one_to_many``: finding the source among several people is identification.
@@ -54,6 +55,19 @@ LIFECYCLE_OPERATIONS = (
 )
 """The biometric data lifecycle: consent records, retention purges, closing a case (which ends
 the retention of what was enrolled for it), erasing a data subject."""
+
+FOOTAGE_OPERATIONS = (
+    "camera.register",
+    "footage.request",
+    "footage.inbox",
+    "footage.share",
+    "footage.decline",
+    "footage.revoke",
+    "footage.search",
+)
+"""Footage that camera owners choose to share for a case: owners register cameras, see the
+requests covering them, share clips, decline, revoke; an agency opens requests and searches
+only the clips shared with it (``footage.search``, identification)."""
 
 LEAD_OPERATIONS = ("leads.list", "leads.get")
 """The requester's view of their own review leads (results once released)."""
@@ -80,6 +94,7 @@ KNOWN_OPERATIONS = (
     + AUDIT_OPERATIONS
     + ADMIN_OPERATIONS
     + LIFECYCLE_OPERATIONS
+    + FOOTAGE_OPERATIONS
 )
 
 ROLES = ("admin", "operator", "reviewer", "auditor")
@@ -89,7 +104,7 @@ def required_role(operation: str) -> str | None:
     """The role an operation needs whatever the policy says; None for an unknown operation."""
     if operation in FACE_OPERATIONS or operation in LEAD_OPERATIONS:
         return "operator"
-    if operation in LIFECYCLE_OPERATIONS:
+    if operation in LIFECYCLE_OPERATIONS or operation in FOOTAGE_OPERATIONS:
         return "operator"
     if operation in REVIEW_OPERATIONS:
         return "reviewer"

@@ -34,6 +34,7 @@ from faceledger.errors import FaceledgerError, ImageError
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
 from faceledger.images import ImageInput, image_size
+from faceledger.service.footage import FootageOperations
 from faceledger.service.gate import Gate
 from faceledger.service.intake import image_digest
 from faceledger.service.lifecycle import LifecycleOperations
@@ -137,7 +138,7 @@ def _embed_file(
     return digest, keep, unindexed, image_size(data)
 
 
-class FaceService(UserOperations, LifecycleOperations, VideoOperations):
+class FaceService(UserOperations, LifecycleOperations, VideoOperations, FootageOperations):
     """The one door to the face store. See the module docstring for the contract."""
 
     def __init__(self, store: FaceStore, engine: Engine, gate: Gate) -> None:

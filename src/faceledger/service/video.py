@@ -261,6 +261,7 @@ class VideoOperations:
         body: dict[str, Any] | None = None,
         error: tuple[str, str] | None = None,
     ) -> VideoJob:
+        operation = job.params.get("operation", "video.search")
         outcome: dict[str, Any] = {"job_id": job.job_id, "status": status}
         if error is not None:
             outcome.update(error=error[0], message=error[1])
@@ -273,7 +274,7 @@ class VideoOperations:
                 status = outcome["status"] = "withheld"
                 withhold = self.gate.withhold  # type: ignore[attr-defined]
                 with self.gate.transaction():  # type: ignore[attr-defined]
-                    lead = withhold(ctx, "video.search", decision, rows)
+                    lead = withhold(ctx, operation, decision, rows)
                     lead_id = outcome["lead_id"] = lead.id
                     self.gate.auditlog.append(  # type: ignore[attr-defined]
                         JobFinished(
@@ -299,7 +300,7 @@ class VideoOperations:
                 ended = self.store.finish_video_job(
                     job.job_id, status, result=stored, error=error, lead_id=lead_id
                 )
-            event = JobFinished(operation="video.search", ctx=ctx, decision=decision,
+            event = JobFinished(operation=operation, ctx=ctx, decision=decision,
                                 job_id=job.job_id, outcome=outcome, event_id=event_id)  # fmt: skip
             self.store.stage_event(event_id, serialize_event(event))
         with contextlib.suppress(Exception):  # committed and staged: the next flush appends it

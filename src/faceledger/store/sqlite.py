@@ -53,6 +53,8 @@ from faceledger.store.base import (
     check_limit,
 )
 from faceledger.store.index import DIM, ExactIndex
+from faceledger.store.sqlite_footage import SQLiteFootage
+from faceledger.store.sqlite_footage import migrate as migrate_footage
 from faceledger.store.sqlite_lifecycle import SQLiteLifecycle
 from faceledger.store.sqlite_lifecycle import migrate as migrate_lifecycle
 from faceledger.store.sqlite_video import SQLiteVideoJobs
@@ -156,7 +158,7 @@ class _Collection:
     created_at: str
 
 
-class SQLiteStore(SQLiteLifecycle, SQLiteVideoJobs, FaceStore):
+class SQLiteStore(SQLiteLifecycle, SQLiteVideoJobs, SQLiteFootage, FaceStore):
     """A :class:`FaceStore` in one SQLite file. Safe to share between threads of a process and
     to open from several processes at once (one writer at a time, readers never blocked)."""
 
@@ -228,6 +230,7 @@ class SQLiteStore(SQLiteLifecycle, SQLiteVideoJobs, FaceStore):
                     c.execute(f"ALTER TABLE faces ADD COLUMN {column} INTEGER")
             migrate_lifecycle(c)  # consents, retention, cases (additive)
             migrate_video(c)  # video search jobs (additive)
+            migrate_footage(c)  # cameras, footage requests, shares (additive)
             c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # ------------------------------------------------------------------ transactions

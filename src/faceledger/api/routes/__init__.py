@@ -5,6 +5,7 @@ from faceledger.api.routes import (
     collections,
     consents,
     faces,
+    footage,
     health,
     leads,
     lifecycle,
@@ -24,4 +25,5 @@ ROUTERS = [
     consents.router,
     lifecycle.router,
     video.router,
+    footage.router,
 ]
