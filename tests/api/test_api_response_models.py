@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 import schemathesis
-from api_helpers import make_world, missing_person, upload
+from api_helpers import add_org, make_world, missing_person, upload
 
-from faceledger.api import models, models_lifecycle, models_video
+from faceledger.api import models, models_footage, models_lifecycle, models_video
 from faceledger.video.jobs import VideoWorker
 from testdata import PORTRAITS, encode, group_photo
 from videodata import Appearance, clip
@@ -25,8 +25,11 @@ SEARCHES = {
     ("POST", f"{C}/users/search"),
     ("POST", "/v1/compare"),
 }
-JOBS = {("POST", f"{C}/video-searches")}
-"""Asynchronous jobs: 202 is their success (the job, queued)."""
+JOBS = {
+    ("POST", f"{C}/video-searches"): "VideoSearchJob",
+    ("POST", "/v1/footage-requests/{request_id}/searches"): "FootageSearchResponse",
+}
+"""Asynchronous jobs: 202 is their success (the jobs, queued)."""
 
 
 def _operations(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -67,7 +70,7 @@ def test_every_response_of_every_operation_has_a_schema(world) -> None:
             assert {"400", "401", "403", "422", "429"} <= statuses, where
         if (method, path) in JOBS:
             assert op["responses"]["202"]["content"]["application/json"]["schema"]["$ref"] == (
-                "#/components/schemas/VideoSearchJob"
+                f"#/components/schemas/{JOBS[method, path]}"
             )
         elif (method, path) in SEARCHES:
             assert op["responses"]["202"]["content"]["application/json"]["schema"]["$ref"] == (
@@ -99,7 +102,8 @@ class Checker:
         model = (
             getattr(models, name, None)
             or getattr(models_lifecycle, name, None)
-            or getattr(models_video, name)
+            or getattr(models_video, name, None)
+            or getattr(models_footage, name)
         )
         model.model_validate(body)
         self.seen.add((method, path))
@@ -174,6 +178,33 @@ def _video(w: Any, h: dict[str, str], check: Checker, tmp_path: Any) -> None:
     assert done["status"] == "succeeded" and done["persons"][0]["matches"], done
 
 
+def _footage(w: Any, agency: dict[str, str], check: Checker, tmp_path: Any) -> None:
+    c = w.client
+    owner = {"Authorization": f"Bearer {add_org(w, 'house', 'camera-owner').keys['operator']}"}
+    r = c.post("/v1/cameras", json={"name": "door", "lat": 51.5, "lon": -0.1}, headers=owner)
+    camera = check("POST", "/v1/cameras", r, 201)["camera"]["camera_id"]
+    ask = {"start": "2024-05-01T01:00:00Z", "end": "2024-05-01T02:00:00Z", "lat": 51.5,
+           "lon": -0.1, "radius_m": 100, "reason": "A missing person was seen here."}  # fmt: skip
+    r = c.post("/v1/footage-requests", json=ask, headers=agency)
+    fr = check("POST", "/v1/footage-requests", r, 201)["footage_request"]["request_id"]
+    r = c.get("/v1/footage-requests/inbox", headers=owner)
+    assert check("GET", "/v1/footage-requests/inbox", r, 200)["requests"]
+    footage = clip(tmp_path / "door.mp4", [], seconds=1, size=(160, 120))
+    files = {"video": ("door.mp4", footage.read_bytes(), "video/mp4")}
+    path = "/v1/footage-requests/{request_id}"
+    for _ in range(2):
+        r = c.post(f"/v1/footage-requests/{fr}/shares", files=files, data={"camera_id": camera},
+                   headers=owner)  # fmt: skip
+        share = check("POST", f"{path}/shares", r, 201)["share"]["share_id"]
+    r = c.delete(f"/v1/footage-shares/{share}", headers=owner)
+    assert check("DELETE", "/v1/footage-shares/{share_id}", r, 200)["share"]["status"] == "revoked"
+    r = c.post(f"/v1/footage-requests/{fr}/decline", headers=owner)
+    check("POST", f"{path}/decline", r, 200)
+    r = c.post(f"/v1/footage-requests/{fr}/searches", json={"collection_id": "people"},
+               headers=agency)  # fmt: skip
+    assert len(check("POST", f"{path}/searches", r, 202)["jobs"]) == 1
+
+
 def _lifecycle(c: Any, h: dict[str, str], check: Checker) -> None:
     consent = {"subject_ref": "s-1", "collections": ["people"], "evidence_ref": "form 1"}
     r = c.post("/v1/consents", json=consent, headers=h)
@@ -232,6 +263,7 @@ def test_a_real_success_response_of_every_operation_matches_the_document(
         if other["id"] != first:
             r = c.post(f"/v1/leads/{other['id']}/reject", json={"note": "no"}, headers=r1)
             check("POST", f"{lead}/reject", r, 200)
+    _footage(world, h, check, tmp_path)
     # the check saw every /v1 operation of the document
     assert check.seen == set(_operations(check.doc)), set(_operations(check.doc)) - check.seen
 
