@@ -158,5 +158,13 @@ def test_released_results_page_by_time_and_jobs_cancel(tmp_path, engine, footage
         (track,) = [t for t in body["tracks"] if t["index"] in matched]
         assert _close(track, KNOWN)
         assert track["matches"][0]["face"]["face_id"] == ids[PORTRAITS[0].name]
+        # erasing the subject removes the matches naming it from finished jobs too
+        r = c.post("/v1/subjects/erase", json={"subject_ref": "c-1"}, headers=h)
+        assert r.status_code == 200, r.text
+        after = c.get(f"/v1/video-searches/{job_id}", params={"limit": 100}, headers=h).json()
+        assert all(not t["matches"] for t in after["tracks"])
+        assert all(not p["matches"] for p in after["persons"]) and len(after["persons"]) == 8
+        (erased,) = w.records(operation="subject.erase")
+        assert erased["outcome"]["counts"]["video_jobs"] == 1
     w.app.state.close()
     w.db.close()

@@ -186,6 +186,33 @@ class SQLiteVideoJobs(VideoJobStore):
             )
             return self._load_job(c, job_id)  # type: ignore[return-value]
 
+    def redact_video_jobs(
+        self: SQLiteStore, tenant_id: str, face_ids: set[str], user_ids: set[str]
+    ) -> int:
+        def named(match: dict[str, Any]) -> bool:
+            face = match.get("face", match)
+            return face.get("face_id") in face_ids or face.get("user_id") in user_ids
+
+        changed = 0
+        with self._write() as c:
+            rows = c.execute(
+                "SELECT job_id, result FROM video_jobs WHERE tenant_id = ? AND result IS NOT NULL",
+                (tenant_id,),
+            ).fetchall()
+            for job_id, text in rows:
+                result = json.loads(text)
+                before = json.dumps(result, sort_keys=True)
+                for item in result.get("tracks", []) + result.get("persons", []):
+                    if "matches" in item:
+                        item["matches"] = [m for m in item["matches"] if not named(m)]
+                if json.dumps(result, sort_keys=True) != before:
+                    c.execute(
+                        "UPDATE video_jobs SET result = ? WHERE job_id = ?",
+                        (json.dumps(result), job_id),
+                    )
+                    changed += 1
+        return changed
+
     def video_page_token(self: SQLiteStore, tenant_id: str, job_id: str, offset: int) -> str:
         return self._tokens.encode(("video-results", tenant_id, job_id), offset)
 

@@ -101,6 +101,11 @@ class VideoJobStore(ABC):
         """ConflictError when the job has ended already."""
 
     @abstractmethod
+    def redact_video_jobs(self, tenant_id: str, face_ids: set[str], user_ids: set[str]) -> int:
+        """Remove from the organization's finished jobs every match naming one of these faces
+        or users (a subject's erasure); returns how many jobs changed."""
+
+    @abstractmethod
     def video_page_token(self, tenant_id: str, job_id: str, offset: int) -> str: ...
 
     @abstractmethod
