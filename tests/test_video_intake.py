@@ -22,12 +22,15 @@ def mp4(tmp_path_factory):
 @pytest.mark.parametrize(
     ("name", "codec"),
     [("a.mp4", "libx264"), ("a.mov", "libx264"), ("a.mkv", "libx264"), ("a.webm", "libvpx-vp9"),
-     ("b.mp4", "hevc"), ("b.mkv", "mpeg4")],
+     ("b.mp4", "hevc"), ("b.mkv", "mpeg4"), ("c.mkv", "libsvtav1")],
 )  # fmt: skip
 def test_containers_and_codecs_sample_at_the_asked_rate(tmp_path, name, codec) -> None:
     path = clip(tmp_path / name, [], seconds=2, size=(160, 120), codec=codec)
     info = probe(path)
     assert (info.width, info.height, info.duration_ms) == (160, 120, 2000)
+    assert info.codec == {"libx264": "h264", "libvpx-vp9": "vp9", "libsvtav1": "av1"}.get(
+        codec, codec
+    )
     assert info.frame_rate == 10 and info.size_bytes == path.stat().st_size
     stamps = [s.timestamp_ms for s in sample_frames(path, fps=2)]
     assert stamps == [0, 500, 1000, 1500]

@@ -249,7 +249,8 @@ def _info(container: Any, size: int) -> VideoInfo:
     if rotation % 180:
         width, height = height, width
     return VideoInfo(
-        container=DEMUXERS[container.format.name], codec=ctx.name, width=width, height=height,
+        container=DEMUXERS[container.format.name],
+        codec=getattr(ctx.codec, "canonical_name", None) or ctx.name, width=width, height=height,
         duration_ms=round(duration * 1000) if duration else None, frame_rate=frame_rate,
         frame_count=frames, bit_rate=bit_rate, rotation=rotation, size_bytes=size,
     )  # fmt: skip
