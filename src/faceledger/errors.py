@@ -24,6 +24,13 @@ class ImageError(FaceledgerError):
     code = "invalid_image"
 
 
+class VideoError(FaceledgerError):
+    """A video could not be read: empty, not a video, unsupported codec, corrupt or truncated,
+    or beyond a limit (size, duration, resolution, frame count, bit rate)."""
+
+    code = "invalid_video"
+
+
 class ModelError(FaceledgerError):
     """A model file is missing or embeddings of different models were mixed."""
 

@@ -33,7 +33,10 @@ class SerializedEngine:
     """The engine behind a lock, for a server answering from a thread pool (the dlib models are
     not documented as thread-safe)."""
 
-    LOCKED = ("detect", "represent", "compare", "embed_faces", "embed_chips")
+    LOCKED = (
+        "detect", "detect_pixels", "represent", "compare", "embed_faces", "embed_chips",
+        "link_descriptors",
+    )  # fmt: skip
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine

@@ -100,3 +100,17 @@ def make_world(
 def upload(path: Path | bytes, name: str = "image", filename: str = "face.jpg") -> dict:
     data = path if isinstance(path, bytes) else Path(path).read_bytes()
     return {name: (filename, data, "image/jpeg")}
+
+
+def add_org(
+    world: World, name: str, actor_class: str, roles: tuple[str, ...] = ("operator",)
+) -> Org:
+    """Another organization in the world (a camera owner, say), one account with ``roles``."""
+    principals = Principals(world.db)
+    org = principals.create_org(name, actor_class)
+    entry = Org(org.id, org.name)
+    acct = principals.create_account(org.id, "+".join(roles), list(roles))
+    entry.accounts["+".join(roles)] = acct.id
+    entry.keys["+".join(roles)] = principals.create_key(acct.id).api_key
+    world.orgs[name] = entry
+    return entry

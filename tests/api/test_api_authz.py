@@ -174,6 +174,8 @@ def test_every_endpoint_but_health_and_docs_needs_a_key(world) -> None:
         path = template.format(
             collection_id="people", face_id="f1", user_id="u1", lead_id="lead_00",
             consent_id="cns_0123456789abcdef", case_ref="C-1", probe=0,
+            job_id="vid_0123456789abcdef", request_id="fr_0123456789abcdef",
+            share_id="shr_0123456789abcdef",
         )  # fmt: skip
         for method in methods:
             r = world.client.request(method, path, headers={"X-API-Key": "flk_0_0"})

@@ -12,10 +12,19 @@ from typing import Any
 import numpy as np
 import pytest
 import schemathesis
-from api_helpers import make_world, missing_person, upload
+from api_helpers import add_org, make_world, missing_person, upload
 
-from faceledger.api import models, models_crops, models_evaluation, models_lifecycle
+from faceledger.api import (
+    models,
+    models_crops,
+    models_evaluation,
+    models_footage,
+    models_lifecycle,
+    models_video,
+)
+from faceledger.video.jobs import VideoWorker
 from testdata import PORTRAITS, encode, group_photo
+from videodata import Appearance, clip
 
 C = "/v1/collections/{collection_id}"
 SEARCHES = {
@@ -24,6 +33,11 @@ SEARCHES = {
     ("POST", f"{C}/users/search"),
     ("POST", "/v1/compare"),
 }
+JOBS = {
+    ("POST", f"{C}/video-searches"): "VideoSearchJob",
+    ("POST", "/v1/footage-requests/{request_id}/searches"): "FootageSearchResponse",
+}
+"""Asynchronous jobs: 202 is their success (the jobs, queued)."""
 
 
 def _operations(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -62,7 +76,11 @@ def test_every_response_of_every_operation_has_a_schema(world) -> None:
                 assert schema["$ref"].endswith("/ErrorBody"), f"{where} {status}"
         if path != "/v1/health":
             assert {"400", "401", "403", "422", "429"} <= statuses, where
-        if (method, path) in SEARCHES:
+        if (method, path) in JOBS:
+            assert op["responses"]["202"]["content"]["application/json"]["schema"]["$ref"] == (
+                f"#/components/schemas/{JOBS[method, path]}"
+            )
+        elif (method, path) in SEARCHES:
             assert op["responses"]["202"]["content"]["application/json"]["schema"]["$ref"] == (
                 "#/components/schemas/PendingLead"
             )
@@ -93,7 +111,9 @@ class Checker:
             getattr(models, name, None)
             or getattr(models_lifecycle, name, None)
             or getattr(models_evaluation, name, None)
-            or getattr(models_crops, name)
+            or getattr(models_crops, name, None)
+            or getattr(models_video, name, None)
+            or getattr(models_footage, name)
         )
         model.model_validate(body)
         self.seen.add((method, path))
@@ -147,6 +167,7 @@ def _research_world(tmp_path, engine, check: Checker) -> None:
         assert check("GET", "/v1/audit-log", r, 200)["records"]
         r = c.delete(f"{p}/faces/{face_id}", headers=h)
         check("DELETE", f"{C}/faces/{{face_id}}", r, 200)
+        _video(w, h, check, tmp_path)  # matches the face of the group photo
         _lifecycle(c, h, check)  # closes case r-1: its faces go
         check("DELETE", C, c.delete(p, headers=h), 200)
     w.app.state.close()
@@ -176,6 +197,47 @@ def _tester_world(tmp_path, engine, check: Checker) -> None:
         assert check("POST", "/v1/evaluations", r, 200)["verification"]["genuine_pairs"] == 2
     w.app.state.close()
     w.db.close()
+
+
+def _video(w: Any, h: dict[str, str], check: Checker, tmp_path: Any) -> None:
+    c, p = w.client, "/v1/collections/people/video-searches"
+    footage = clip(tmp_path / "v.mp4", [Appearance(PORTRAITS[1], 0.0, 1.0, speed=0)],
+                   seconds=1, size=(400, 300))  # fmt: skip
+    files = {"video": ("v.mp4", footage.read_bytes(), "video/mp4")}
+    job = check("POST", f"{C}/video-searches", c.post(p, files=files, headers=h), 202)
+    other = check("POST", f"{C}/video-searches", c.post(p, files=files, headers=h), 202)
+    j = "/v1/video-searches/{job_id}"
+    assert check("DELETE", j, c.delete(f"/v1/video-searches/{other['job_id']}", headers=h), 200)
+    assert VideoWorker(w.app.state.faces).run_pending() == 1
+    done = check("GET", j, c.get(f"/v1/video-searches/{job['job_id']}", headers=h), 200)
+    assert done["status"] == "succeeded" and done["persons"][0]["matches"], done
+
+
+def _footage(w: Any, agency: dict[str, str], check: Checker, tmp_path: Any) -> None:
+    c = w.client
+    owner = {"Authorization": f"Bearer {add_org(w, 'house', 'camera-owner').keys['operator']}"}
+    r = c.post("/v1/cameras", json={"name": "door", "lat": 51.5, "lon": -0.1}, headers=owner)
+    camera = check("POST", "/v1/cameras", r, 201)["camera"]["camera_id"]
+    ask = {"start": "2024-05-01T01:00:00Z", "end": "2024-05-01T02:00:00Z", "lat": 51.5,
+           "lon": -0.1, "radius_m": 100, "reason": "A missing person was seen here."}  # fmt: skip
+    r = c.post("/v1/footage-requests", json=ask, headers=agency)
+    fr = check("POST", "/v1/footage-requests", r, 201)["footage_request"]["request_id"]
+    r = c.get("/v1/footage-requests/inbox", headers=owner)
+    assert check("GET", "/v1/footage-requests/inbox", r, 200)["requests"]
+    footage = clip(tmp_path / "door.mp4", [], seconds=1, size=(160, 120))
+    files = {"video": ("door.mp4", footage.read_bytes(), "video/mp4")}
+    path = "/v1/footage-requests/{request_id}"
+    for _ in range(2):
+        r = c.post(f"/v1/footage-requests/{fr}/shares", files=files, data={"camera_id": camera},
+                   headers=owner)  # fmt: skip
+        share = check("POST", f"{path}/shares", r, 201)["share"]["share_id"]
+    r = c.delete(f"/v1/footage-shares/{share}", headers=owner)
+    assert check("DELETE", "/v1/footage-shares/{share_id}", r, 200)["share"]["status"] == "revoked"
+    r = c.post(f"/v1/footage-requests/{fr}/decline", headers=owner)
+    check("POST", f"{path}/decline", r, 200)
+    r = c.post(f"/v1/footage-requests/{fr}/searches", json={"collection_id": "people"},
+               headers=agency)  # fmt: skip
+    assert len(check("POST", f"{path}/searches", r, 202)["jobs"]) == 1
 
 
 def _lifecycle(c: Any, h: dict[str, str], check: Checker) -> None:
@@ -244,6 +306,7 @@ def test_a_real_success_response_of_every_operation_matches_the_document(
         if other["id"] != first:
             r = c.post(f"/v1/leads/{other['id']}/reject", json={"note": "no"}, headers=r1)
             check("POST", f"{lead}/reject", r, 200)
+    _footage(world, h, check, tmp_path)
     # the check saw every /v1 operation of the document
     assert check.seen == set(_operations(check.doc)), set(_operations(check.doc)) - check.seen
 

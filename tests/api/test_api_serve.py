@@ -26,10 +26,10 @@ def _free_port() -> int:
 class Server:
     """A real ``faceledger serve`` on a free port; ``stop()`` returns all it printed."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *args: str) -> None:
         port = _free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "faceledger", "serve", "--port", str(port)],
+            [sys.executable, "-m", "faceledger", "serve", "--port", str(port), *args],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         self.base = f"http://127.0.0.1:{port}"

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from tests_gov_helpers import ctx
 
+from faceledger.governance.errors import PolicyError
 from faceledger.governance.policy import PolicyEngine
 
 SEARCHES = ["faces.search", "faces.search_by_image", "users.search"]
@@ -238,3 +239,30 @@ rules:
     d = engine.decide(ctx(purpose="access-control"), "faces.list", {}, NOW)
     assert not d.allowed and "research, testing" in d.reason
     assert not engine.decide(ctx(), "faces.list", {}, NOW).allowed
+
+
+@pytest.mark.parametrize("operation", ["video.search", "footage.search", "footage.request"])
+def test_stored_video_and_footage_fall_under_the_moratorium(engine, operation):
+    assert engine.decide(le(purpose="criminal-investigation"), operation, {}, NOW).rule == (
+        "law-enforcement-search-moratorium"
+    )
+    allowed = engine.decide(le(purpose="missing-person"), operation, {}, NOW)
+    assert allowed.allowed, allowed.reason
+    assert allowed.review_required == (operation != "footage.request")
+
+
+def test_event_types_condition_refuses_assemblies_and_typos(engine):
+    for event in ("protest", "public-assembly", "religious-service"):
+        d = engine.decide(le(purpose="missing-person"), "footage.request", {"event_type": event},
+                          NOW)  # fmt: skip
+        assert d.rule == "no-footage-of-assemblies"
+    d = engine.decide(le(purpose="missing-person"), "footage.request", {"event_type": "crime"},
+                      NOW)  # fmt: skip
+    assert d.allowed
+    text = (
+        "version: 1\nrules:\n  - id: r\n    when: {operations: [footage.request], "
+        "event_types: [protst]}\n    effect: deny\n    reason: Refused.\n"
+    )
+    with pytest.raises(PolicyError) as info:
+        PolicyEngine.from_text(text)
+    assert "did you mean 'protest'" in str(info.value)

@@ -39,6 +39,8 @@ from faceledger.settings import Settings
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 """Largest request body accepted (bytes); larger is 413 before the body is read."""
+DEFAULT_MAX_VIDEO_BODY = 512 * 1024 * 1024
+"""Largest body of a video upload (``POST .../video-searches``, ``POST .../shares``)."""
 
 log = logging.getLogger("faceledger.api")
 
@@ -70,9 +72,11 @@ class RequestGuard:
         app: ASGIApp,
         max_body: int,
         on_rejected: Callable[[Scope, str, int, str], None] | None = None,
+        max_video_body: int | None = None,
     ) -> None:
         self.app = app
         self.max_body = max_body
+        self.max_video_body = max_video_body or max_body
         self.on_rejected = on_rejected
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -109,6 +113,11 @@ class RequestGuard:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
         started = False
+        max_body = self.max_body
+        if scope.get("method") == "POST" and str(scope.get("path", "")).endswith(
+            ("/video-searches", "/shares")
+        ):
+            max_body = self.max_video_body
 
         async def send_with_id(message: Message) -> None:
             nonlocal started
@@ -122,11 +131,11 @@ class RequestGuard:
         length = dict(scope.get("headers", [])).get(b"content-length")
         if length is not None:
             try:
-                too_big = int(length) > self.max_body
+                too_big = int(length) > max_body
             except ValueError:
                 too_big = False
             if too_big:
-                message = f"The request body is larger than {self.max_body} bytes."
+                message = f"The request body is larger than {max_body} bytes."
                 await _send_error(send_with_id, 413, "payload_too_large", message, rid)
                 return
         seen = 0
@@ -136,7 +145,7 @@ class RequestGuard:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body:
+                if seen > max_body:
                     raise _BodyTooLarge()
             return message
 
@@ -144,7 +153,7 @@ class RequestGuard:
             await self.app(scope, limited_receive, send_with_id)
         except _BodyTooLarge:
             if not started:
-                message = f"The request body is larger than {self.max_body} bytes."
+                message = f"The request body is larger than {max_body} bytes."
                 await _send_error(send_with_id, 413, "payload_too_large", message, rid)
         except Exception:  # noqa: BLE001 - the last line of defence: log it, say nothing
             log.exception("internal error in request %s", rid)
@@ -183,6 +192,7 @@ def create_app(
     *,
     clock: Clock = utc_now,
     max_body: int = DEFAULT_MAX_BODY,
+    max_video_body: int = DEFAULT_MAX_VIDEO_BODY,
 ) -> FastAPI:
     """The HTTP app of a data folder.
 
@@ -261,7 +271,10 @@ def create_app(
             )
         )
 
-    app.add_middleware(RequestGuard, max_body=max_body, on_rejected=record_rejected)
+    app.add_middleware(
+        RequestGuard, max_body=max_body, on_rejected=record_rejected,
+        max_video_body=max_video_body,
+    )  # fmt: skip
     rekognition.install(app, max_body=max_body)  # POST / (JSON 1.1 + SigV4); after the guard
     return app
 

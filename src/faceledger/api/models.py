@@ -385,6 +385,18 @@ class LeadSearch(Model):
     gallery_size: int | None = Field(description="Faces in the collection when searched.")
 
 
+class VideoSearchRow(Model):
+    """A match of a held video search: a track of the footage and the face it matched."""
+
+    track_index: int
+    first_timestamp_ms: int = Field(description="First sampled frame the track was seen in.")
+    last_timestamp_ms: int
+    face_id: str
+    external_image_id: str | None
+    user_id: str | None
+    similarity: float
+
+
 class LeadSummary(Model):
     """A lead: results held until two reviewers of the organization confirm them."""
 
@@ -412,7 +424,9 @@ class LeadSummary(Model):
 
 
 class Lead(LeadSummary):
-    results: list[FaceSearchRow | UserSearchRow | CompareRow | RedactedRow] | None = Field(
+    results: list[
+        FaceSearchRow | UserSearchRow | CompareRow | VideoSearchRow | RedactedRow
+    ] | None = Field(
         description="The held results; null when the viewer may not see them (the requester,"
         " before release)."
     )

@@ -19,6 +19,7 @@ from faceledger.cli import (
     report,
     serve,
     users,
+    video,
 )
 
 app = typer.Typer(
@@ -49,6 +50,7 @@ app.add_typer(lifecycle.subject_app, name="subject")
 app.command("serve")(serve.serve)
 app.add_typer(fairness.app, name="fairness")
 app.add_typer(report.app, name="report")
+app.add_typer(video.app, name="video")
 
 
 def _version(value: bool) -> None:

@@ -35,6 +35,12 @@ def serve(
             min=0, help="Run the retention purge of every organization every N minutes; 0: off."
         ),
     ] = 60.0,
+    video_workers: Annotated[
+        int, typer.Option(min=0, max=1, help="Video search worker threads (0: jobs wait).")
+    ] = 1,
+    max_video_mb: Annotated[
+        float, typer.Option(min=0.01, help="Largest video upload accepted, MiB.")
+    ] = 512.0,
 ) -> None:
     """Start the HTTP API (OpenAPI at /docs). Every request needs an API key ('admin
     create-key'), is decided by the policy and written to the audit log."""
@@ -49,6 +55,7 @@ def serve(
     app = create_app(
         root, policy, Engine(EngineConfig(detector=detector)),
         max_body=int(max_body_mb * 1024 * 1024),
+        max_video_body=int(max_video_mb * 1024 * 1024),
     )  # fmt: skip
     source = policy or "the data folder's policy.yaml or the packaged default"
     typer.echo(
@@ -59,9 +66,16 @@ def serve(
         from faceledger.retention_task import RetentionTask
 
         task = RetentionTask(app.state.runtime, retention_every * 60).start()
+    worker = None
+    if video_workers:
+        from faceledger.video.jobs import VideoWorker
+
+        worker = VideoWorker(app.state.faces).start()
     try:
         # the access log without credentials passed in query strings (faceledger.api.accesslog)
         uvicorn.run(app, host=host, port=port, log_level="info", log_config=log_config())
     finally:
         if task is not None:
             task.stop()
+        if worker is not None:
+            worker.stop()

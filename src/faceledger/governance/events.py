@@ -111,6 +111,32 @@ class ReviewStep(AuditEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class JobFinished(AuditEvent):
+    """An asynchronous job ended (kind ``job``): a request decided and recorded when it was
+    submitted (``video.search``), now succeeded, withheld for review, failed or cancelled. Its
+    ``job_id`` ties it to that request's record; the outcome holds result ids and
+    similarities, never footage or embeddings."""
+
+    kind: ClassVar[str] = "job"
+    ctx: RequestContext
+    decision: Decision
+    job_id: str
+    outcome: Mapping[str, Any] = field(default_factory=dict)
+    event_id: str | None = None
+
+    def _fields(self) -> dict[str, Any]:
+        out = context_fields(self.ctx)
+        out.update(
+            job_id=self.job_id,
+            decision=self.decision.to_dict(),
+            outcome=outcome_summary(self.outcome),
+        )
+        if self.event_id:
+            out["event_id"] = self.event_id
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HttpRejected(AuditEvent):
     """A request by a known principal refused before any operation was decided."""
 
@@ -240,6 +266,21 @@ _REQUEST_FIELDS = (
     "manifest_sha256",
     "mode",
     "thresholds",
+    # video search
+    "video_sha256",
+    "sample_fps",
+    "min_face_size",
+    "job_id",
+    # footage requests (a camera's location is not biometric data)
+    "footage_request_id",
+    "camera_id",
+    "camera_name",
+    "share_id",
+    "event_type",
+    "window",
+    "lat",
+    "lon",
+    "radius_m",
 )
 
 
@@ -254,8 +295,9 @@ def outcome_summary(outcome: Mapping[str, Any]) -> dict[str, Any]:
     for k in ("status", "error_code", "error", "lead_id", "count", "face_ids", "user_ids",
               "consent_id", "consent_ids", "lead_ids", "counts", "replayed",
               "faces_not_searched", "skipped", "deleted_faces", "deleted_users",
-              "manifest_sha256", "image_sha256", "crop_sha256",
-              "lead_crops_dropped"):  # fmt: skip
+              "manifest_sha256", "image_sha256", "crop_sha256", "lead_crops_dropped",
+              "job_id", "tracks", "samples", "job_ids", "share_id", "camera_id",
+              "footage_request_id"):  # fmt: skip
         if outcome.get(k) is not None:
             out[k] = outcome[k]
     results = outcome.get("results")

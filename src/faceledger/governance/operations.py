@@ -28,15 +28,22 @@ FACE_OPERATIONS = (
     "compare",
     "compare.one_to_many",
     "detect",
+    "video.search",
+    "video.get",
+    "video.cancel",
 )
 IDENTIFICATION_OPERATIONS = (
     "faces.search",
     "faces.search_by_image",
     "users.search",
     "compare.one_to_many",
+    "video.search",
+    "footage.search",
 )
 """1:N searches: who is this face? A compare whose target image holds more than one face is
-decided as ``compare.one_to_many``: finding the source among several people is identification."""
+decided as ``compare.one_to_many``: finding the source among several people is identification.
+``video.search`` searches every face of stored footage: one request, decided when it is
+submitted, for the whole asynchronous job."""
 
 LIFECYCLE_OPERATIONS = (
     "consent.record",
@@ -53,6 +60,19 @@ the retention of what was enrolled for it), erasing a data subject."""
 REPORT_OPERATIONS = ("report.accountability",)
 """The accountability report (uses, decisions, reviews, data held and purged, the policy and the
 fairness audit over a period), for an organization's auditors and administrators."""
+
+FOOTAGE_OPERATIONS = (
+    "camera.register",
+    "footage.request",
+    "footage.inbox",
+    "footage.share",
+    "footage.decline",
+    "footage.revoke",
+    "footage.search",
+)
+"""Footage that camera owners choose to share for a case: owners register cameras, see the
+requests covering them, share clips, decline, revoke; an agency opens requests and searches
+only the clips shared with it (``footage.search``, identification)."""
 
 EVALUATION_OPERATIONS = ("evaluation.run",)
 """An independent tester's accuracy evaluation on a set it uploads (1:1 or 1:N), against the
@@ -87,6 +107,7 @@ KNOWN_OPERATIONS = (
     + LIFECYCLE_OPERATIONS
     + REPORT_OPERATIONS
     + EVALUATION_OPERATIONS
+    + FOOTAGE_OPERATIONS
 )
 
 ROLES = ("admin", "operator", "reviewer", "auditor")
@@ -111,7 +132,11 @@ def allowed_roles(operation: str) -> tuple[str, ...]:
 def _floor(operation: str) -> str | None:
     if operation in FACE_OPERATIONS or operation in LEAD_OPERATIONS:
         return "operator"
-    if operation in LIFECYCLE_OPERATIONS or operation in EVALUATION_OPERATIONS:
+    if (
+        operation in LIFECYCLE_OPERATIONS
+        or operation in EVALUATION_OPERATIONS
+        or operation in FOOTAGE_OPERATIONS
+    ):
         return "operator"
     if operation in REVIEW_OPERATIONS:
         return "reviewer"

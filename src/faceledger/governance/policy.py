@@ -139,7 +139,7 @@ class PolicyEngine:
                 obligations=base,
             )
         for rule in self.policy.rules:
-            if not rule.applies(ctx, operation, now):
+            if not rule.applies(ctx, operation, now, request):
                 continue
             if rule.effect == "deny":
                 return Decision(False, rule.id, rule.reason, obligations=base)

@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import os
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
@@ -117,11 +118,23 @@ class Conditions(_Model):
     purposes: Names | None = Field(None, min_length=1)
     tenants: Names | None = Field(None, min_length=1)
     during: Window | None = None
+    event_types: Names | None = Field(None, min_length=1)
+    """The event a footage request targets (``vocabulary.EVENT_TYPES``)."""
 
     def is_empty(self) -> bool:
         return all(getattr(self, name) is None for name in type(self).model_fields)
 
-    def holds(self, ctx: RequestContext, operation: str, now: datetime) -> bool:
+    def holds(
+        self,
+        ctx: RequestContext,
+        operation: str,
+        now: datetime,
+        request: Mapping[str, Any] | None = None,
+    ) -> bool:
+        if self.event_types is not None and (request or {}).get("event_type") not in (
+            self.event_types
+        ):
+            return False
         if self.actor_classes is not None and ctx.actor_class not in self.actor_classes:
             return False
         if self.roles is not None and not ctx.roles.intersection(self.roles):
@@ -177,10 +190,16 @@ class Rule(_Model):
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, dict) else value
 
-    def applies(self, ctx: RequestContext, operation: str, now: datetime) -> bool:
-        if not self.when.holds(ctx, operation, now):
+    def applies(
+        self,
+        ctx: RequestContext,
+        operation: str,
+        now: datetime,
+        request: Mapping[str, Any] | None = None,
+    ) -> bool:
+        if not self.when.holds(ctx, operation, now, request):
             return False
-        return self.unless is None or not self.unless.holds(ctx, operation, now)
+        return self.unless is None or not self.unless.holds(ctx, operation, now, request)
 
 
 class Retention(_Model):
@@ -386,6 +405,10 @@ def _semantic_problems(
             for j, p in enumerate(cond.purposes or ()):
                 if message := _purpose_problem(p, purposes):
                     problems.append((at + (part, "purposes", j), message))
+            for j, e in enumerate(cond.event_types or ()):
+                if not vocabulary.is_known("event type", e):
+                    message = vocabulary.unknown_message("event type", e)
+                    problems.append((at + (part, "event_types", j), message))
             for j, a in enumerate(cond.actor_classes or ()):
                 if not vocabulary.is_known("actor class", a):
                     message = vocabulary.unknown_message("actor class", a)

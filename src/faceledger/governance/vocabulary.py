@@ -48,11 +48,22 @@ PURPOSES: dict[str, str] = {
 }
 """The purposes a request may declare, with their meaning (the default policy's list)."""
 
+EVENT_TYPES: dict[str, str] = {
+    "crime": "A specific offence (a burglary, an assault, a robbery).",
+    "missing-person": "Where a missing person was last seen.",
+    "traffic-collision": "A road collision.",
+    "protest": "A protest or demonstration.",
+    "public-assembly": "Any other gathering of the public (a rally, a march, a vigil).",
+    "religious-service": "A religious service or gathering.",
+}
+"""What a footage request may say it is about; the default policy refuses the assemblies."""
+
 KINDS: dict[str, tuple[str, ...]] = {
     "actor class": ACTOR_CLASSES,
     "purpose": tuple(PURPOSES),
     "role": ROLES,
     "operation": OPERATIONS,
+    "event type": tuple(EVENT_TYPES),
 }
 
 
@@ -97,6 +108,7 @@ def check_purpose(value: object) -> str:
 
 __all__ = [
     "ACTOR_CLASSES",
+    "EVENT_TYPES",
     "KINDS",
     "OPERATIONS",
     "PURPOSES",

@@ -36,6 +36,7 @@ from faceledger.governance.decision import Decision
 from faceledger.images import ImageInput, image_size
 from faceledger.service.crops import CropOperations, crop_jpeg, crops_of, lead_extras
 from faceledger.service.evaluation import EvaluationOperations
+from faceledger.service.footage import FootageOperations
 from faceledger.service.gate import Gate
 from faceledger.service.intake import image_digest
 from faceledger.service.lifecycle import LifecycleOperations
@@ -64,6 +65,7 @@ from faceledger.service.users import (
     UserOperations,
     user_distance,
 )
+from faceledger.service.video import VideoOperations
 from faceledger.store.base import (
     MAX_PAGE,
     CollectionInfo,
@@ -148,7 +150,13 @@ def _embed_file(
 
 
 class FaceService(
-    UserOperations, LifecycleOperations, ReportOperations, EvaluationOperations, CropOperations
+    UserOperations,
+    LifecycleOperations,
+    ReportOperations,
+    EvaluationOperations,
+    CropOperations,
+    VideoOperations,
+    FootageOperations,
 ):
     """The one door to the face store. See the module docstring for the contract."""
 

@@ -434,7 +434,8 @@ class LifecycleOperations:
     ) -> Governed[ErasureReceipt]:
         """Erase a data subject from the organization: the faces enrolled under the consents
         of ``subject_ref`` and those consent records, the users ``user_ids`` in every
-        collection with their faces, and the rows of review leads naming any of them. One
+        collection with their faces, and the rows of review leads and the matches of video
+        search jobs naming any of them. One
         transaction and one audit record; then the store's WAL is checkpointed (TRUNCATE) so
         the deleted rows, zeroed by ``secure_delete``, leave no copy in the log file."""
         subject = clean_text(subject_ref, "subject_ref", MAX_REFERENCE)
@@ -452,6 +453,11 @@ class LifecycleOperations:
                 if reviews is not None and (face_ids or users)
                 else {}
             )
+            videos = (
+                self.store.redact_video_jobs(ctx.tenant_id, face_ids, set(users))
+                if face_ids or users
+                else 0
+            )
             done = Deletion(self._now())
             self._delete(ctx, held.faces, done)
             for collection_id, ids in held.users.items():
@@ -463,7 +469,8 @@ class LifecycleOperations:
             outcome = {
                 "face_ids": done.face_ids, "count": len(done.face_ids),
                 "user_ids": [u for ids in held.users.values() for u in ids],
-                "consent_ids": consents, "lead_ids": sorted(leads), "counts": receipt.counts(),
+                "consent_ids": consents, "lead_ids": sorted(leads),
+                "counts": {**receipt.counts(), "video_jobs": videos},
                 "lead_crops_dropped": dropped,
             }  # fmt: skip
             return receipt, outcome

@@ -55,10 +55,14 @@ from faceledger.store.base import (
 from faceledger.store.index import DIM, ExactIndex
 from faceledger.store.sqlite_crops import SQLiteCrops
 from faceledger.store.sqlite_crops import migrate as migrate_crops
+from faceledger.store.sqlite_footage import SQLiteFootage
+from faceledger.store.sqlite_footage import migrate as migrate_footage
 from faceledger.store.sqlite_idempotency import SQLiteIdempotency
 from faceledger.store.sqlite_idempotency import migrate as migrate_idempotency
 from faceledger.store.sqlite_lifecycle import SQLiteLifecycle
 from faceledger.store.sqlite_lifecycle import migrate as migrate_lifecycle
+from faceledger.store.sqlite_video import SQLiteVideoJobs
+from faceledger.store.sqlite_video import migrate as migrate_video
 from faceledger.validation import check_id
 
 SCHEMA_VERSION = 3
@@ -158,7 +162,9 @@ class _Collection:
     created_at: str
 
 
-class SQLiteStore(SQLiteLifecycle, SQLiteIdempotency, SQLiteCrops, FaceStore):
+class SQLiteStore(
+    SQLiteLifecycle, SQLiteIdempotency, SQLiteCrops, SQLiteVideoJobs, SQLiteFootage, FaceStore
+):
     """A :class:`FaceStore` in one SQLite file. Safe to share between threads of a process and
     to open from several processes at once (one writer at a time, readers never blocked)."""
 
@@ -231,6 +237,8 @@ class SQLiteStore(SQLiteLifecycle, SQLiteIdempotency, SQLiteCrops, FaceStore):
             migrate_lifecycle(c)  # consents, retention, cases (additive)
             migrate_idempotency(c)  # client request tokens (additive)
             migrate_crops(c)  # face crops for review (additive)
+            migrate_video(c)  # video search jobs (additive)
+            migrate_footage(c)  # cameras, footage requests, shares (additive)
             c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # ------------------------------------------------------------------ transactions

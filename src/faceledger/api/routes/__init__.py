@@ -6,11 +6,13 @@ from faceledger.api.routes import (
     consents,
     evaluations,
     faces,
+    footage,
     health,
     leads,
     lifecycle,
     recognition,
     users,
+    video,
 )
 
 ROUTERS = [
@@ -24,4 +26,6 @@ ROUTERS = [
     consents.router,
     lifecycle.router,
     evaluations.router,
+    video.router,
+    footage.router,
 ]
