@@ -49,14 +49,12 @@ class Settings:
     data_dir: Path = field(default_factory=data_dir)
     policy_path: Path | None = None
     """The policy file; None: ``<data dir>/policy.yaml`` if present, else the packaged default."""
-    detector: str = "hog"
+    detector: str = "auto"
     clock: Callable[[], datetime] = _utc_now
     """Time as the policy sees it (tests inject one)."""
 
     @classmethod
-    def resolve(
-        cls, explicit: str | os.PathLike[str] | None = None, **options: object
-    ) -> Settings:
+    def resolve(cls, explicit: str | os.PathLike[str] | None = None, **options: object) -> Settings:
         """Settings for the data folder ``explicit`` (else ``$FACELEDGER_HOME``, else the user
         data folder)."""
         policy = options.pop("policy_path", None)

@@ -45,7 +45,9 @@ ThresholdOpt = Annotated[
 ]
 LimitOpt = Annotated[int, typer.Option(min=1, max=4096, help="Page size.")]
 TokenOpt = Annotated[str | None, typer.Option(help="Token of the next page (from a listing).")]
-DetectorOpt = Annotated[str, typer.Option(help="Face detector: hog (fast) or cnn.")]
+DetectorOpt = Annotated[
+    str, typer.Option(help="Face detector: auto (HOG, then the CNN if needed), hog or cnn.")
+]
 
 collection_app = typer.Typer(help="Create, list, describe and delete collections.")
 faces_app = typer.Typer(help="List and delete the faces of a collection.")
@@ -177,7 +179,7 @@ def index(
     workers: Annotated[
         int | None, typer.Option(help="Processes (default: one per usable CPU).")
     ] = None,
-    detector: DetectorOpt = "hog",
+    detector: DetectorOpt = "auto",
     consent: Annotated[
         str | None,
         typer.Option(help="Reference of the recorded consent of the people in these images."),
@@ -324,7 +326,7 @@ def search(
     approximate: Annotated[
         bool, typer.Option(help="Opt in to the approximate index (may miss a match).")
     ] = False,
-    detector: DetectorOpt = "hog",
+    detector: DetectorOpt = "auto",
     json_out: JsonOpt = False,
 ) -> None:
     """Find the faces of COLLECTION most similar to the face in IMAGE (exact search unless

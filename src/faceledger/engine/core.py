@@ -8,6 +8,7 @@ import numpy as np
 
 from faceledger.engine.alignment import CHIP_PADDING, Aligner
 from faceledger.engine.detection import (
+    DEFAULT_DETECTOR,
     DEFAULT_MAX_DETECT_PIXELS,
     DEFAULT_MIN_FACE_SIZE,
     FaceDetector,
@@ -37,7 +38,7 @@ MAX_FACES = 100
 class EngineConfig:
     """Everything that changes what the engine returns; documented in the README."""
 
-    detector: str = "hog"
+    detector: str = DEFAULT_DETECTOR
     min_face_size: int = DEFAULT_MIN_FACE_SIZE
     max_detect_pixels: int = DEFAULT_MAX_DETECT_PIXELS
     max_faces: int = MAX_FACES
