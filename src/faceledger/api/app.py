@@ -190,9 +190,7 @@ def create_app(
     packaged default policy). ``clock``: time as the policy sees it (tests inject one).
     """
     settings = Settings.resolve(data_dir, policy_path=policy_path, clock=clock)
-    runtime = Runtime.open(
-        settings, engine=engine, gate_class=TrackingGate, serialize_engine=True
-    )
+    runtime = Runtime.open(settings, engine=engine, gate_class=TrackingGate, serialize_engine=True)
     unauthenticated = UnauthenticatedLog(runtime.auditlog, clock)
 
     def close() -> None:
@@ -249,7 +247,10 @@ def create_app(
             return  # not a principal: nothing to attribute (the server's access log has it)
         auditlog.append(
             HttpRejected(
-                ctx=ctx, method=scope.get("method"), path=scope.get("path"), status=status,
+                ctx=ctx,
+                method=scope.get("method"),
+                path=scope.get("path"),
+                status=status,
                 code=code,
             )
         )

@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS leads (
     results TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('pending', 'released', 'rejected')),
     created_at TEXT NOT NULL,
-    closed_at TEXT
+    closed_at TEXT,
+    error_rates TEXT
 );
 CREATE INDEX IF NOT EXISTS leads_tenant_status ON leads (tenant_id, status, created_at);
 CREATE TABLE IF NOT EXISTS lead_reviews (
@@ -131,6 +132,9 @@ class GovernanceDB:
             )
             for statement in _statements(SCHEMA):
                 conn.execute(statement)
+            lead_columns = {r["name"] for r in conn.execute("PRAGMA table_info(leads)")}
+            if "error_rates" not in lead_columns:  # a folder made before the column existed
+                conn.execute("ALTER TABLE leads ADD COLUMN error_rates TEXT")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         if self.missing_triggers:
             # Someone dropped the append-only triggers: they are back now, and the log says so.

@@ -213,6 +213,7 @@ class HostCommand(AuditEvent):
 
 _REQUEST_FIELDS = (
     "threshold",
+    "age_band",
     "max_results",
     "consent",
     "face_id",
@@ -240,7 +241,7 @@ def outcome_summary(outcome: Mapping[str, Any]) -> dict[str, Any]:
     """Status, error, result ids and similarities, lead id, counts."""
     out: dict[str, Any] = {}
     for k in ("status", "error_code", "error", "lead_id", "count", "face_ids", "user_ids",
-              "consent_id", "consent_ids", "lead_ids", "counts"):  # fmt: skip
+              "consent_id", "consent_ids", "lead_ids", "counts", "error_rates"):  # fmt: skip
         if outcome.get(k) is not None:
             out[k] = outcome[k]
     results = outcome.get("results")

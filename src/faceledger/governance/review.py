@@ -63,6 +63,9 @@ class Lead:
     reviews: tuple[Review, ...]
     results: list[dict[str, Any]] | None
     """None when the viewer may not see them (the requester, before release)."""
+    error_rates: dict[str, Any] | None = None
+    """Expected false candidates of the search held (``governance.error_rates``): no identity,
+    so shown to the requester and the reviewers alike."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +81,7 @@ class Lead:
             "closed_at": self.closed_at,
             "reviews": [r.to_dict() for r in self.reviews],
             "results": self.results,
+            "error_rates": self.error_rates,
         }
 
 
@@ -110,11 +114,13 @@ class ReviewQueue:
         """Hold ``results`` (ids and similarities) for review; the requester gets the lead id."""
         lead_id = f"lead_{secrets.token_hex(8)}"
         stored = [dict(r) for r in results]
+        rates = decision.obligations.get("error_rates") if decision else None
         now = iso(self.clock())
         with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO leads (id, tenant_id, requester_id, operation, request_id, purpose, "
-                "case_ref, results, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "case_ref, results, status, created_at, error_rates) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     lead_id,
                     ctx.tenant_id,
@@ -126,6 +132,7 @@ class ReviewQueue:
                     json.dumps(stored),
                     "pending",
                     now,
+                    json.dumps(rates) if rates is not None else None,
                 ),
             )
             self._event(
@@ -169,9 +176,7 @@ class ReviewQueue:
 
     # erasure -----------------------------------------------------------------------------------
 
-    def redact(
-        self, tenant_id: str, *, face_ids: set[str], user_ids: set[str]
-    ) -> dict[str, int]:
+    def redact(self, tenant_id: str, *, face_ids: set[str], user_ids: set[str]) -> dict[str, int]:
         """Replace every result row of the organization's leads that names one of these faces
         or users by ``{"redacted": "subject-erased"}`` (a subject's erasure). The lead keeps its
         status, reviews and other rows. Returns lead id → rows redacted."""
@@ -363,6 +368,7 @@ class ReviewQueue:
             closed_at=row["closed_at"],
             reviews=reviews,
             results=json.loads(row["results"]) if visible else None,
+            error_rates=json.loads(row["error_rates"]) if row["error_rates"] else None,
         )
 
 

@@ -33,6 +33,7 @@ from faceledger.engine.types import Comparison, Face
 from faceledger.errors import FaceledgerError, ImageError
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
+from faceledger.governance.error_rates import AGE_BANDS, at_threshold, exceeded, request_rates
 from faceledger.images import ImageInput, image_size
 from faceledger.service.gate import Gate
 from faceledger.service.intake import image_digest
@@ -139,11 +140,57 @@ def _embed_file(
 class FaceService(UserOperations, LifecycleOperations):
     """The one door to the face store. See the module docstring for the contract."""
 
-    def __init__(self, store: FaceStore, engine: Engine, gate: Gate) -> None:
+    def __init__(
+        self,
+        store: FaceStore,
+        engine: Engine,
+        gate: Gate,
+        audits: Callable[[str], dict[str, Any] | None] | None = None,
+    ) -> None:
         self.store = store
         self.engine = engine
         self.gate = gate
         self.unit = UnitOfWork(gate, store)
+        self.audits = audits or (lambda _model_id: None)
+        """The newest fairness audit on file for a model id (``fairness.onfile.latest``)."""
+
+    def _error_rates(self, age_band: str | None) -> dict[str, Any]:
+        """What a 1:N request carries for the policy (``governance.error_rates``): the declared
+        age band and the audited rates of the engine's model; the gallery is counted later, in
+        the work (no store read before the decision)."""
+        if age_band is not None and age_band not in AGE_BANDS:
+            raise InvalidRequestError(
+                f"age_band must be one of {', '.join(AGE_BANDS)} (declared by the operator)"
+            )
+        model = self.engine.model_id
+        return request_rates(
+            model_id=model, gallery_size=None, age_band=age_band, audit=self.audits(model)
+        )
+
+    def _gallery_rates(
+        self, decision: Decision, request: dict[str, Any], info: CollectionInfo, threshold: float
+    ) -> dict[str, Any]:
+        """Expected false candidates of this search (gallery counted, collection's model, the
+        threshold used), checked against the rule's bound: a search over it is refused."""
+        given = request["error_rates"]
+        audit = self.audits(info.model_id)
+        rates = at_threshold(
+            request_rates(
+                model_id=info.model_id, gallery_size=info.face_count,
+                age_band=given["age_band"], audit=audit,
+            ),
+            threshold,
+        )  # fmt: skip
+        unmet = exceeded(decision.obligations.get("max_expected_false_candidates"), rates)
+        if unmet:
+            raise PolicyDenied(
+                Decision(
+                    False, decision.rule, f"Rule {decision.rule} requires {'; '.join(unmet)}.",
+                    obligations={**decision.obligations, "error_rates": rates},
+                )
+            )  # fmt: skip
+        decision.obligations["error_rates"] = rates  # the lead held for review shows them too
+        return rates
 
     # ------------------------------------------------------------------ plumbing
     @staticmethod
@@ -491,9 +538,11 @@ class FaceService(UserOperations, LifecycleOperations):
         threshold: float = DEFAULT_SEARCH_THRESHOLD,
         max_results: int = DEFAULT_MAX_RESULTS,
         approximate: bool = False,
+        age_band: str | None = None,
     ) -> Governed[SearchResult]:
         """Faces of the collection most similar to a stored face (itself excluded).
-        ``approximate`` opts in to the approximate index (may miss a match; see docs/store.md)."""
+        ``approximate`` opts in to the approximate index (may miss a match; see docs/store.md).
+        ``age_band``: the probe's age band as the operator declares it (never inferred)."""
         mode = _search_mode(approximate)
         request = {
             "collection_id": collection_id,
@@ -501,11 +550,15 @@ class FaceService(UserOperations, LifecycleOperations):
             "threshold": threshold,
             "max_results": max_results,
             "search_mode": mode,
+            "age_band": age_band,
+            "error_rates": self._error_rates(age_band),
         }
 
         def work(decision: Decision) -> tuple[SearchResult, dict[str, Any]]:
-            model = self.store.describe_collection(ctx.tenant_id, collection_id).model_id
+            info = self.store.describe_collection(ctx.tenant_id, collection_id)
+            model = info.model_id
             thr, max_distance, k = self._limits(decision, threshold, max_results, model)
+            rates = self._gallery_rates(decision, request, info, thr)
             record, vec = self._stored_face(ctx, collection_id, face_id)
             hits = self.store.search(
                 ctx.tenant_id, collection_id, vec, k=k + 1, max_distance=max_distance,
@@ -513,8 +566,12 @@ class FaceService(UserOperations, LifecycleOperations):
             )  # fmt: skip
             hits = [h for h in hits if h.face.face_id != face_id][:k]
             searches = [FaceSearch(record, hits)]
-            result = SearchResult(collection_id, model, thr, k, searches, search_mode=mode)
-            return result, {"results": self._hits(hits), "threshold": thr, "search_mode": mode}
+            result = SearchResult(
+                collection_id, model, thr, k, searches, search_mode=mode,
+                error_rates=rates,
+            )  # fmt: skip
+            outcome = {"results": self._hits(hits), "threshold": thr, "search_mode": mode}
+            return result, {**outcome, "error_rates": logged_rates(rates)}
 
         return self.unit.run(ctx, "faces.search", request, work, lead_results=search_rows)
 
@@ -528,6 +585,7 @@ class FaceService(UserOperations, LifecycleOperations):
         max_results: int = DEFAULT_MAX_RESULTS,
         all_faces: bool = False,
         approximate: bool = False,
+        age_band: str | None = None,
     ) -> Governed[SearchResult]:
         """Search with the largest face of ``image`` (or every face with ``all_faces``).
         No face in the image gives no searches; it is not an error. ``max_results`` (and the
@@ -543,11 +601,15 @@ class FaceService(UserOperations, LifecycleOperations):
             "max_results": max_results,
             "all_faces": all_faces,
             "search_mode": mode,
+            "age_band": age_band,
+            "error_rates": self._error_rates(age_band),
         }
 
         def work(decision: Decision) -> tuple[SearchResult, dict[str, Any]]:
-            model = self.store.describe_collection(ctx.tenant_id, collection_id).model_id
+            info = self.store.describe_collection(ctx.tenant_id, collection_id)
+            model = info.model_id
             thr, max_distance, k = self._limits(decision, threshold, max_results, model)
+            rates = self._gallery_rates(decision, request, info, thr)
             faces = self.engine.detect(data, keep_chips=True)
             faces = faces if all_faces else faces[:1]
             self.engine.embed_faces(faces)
@@ -559,12 +621,16 @@ class FaceService(UserOperations, LifecycleOperations):
                 )  # fmt: skip
                 searches.append(FaceSearch(face, hits))
             _cap_matches(searches, k)
-            result = SearchResult(collection_id, model, thr, k, searches, digest, mode)
+            result = SearchResult(
+                collection_id, model, thr, k, searches, digest, mode,
+                error_rates=rates,
+            )  # fmt: skip
             outcome = {
                 "faces_searched": len(searches),
                 "results": [h for s in searches for h in self._hits(s.matches)],
                 "threshold": thr,
                 "search_mode": mode,
+                "error_rates": logged_rates(rates),
             }
             return result, outcome
 
@@ -640,6 +706,13 @@ class FaceService(UserOperations, LifecycleOperations):
             return faces, {"count": len(faces)}
 
         return self.unit.run(ctx, "detect", {"image_sha256": digest}, work)
+
+
+def logged_rates(rates: dict[str, Any]) -> dict[str, Any]:
+    """What the audit record keeps of a search's error rates (numbers and the audit's id)."""
+    keys = ("gallery_size", "audit_id", "rates_at_similarity", "expected_false_candidates",
+            "worst_group_expected_false_candidates", "age_band_fmr")  # fmt: skip
+    return {k: rates[k] for k in keys if rates.get(k) is not None}
 
 
 def _search_mode(approximate: bool) -> str:

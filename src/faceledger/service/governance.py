@@ -48,9 +48,7 @@ class GovernanceService:
 
         return self.unit.run(ctx, "leads.list", request, work)
 
-    def pending_leads(
-        self, ctx: RequestContext, *, limit: int = 100
-    ) -> Governed[list[Lead]]:
+    def pending_leads(self, ctx: RequestContext, *, limit: int = 100) -> Governed[list[Lead]]:
         """Leads of the caller's organization waiting for the caller's review."""
 
         def work(_: Decision) -> tuple[list[Lead], dict[str, Any]]:

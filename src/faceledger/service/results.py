@@ -69,6 +69,8 @@ class SearchResult:
     image_sha256: str | None = None
     search_mode: str = "exact"
     """"exact", or "approximate" when the caller opted in (distances exact, recall measured)."""
+    error_rates: dict[str, Any] | None = None
+    """Expected false candidates at ``threshold`` (``governance.error_rates.at_threshold``)."""
 
     @property
     def matches(self) -> list[FaceHit]:
@@ -83,6 +85,7 @@ class SearchResult:
             "max_results": self.max_results,
             "image_sha256": self.image_sha256,
             "search_mode": self.search_mode,
+            "error_rates": self.error_rates,
             "searches": [s.to_dict() for s in self.searches],
         }
 

@@ -31,7 +31,9 @@ CollectionId = Annotated[str, Path(pattern=ID_PATTERN, description="Collection i
 class NewCollection(Body):
     collection_id: str = Field(pattern=ID_PATTERN)
     retention_days: int | None = Field(
-        None, ge=1, le=36_500,
+        None,
+        ge=1,
+        le=36_500,
         description="Days a face is kept after enrolment (default: the policy's cap).",
     )
     until_case_closed: bool = Field(
@@ -60,8 +62,7 @@ def list_collections(
     g = svc.list_collections(ctx, limit=limit, next_token=next_token)
     page = g.result
     return with_decision(
-        g,
-        {"collections": [c.to_dict() for c in page.items], "next_token": page.next_token}
+        g, {"collections": [c.to_dict() for c in page.items], "next_token": page.next_token}
     )
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 from faceledger.api.deps import Principal
 from faceledger.api.models import DeletedFaces, FaceList, FaceSearchResponse, IndexFacesResponse
 from faceledger.api.routes.common import (
+    AGE_BAND_HELP,
     APPROXIMATE_HELP,
     COMMON_ERRORS,
     CONFLICT,
@@ -17,6 +18,7 @@ from faceledger.api.routes.common import (
     NOT_FOUND,
     PENDING,
     TOO_LARGE,
+    AgeBand,
     Limit,
     NextToken,
     SearchOptions,
@@ -73,8 +75,7 @@ def list_faces(
     g = svc.list_faces(ctx, collection_id, limit=limit, next_token=next_token, user_id=user_id)
     page = g.result
     return with_decision(
-        g,
-        {"faces": [f.to_dict() for f in page.items], "next_token": page.next_token}
+        g, {"faces": [f.to_dict() for f in page.items], "next_token": page.next_token}
     )
 
 
@@ -103,10 +104,12 @@ def search_by_image(
     max_results: Annotated[int, Form(ge=1, le=4096)] = 10,
     all_faces: Annotated[bool, Form()] = False,
     approximate: Annotated[bool, Form(description=APPROXIMATE_HELP)] = False,
+    age_band: Annotated[AgeBand | None, Form(description=AGE_BAND_HELP)] = None,
 ) -> dict[str, Any]:
     g = svc.search_faces_by_image(
         ctx, collection_id, read_upload(image), threshold=threshold,
         max_results=max_results, all_faces=all_faces, approximate=approximate,
+        age_band=age_band,
     )  # fmt: skip
     return with_decision(g, {"status": "ok", **g.result.to_dict()})
 
@@ -128,5 +131,6 @@ def search_by_face(
     g = svc.search_faces(
         ctx, collection_id, face_id, threshold=options.threshold,
         max_results=options.max_results, approximate=options.approximate,
+        age_band=options.age_band,
     )  # fmt: skip
     return with_decision(g, {"status": "ok", **g.result.to_dict()})

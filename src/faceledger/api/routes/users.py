@@ -72,8 +72,7 @@ def list_users(
     g = svc.list_users(ctx, collection_id, limit=limit, next_token=next_token)
     page = g.result
     return with_decision(
-        g,
-        {"users": [u.to_dict() for u in page.items], "next_token": page.next_token}
+        g, {"users": [u.to_dict() for u in page.items], "next_token": page.next_token}
     )
 
 
