@@ -25,6 +25,7 @@ def audit(**bands: float) -> dict:
                 "overall": {"fmr": fmr},
                 "worst_group": {"group": "Asian Female", "dataset": "utkface", "fmr": worst},
                 "age_bands": {band: {"fmr": f * fmr} for band, f in bands.items()},
+                "fmr_ratio": worst / fmr,
             }
         )
     return {"audit_id": "audit_x", "audited_at": "2026-12-01T00:00:00Z", "grid": grid}
@@ -110,3 +111,30 @@ def test_bound_without_an_audit_can_deny_and_numbers_are_checked():
         text = default_policy_text().replace("max_expected_false_candidates: {overall: 1}", bad)
         with pytest.raises(PolicyError):
             PolicyEngine.from_text(text)
+
+
+def test_identification_can_require_a_recent_fair_enough_audit_on_file():
+    def engine_with(gate: str) -> PolicyEngine:
+        text = default_policy_text().replace(
+            "max_expected_false_candidates: {overall: 1}",
+            f"max_expected_false_candidates: {{overall: 1}}\n      audit_on_file: {gate}",
+        )
+        assert f"audit_on_file: {gate}" in text
+        return PolicyEngine.from_text(text)
+
+    found = audit()  # audited 2026-12-01; worst/overall ratio 20 at similarity 99
+    later = datetime(2026, 12, 31, tzinfo=UTC)
+    recent = {"authorization_date": date(2026, 12, 20)}
+    d = engine_with("true").decide(le(**recent), "faces.search", search(None), later)
+    assert not d.allowed and "a fairness audit on file for model m" in d.reason
+    assert (
+        engine_with("true").decide(le(**recent), "faces.search", search(None, found), later).allowed
+    )
+    strict = engine_with("{max_age_days: 20, max_fmr_ratio: 100}")
+    d = strict.decide(le(**recent), "faces.search", search(None, found), later)
+    assert not d.allowed and "at most 20 days old (the newest on file is 30 days old)" in d.reason
+    fair = engine_with("{max_age_days: 60, max_fmr_ratio: 25}")
+    d = fair.decide(le(**recent), "faces.search", search(None, found, threshold=99.0), later)
+    assert d.allowed  # ratio 20 at 99
+    d = fair.decide(le(**recent), "faces.search", search(None, found, threshold=99.9), later)
+    assert not d.allowed and "(model m: 40)" in d.reason  # ratio 40 at 99.9

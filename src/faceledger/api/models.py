@@ -260,6 +260,9 @@ class ErrorRates(Model):
         description="The probe's age band as the operator declared it (never inferred)."
     )
     age_band_fmr: float | None = Field(description="The audited FMR of that band (children).")
+    fmr_ratio: float | None = Field(
+        description="Highest / lowest group FMR of the audit's main grouping (null: unknown)."
+    )
     reason: str | None = Field(description="Why a number is null.")
 
 

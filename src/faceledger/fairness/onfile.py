@@ -5,7 +5,8 @@
 files an audit run elsewhere. The newest one for a model is what 1:N searches read: at a grid of
 similarity thresholds, the overall false-match rate (all impostor pairs of the reference
 datasets, pooled), the worst audited group's (the highest FMR among groups of the audit's main
-grouping that are not flagged small) and each declared age band's (the children dataset). A
+grouping that are not flagged small), the ratio of the highest to the lowest of those FMRs
+(None when the lowest is zero) and each declared age band's (the children dataset). A
 search at threshold t uses the grid point at or just below t: FMR only falls as the threshold
 rises, so the rate used is never lower than the rate at t (an upper bound, never a guess).
 Nothing is filed or read that was not measured; a model without an audit on file has none.
@@ -75,6 +76,14 @@ def summarize(result: Any, audited_at: datetime | None = None) -> dict[str, Any]
                         worst = row["worst_group"]
                         if worst is None or r["fmr"] > worst["fmr"]:
                             row["worst_group"] = cell
+                        best = row.get("best_group")
+                        if best is None or r["fmr"] < best["fmr"]:
+                            row["best_group"] = cell
+    for row in grid:
+        worst, best = row["worst_group"], row.pop("best_group", None)
+        row["fmr_ratio"] = (
+            worst["fmr"] / best["fmr"] if worst and best and best["fmr"] > 0 else None
+        )
     when = (audited_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     body = {
         "format": FORMAT,

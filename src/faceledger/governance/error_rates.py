@@ -49,6 +49,7 @@ def request_rates(
                     worst.get("fmr"),
                     f"{worst['group']} ({worst['dataset']})" if worst else None,
                     band.get("fmr"),
+                    row.get("fmr_ratio"),
                 ]
             )
     return out
@@ -71,6 +72,7 @@ def at_threshold(rates: dict[str, Any], threshold: float) -> dict[str, Any]:
         "worst_group_expected_false_candidates": None,
         "age_band": rates.get("age_band"),
         "age_band_fmr": None,
+        "fmr_ratio": None,
         "reason": None,
     }
     if not rates.get("audit_id"):
@@ -83,10 +85,10 @@ def at_threshold(rates: dict[str, Any], threshold: float) -> dict[str, Any]:
     if not below:
         out["reason"] = f"the audit on file has no rates at or below similarity {threshold:g}"
         return out
-    sim, fmr, worst_fmr, worst, band_fmr = max(below, key=lambda row: row[0])
+    sim, fmr, worst_fmr, worst, band_fmr, *rest = max(below, key=lambda row: row[0])
     out.update(
         rates_at_similarity=sim, fmr=fmr, worst_group=worst, worst_group_fmr=worst_fmr,
-        age_band_fmr=band_fmr,
+        age_band_fmr=band_fmr, fmr_ratio=rest[0] if rest else None,
     )  # fmt: skip
     if n is None:
         out["reason"] = "the gallery is counted when the search runs"

@@ -28,6 +28,7 @@ from faceledger.governance import error_rates, vocabulary
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
 from faceledger.governance.policy_document import (
+    AuditOnFile,
     AuthorizationRequirement,
     Conditions,
     Policy,
@@ -128,7 +129,7 @@ class PolicyEngine:
             if rule.effect == "deny":
                 return Decision(False, rule.id, rule.reason, obligations=base)
             rates = _rates(rule, request)
-            unmet = _unmet(rule.require, ctx, request, now) + _unmet_rates(rule.require, rates)
+            unmet = _unmet(rule.require, ctx, request, now) + _unmet_rates(rule.require, rates, now)
             if unmet:
                 return Decision(
                     False,
@@ -199,10 +200,31 @@ def _rates(rule: Rule, request: dict[str, Any]) -> dict[str, Any] | None:
     return error_rates.at_threshold(given, threshold)
 
 
-def _unmet_rates(require: Require | None, rates: dict[str, Any] | None) -> list[str]:
+def _unmet_rates(require: Require | None, rates: dict[str, Any] | None, now: datetime) -> list[str]:
     if require is None or rates is None:
         return []
     unmet = []
+    gate = require.audit_on_file
+    if gate:
+        model = rates.get("model_id")
+        if not rates.get("audit_id"):
+            unmet.append(f"a fairness audit on file for model {model}")
+        elif isinstance(gate, AuditOnFile):
+            audited = datetime.fromisoformat(str(rates["audited_at"]).replace("Z", "+00:00"))
+            age = (now - audited).days
+            if gate.max_age_days is not None and age > gate.max_age_days:
+                unmet.append(
+                    f"a fairness audit of model {model} at most {gate.max_age_days} days old "
+                    f"(the newest on file is {age} days old)"
+                )
+            ratio = rates.get("fmr_ratio")
+            if gate.max_fmr_ratio is not None and (ratio is None or ratio > gate.max_fmr_ratio):
+                measured = f"{ratio:.0f}" if ratio is not None else "not measurable"
+                unmet.append(
+                    f"a model whose audited largest/smallest group FMR at similarity "
+                    f"{rates.get('rates_at_similarity')} is at most {gate.max_fmr_ratio:g} "
+                    f"(model {model}: {measured})"
+                )
     age = require.declared_age
     if age is not None and rates["age_band"] in age.refuse:
         fmr = rates.get("age_band_fmr")

@@ -156,6 +156,15 @@ class ExpectedFalseCandidates(_Model):
     so, with its reason) or deny."""
 
 
+class AuditOnFile(_Model):
+    """Identification only with a model whose fairness audit is on file (and recent, and fair
+    enough at the threshold used)."""
+
+    max_age_days: PositiveInt | None = None
+    max_fmr_ratio: float | None = Field(None, ge=1)
+    """Highest / lowest group FMR of the audit's main grouping at the threshold used."""
+
+
 class DeclaredAge(_Model):
     """What a probe declared in an age band gets: refused, or held for review."""
 
@@ -171,6 +180,7 @@ class Require(_Model):
     consent: bool = False
     max_expected_false_candidates: ExpectedFalseCandidates | None = None
     declared_age: DeclaredAge | None = None
+    audit_on_file: bool | AuditOnFile = False
 
     @field_validator("max_expected_false_candidates", mode="before")
     @classmethod
