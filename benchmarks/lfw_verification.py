@@ -247,7 +247,8 @@ def default_path(
     pairs = [p for p in pairs if p.fold < folds]
     images = list(dict.fromkeys(n for p in pairs for n in (p.left, p.right)))  # fold order
     t0 = time.perf_counter()
-    faces = default_path_faces(lfw, images, workers)
+    cached = default_path_faces(lfw, images, workers)
+    faces = {p: cached[p] for p in images}
     seconds = time.perf_counter() - t0
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
