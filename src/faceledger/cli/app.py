@@ -14,6 +14,7 @@ from faceledger.cli import (
     fairness,
     leads,
     lifecycle,
+    models,
     policy,
     recognition,
     serve,
@@ -47,6 +48,7 @@ app.add_typer(lifecycle.case_app, name="case")
 app.add_typer(lifecycle.subject_app, name="subject")
 app.command("serve")(serve.serve)
 app.add_typer(fairness.app, name="fairness")
+app.add_typer(models.app, name="model")
 
 
 def _version(value: bool) -> None:

@@ -169,7 +169,15 @@ def cached_table(
 
 
 def _config_key(config: EngineConfig) -> list[object]:
-    return [config.detector, config.min_face_size, config.max_detect_pixels, config.max_faces]
+    key: list[object] = [
+        config.detector,
+        config.min_face_size,
+        config.max_detect_pixels,
+        config.max_faces,
+    ]
+    if config.user_model is not None:  # another network: other embeddings
+        key.append(getattr(config.user_model, "sha256", repr(config.user_model)))
+    return key
 
 
 def central_box(left: float, top: float, w: float, h: float, width: int, height: int) -> bool:

@@ -46,6 +46,8 @@ class EngineConfig:
     backend: str = "auto"
     threads: int | None = None
     tta: bool = True
+    user_model: object | None = None
+    """A registered ``engine.user_models.UserModel`` to embed with (None: dlib's shipped one)."""
 
 
 class Engine:
@@ -71,7 +73,9 @@ class Engine:
     @property
     def descriptor(self) -> Descriptor:
         if self._descriptor is None:
-            self._descriptor = load_descriptor(self.config.backend, threads=self.config.threads)
+            self._descriptor = load_descriptor(
+                self.config.backend, threads=self.config.threads, user_model=self.config.user_model
+            )
         return self._descriptor
 
     @property
