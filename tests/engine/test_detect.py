@@ -121,17 +121,18 @@ def test_auto_finds_a_real_face_that_hog_alone_misses(shared_data) -> None:
 
 
 def test_auto_runs_the_cnn_only_where_hog_found_no_face_it_could_see(portraits) -> None:
-    """In a 2400×1400 frame HOG searches at ×1.59 (faces from 51 px), the CNN, capped at
-    CNN_MAX_DETECT_PIXELS, at ×0.79 (faces from 102 px). A 55 px face found by HOG is below what
-    the CNN sees, so the CNN runs (and adds no duplicate); a 165 px face found by HOG means the
-    CNN is never even loaded."""
-    small = group_photo([portraits[0]], scales=[1.0], size=(2400, 1400))
+    """In a 2400×1400 frame searched for faces from 80 px, HOG runs at ×1 (faces from 80 px),
+    the CNN, capped at CNN_MAX_DETECT_PIXELS, at ×0.79 (faces from 102 px). An 87 px face found
+    by HOG is below what the CNN sees, so the CNN runs (and adds no duplicate); a 180 px face
+    found by HOG means the CNN is never even loaded."""
+    small = group_photo([portraits[0]], scales=[1.5], size=(2400, 1400))
     auto = FaceDetector()
-    found, plan = auto.detect(small)
+    found, plan = auto.detect(small, min_face_size=80)
+    assert plan.scale == 1.0
     assert [d.detector for d in found] == ["hog"] and found[0].box.width < 102
     assert "_cnn" in auto.__dict__  # the CNN ran
     large = group_photo([portraits[0]], scales=[3.0], size=(2400, 1400))
     auto = FaceDetector()
-    found, _ = auto.detect(large)
+    found, _ = auto.detect(large, min_face_size=80)
     assert [d.detector for d in found] == ["hog"] and found[0].box.width >= 102
     assert "_cnn" not in auto.__dict__  # never loaded
