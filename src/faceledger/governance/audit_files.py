@@ -21,6 +21,7 @@ AUDITS_DIR = "fairness"
 def file_summary(data_dir: Path, summary: dict[str, Any]) -> Path:
     """File ``summary`` for its model in the data folder; returns where."""
     _check(summary)
+    Path(data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)  # as the data folder is made
     folder = Path(data_dir) / AUDITS_DIR / _safe(summary["model_id"])
     folder.mkdir(parents=True, exist_ok=True)
     stamp = summary["audited_at"].replace(":", "").replace("-", "")

@@ -33,8 +33,8 @@ from faceledger.engine.types import Comparison, Face
 from faceledger.errors import FaceledgerError, ImageError
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
-from faceledger.governance.error_rates import AGE_BANDS, at_threshold, exceeded, request_rates
 from faceledger.images import ImageInput, image_size
+from faceledger.service.error_rates import gallery_rates, logged_rates, probe_rates
 from faceledger.service.gate import Gate
 from faceledger.service.intake import image_digest
 from faceledger.service.lifecycle import LifecycleOperations
@@ -155,42 +155,7 @@ class FaceService(UserOperations, LifecycleOperations):
         """The newest fairness audit on file for a model id (``fairness.onfile.latest``)."""
 
     def _error_rates(self, age_band: str | None) -> dict[str, Any]:
-        """What a 1:N request carries for the policy (``governance.error_rates``): the declared
-        age band and the audited rates of the engine's model; the gallery is counted later, in
-        the work (no store read before the decision)."""
-        if age_band is not None and age_band not in AGE_BANDS:
-            raise InvalidRequestError(
-                f"age_band must be one of {', '.join(AGE_BANDS)} (declared by the operator)"
-            )
-        model = self.engine.model_id
-        return request_rates(
-            model_id=model, gallery_size=None, age_band=age_band, audit=self.audits(model)
-        )
-
-    def _gallery_rates(
-        self, decision: Decision, request: dict[str, Any], info: CollectionInfo, threshold: float
-    ) -> dict[str, Any]:
-        """Expected false candidates of this search (gallery counted, collection's model, the
-        threshold used), checked against the rule's bound: a search over it is refused."""
-        given = request["error_rates"]
-        audit = self.audits(info.model_id)
-        rates = at_threshold(
-            request_rates(
-                model_id=info.model_id, gallery_size=info.face_count,
-                age_band=given["age_band"], audit=audit,
-            ),
-            threshold,
-        )  # fmt: skip
-        unmet = exceeded(decision.obligations.get("max_expected_false_candidates"), rates)
-        if unmet:
-            raise PolicyDenied(
-                Decision(
-                    False, decision.rule, f"Rule {decision.rule} requires {'; '.join(unmet)}.",
-                    obligations={**decision.obligations, "error_rates": rates},
-                )
-            )  # fmt: skip
-        decision.obligations["error_rates"] = rates  # the lead held for review shows them too
-        return rates
+        return probe_rates(self.engine.model_id, self.audits, age_band)
 
     # ------------------------------------------------------------------ plumbing
     @staticmethod
@@ -558,7 +523,7 @@ class FaceService(UserOperations, LifecycleOperations):
             info = self.store.describe_collection(ctx.tenant_id, collection_id)
             model = info.model_id
             thr, max_distance, k = self._limits(decision, threshold, max_results, model)
-            rates = self._gallery_rates(decision, request, info, thr)
+            rates = gallery_rates(self.audits, decision, request, info, thr, probe_enrolled=True)
             record, vec = self._stored_face(ctx, collection_id, face_id)
             hits = self.store.search(
                 ctx.tenant_id, collection_id, vec, k=k + 1, max_distance=max_distance,
@@ -609,7 +574,7 @@ class FaceService(UserOperations, LifecycleOperations):
             info = self.store.describe_collection(ctx.tenant_id, collection_id)
             model = info.model_id
             thr, max_distance, k = self._limits(decision, threshold, max_results, model)
-            rates = self._gallery_rates(decision, request, info, thr)
+            rates = gallery_rates(self.audits, decision, request, info, thr)
             faces = self.engine.detect(data, keep_chips=True)
             faces = faces if all_faces else faces[:1]
             self.engine.embed_faces(faces)
@@ -706,13 +671,6 @@ class FaceService(UserOperations, LifecycleOperations):
             return faces, {"count": len(faces)}
 
         return self.unit.run(ctx, "detect", {"image_sha256": digest}, work)
-
-
-def logged_rates(rates: dict[str, Any]) -> dict[str, Any]:
-    """What the audit record keeps of a search's error rates (numbers and the audit's id)."""
-    keys = ("gallery_size", "audit_id", "rates_at_similarity", "expected_false_candidates",
-            "worst_group_expected_false_candidates", "age_band_fmr")  # fmt: skip
-    return {k: rates[k] for k in keys if rates.get(k) is not None}
 
 
 def _search_mode(approximate: bool) -> str:
