@@ -124,6 +124,18 @@ def test_expected_false_candidates_come_from_the_audit_on_file(tmp_path, engine,
         logged = world.records(request_id=r.headers["x-request-id"], kind="request")[0]
         assert logged["outcome"]["error_rates"]["audit_id"] == rates["audit_id"]
         assert logged["outcome"]["error_rates"]["gallery_size"] == 3
+        # a user search counts the faces it compares: those associated with users
+        faces = world.client.get(f"{C}/faces", headers=h).json()["faces"]
+        assert world.client.post(f"{C}/users", json={"user_id": "u1"}, headers=h).is_success
+        two = {"face_ids": [f["face_id"] for f in faces[:2]]}
+        assert world.client.post(f"{C}/users/u1/associate", json=two, headers=h).is_success
+        r = world.client.post(
+            f"{C}/users/search", files=upload(PORTRAITS[1]), data={"threshold": "99.95"}, headers=h
+        )
+        assert r.status_code == 200, r.text
+        er = r.json()["error_rates"]
+        assert er["gallery_size"] == 2 and er["rates_at_similarity"] == 99.95
+        assert er["expected_false_candidates"] == pytest.approx(2 * er["fmr"], abs=1e-6)
     world.app.state.close()
 
 

@@ -363,6 +363,10 @@ class UserSearchResponse(Model):
     image_sha256: str | None
     searched_face: DetectedFace | FaceRecord | None
     user_matches: list[UserMatch]
+    error_rates: ErrorRates | None = Field(
+        description="Expected false candidates at the threshold used; the gallery is the faces"
+        " compared (an upper bound for `max`; indicative for the other aggregations)."
+    )
     decision: DecisionField
 
 

@@ -114,6 +114,8 @@ class UserSearchResult:
     searched_face: Face | FaceRecord | None
     matches: list[UserMatch]
     image_sha256: str | None = None
+    error_rates: dict[str, Any] | None = None
+    """Expected false candidates at ``threshold`` (``governance.error_rates.at_threshold``)."""
 
     def to_dict(self) -> dict[str, object]:
         f = self.searched_face
@@ -122,6 +124,7 @@ class UserSearchResult:
             "threshold": self.threshold,
             "aggregation": self.aggregation,
             "image_sha256": self.image_sha256,
+            "error_rates": self.error_rates,
             "searched_face": None
             if f is None
             else f.to_dict(embedding=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from faceledger.errors import ModelError
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
 from faceledger.images import ImageInput
+from faceledger.service.error_rates import gallery_rates, logged_rates, probe_rates
 from faceledger.service.intake import image_digest
 from faceledger.service.results import UserMatch, UserSearchResult, user_rows
 from faceledger.service.unit import Governed
@@ -139,11 +141,13 @@ class UserOperations:
         threshold: float = DEFAULT_SEARCH_THRESHOLD,
         max_users: int = DEFAULT_MAX_RESULTS,
         aggregation: str = DEFAULT_USER_AGGREGATION,
+        age_band: str | None = None,
     ) -> Governed[UserSearchResult]:
         """Users whose faces match a stored face or the largest face of an image.
 
         A user's score aggregates its associated faces (``aggregation``, default: the most
         similar face). Searching by a stored face leaves that face out of its own user.
+        Expected false candidates count the faces compared (``service.error_rates``).
         """
         if (face_id is None) == (image is None):
             raise InvalidRequestError("give either a face id or an image")
@@ -157,11 +161,19 @@ class UserOperations:
             "threshold": threshold,
             "max_results": max_users,
             "aggregation": aggregation,
+            "age_band": age_band,
+            "error_rates": probe_rates(self.engine.model_id, self.audits, age_band),
         }
 
         def work(decision: Decision) -> tuple[UserSearchResult, dict[str, Any]]:
-            model = self.store.describe_collection(ctx.tenant_id, collection_id).model_id
+            info = self.store.describe_collection(ctx.tenant_id, collection_id)
+            model = info.model_id
             thr, max_distance, k = self._limits(decision, threshold, max_users, model)
+            users = self.store.user_embeddings(ctx.tenant_id, collection_id)
+            compared = sum(sum(i != face_id for i in ids) for ids, _ in users.values())
+            rates = gallery_rates(
+                self.audits, decision, request, dataclasses.replace(info, face_count=compared), thr
+            )
             searched: Face | FaceRecord | None
             if face_id is not None:
                 searched, vec = self._stored_face(ctx, collection_id, face_id)
@@ -176,9 +188,7 @@ class UserOperations:
                     )
             matches: list[UserMatch] = []
             if vec is not None:
-                for user, (ids, emb) in self.store.user_embeddings(
-                    ctx.tenant_id, collection_id
-                ).items():
+                for user, (ids, emb) in users.items():
                     mask = [i != face_id for i in ids]
                     if not any(mask):
                         continue
@@ -188,12 +198,15 @@ class UserOperations:
                         matches.append(UserMatch(user, s, d, int(sum(mask))))
                 matches.sort(key=lambda m: (m.distance, m.user_id))
                 matches = matches[:k]
-            result = UserSearchResult(collection_id, thr, aggregation, searched, matches, digest)
+            result = UserSearchResult(
+                collection_id, thr, aggregation, searched, matches, digest, error_rates=rates
+            )
             outcome = {
                 "results": [
                     {"user_id": m.user_id, "similarity": round(m.similarity, 4)} for m in matches
                 ],
                 "threshold": thr,
+                "error_rates": logged_rates(rates),
             }
             return result, outcome
 
