@@ -158,3 +158,32 @@ def test_reindexing_after_faces_delete_indexes_again(tmp_path: Path, portraits: 
     run("faces", "delete", "people", face_id, home=home)
     again = json.loads(run(*index, home=home).stdout.splitlines()[0])
     assert again["skipped"] is False and len(again["face_records"]) == 1
+
+
+def test_search_prints_expected_false_candidates_and_honours_age_bands(
+    tmp_path: Path, portraits: list[Path]
+) -> None:
+    home = tmp_path / "home"
+    run("admin", "init", home=home)
+    run("collection", "create", "people", home=home)
+    for p in portraits[:2]:
+        run("index", "people", str(p), "--consent", "c-1", "--workers", "1", home=home)
+    why = ("--purpose", "photo-organization", "--case-ref", "album-1")
+    human = run("search", "people", str(portraits[0]), *why, home=home).stdout
+    assert "expected false candidates unknown: no fairness audit on file" in human
+    # an audit summary in the filed format (these rates are the test's, not a measurement)
+    grid = [{"similarity": s, "overall": {"fmr": 0.01}, "worst_group": None, "age_bands": {}}
+            for s in (90.0, 99.0, 99.9)]  # fmt: skip
+    summary = tmp_path / "error_rates.json"
+    summary.write_text(json.dumps({"format": 1, "model_id": "dlib-resnet-v1+tta6",
+                                   "audited_at": "2026-12-01T00:00:00Z", "audit_id": "audit_t",
+                                   "datasets": ["manifest"], "grid": grid}))  # fmt: skip
+    run("fairness", "file", str(summary), "--data-dir", str(home), home=home)
+    human = run("search", "people", str(portraits[0]), *why, home=home).stdout
+    assert "0.02 false candidates expected among 2 enrolled faces at similarity 99.9" in human
+    found = json.loads(run("search", "people", str(portraits[0]), *why, "--json", home=home).stdout)
+    assert found["error_rates"]["expected_false_candidates"] == 0.02
+    child = run(
+        "search", "people", str(portraits[0]), *why, "--age-band", "0-4", home=home, ok=False
+    )
+    assert child.returncode == 1 and "age band 0-4" in child.stderr

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from faceledger.engine import Engine, EngineConfig
+from faceledger.governance.audit_files import latest as latest_audit
 from faceledger.governance.auditlog import AuditLog
 from faceledger.governance.db import GovernanceDB
 from faceledger.governance.gate import GovernedGate
@@ -91,7 +93,7 @@ class Runtime:
         if engine is None:
             engine = Engine(EngineConfig(detector=settings.detector))
         runner: Any = SerializedEngine(engine) if serialize_engine else engine
-        faces = FaceService(store, runner, gate)
+        faces = FaceService(store, runner, gate, audits=partial(latest_audit, root))
         principals = Principals(db, clock=settings.clock)
         runtime = cls(
             settings=settings, store=store, db=db, auditlog=auditlog, policy=policy, gate=gate,

@@ -49,7 +49,7 @@ class Settings:
     data_dir: Path = field(default_factory=data_dir)
     policy_path: Path | None = None
     """The policy file; None: ``<data dir>/policy.yaml`` if present, else the packaged default."""
-    detector: str = "hog"
+    detector: str = "auto"
     clock: Callable[[], datetime] = _utc_now
     """Time as the policy sees it (tests inject one)."""
 

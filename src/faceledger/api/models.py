@@ -28,6 +28,7 @@ __all__ = [
     "DetectResponse",
     "DisassociateFacesResponse",
     "ErrorBody",
+    "ErrorRates",
     "FaceList",
     "FaceSearchResponse",
     "Health",
@@ -237,6 +238,34 @@ class FaceSearch(Model):
     matches: list[FaceMatch]
 
 
+class ErrorRates(Model):
+    """Expected false candidates of a 1:N search: gallery size × audited FMR at the threshold
+    used, from the newest fairness audit on file for the model; null numbers with a reason
+    when there is none (never a made-up rate)."""
+
+    model_id: str | None
+    gallery_size: int | None = Field(description="Faces compared (the collection's faces).")
+    threshold: float = Field(description="The similarity the search used.")
+    audit_id: str | None = Field(description="The audit on file the rates come from.")
+    audited_at: str | None
+    rates_at_similarity: float | None = Field(
+        description="The audit's grid point at or below the threshold (its FMR is an upper bound)."
+    )
+    fmr: float | None = Field(description="Overall FMR of the audit's reference datasets.")
+    expected_false_candidates: float | None = Field(description="gallery_size × fmr.")
+    worst_group: str | None = Field(description="The audited group with the highest FMR.")
+    worst_group_fmr: float | None
+    worst_group_expected_false_candidates: float | None
+    age_band: Literal["0-4", "5-11", "12-17", "adult"] | None = Field(
+        description="The probe's age band as the operator declared it (never inferred)."
+    )
+    age_band_fmr: float | None = Field(description="The audited FMR of that band (children).")
+    fmr_ratio: float | None = Field(
+        description="Highest / lowest group FMR of the audit's main grouping (null: unknown)."
+    )
+    reason: str | None = Field(description="Why a number is null.")
+
+
 class FaceSearchResponse(Model):
     status: Literal["ok"] = Field(description="`ok`: results (a held search answers 202).")
     collection_id: str
@@ -245,6 +274,9 @@ class FaceSearchResponse(Model):
     max_results: int
     image_sha256: str | None = Field(description="SHA-256 of the uploaded image, if any.")
     search_mode: Literal["exact", "approximate"]
+    error_rates: ErrorRates | None = Field(
+        description="Expected false candidates at the threshold used (null: no policy decided it)."
+    )
     searches: list[FaceSearch] = Field(
         description="One per searched face: the largest, or every face with `all_faces`."
     )
@@ -331,6 +363,10 @@ class UserSearchResponse(Model):
     image_sha256: str | None
     searched_face: DetectedFace | FaceRecord | None
     user_matches: list[UserMatch]
+    error_rates: ErrorRates | None = Field(
+        description="Expected false candidates at the threshold used; the gallery is the faces"
+        " compared (an upper bound for `max`; indicative for the other aggregations)."
+    )
     decision: DecisionField
 
 
@@ -420,6 +456,9 @@ class LeadSummary(Model):
     authorization_date: str | None = Field(None, description="Its date, YYYY-MM-DD.")
     search: LeadSearch | None = Field(
         None, description="The search that opened the lead (face searches)."
+    )
+    error_rates: ErrorRates | None = Field(
+        description="Expected false candidates of the search held (null for other leads)."
     )
 
 

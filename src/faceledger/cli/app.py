@@ -14,6 +14,7 @@ from faceledger.cli import (
     fairness,
     leads,
     lifecycle,
+    models,
     policy,
     recognition,
     report,
@@ -51,6 +52,7 @@ app.command("serve")(serve.serve)
 app.add_typer(fairness.app, name="fairness")
 app.add_typer(report.app, name="report")
 app.add_typer(video.app, name="video")
+app.add_typer(models.app, name="model")
 
 
 def _version(value: bool) -> None:

@@ -28,6 +28,7 @@ from faceledger.cli.output import (
 from faceledger.cli.principal import DECLARED, Who, declares_request, open_service
 from faceledger.engine.similarity import DEFAULT_SEARCH_THRESHOLD
 from faceledger.errors import FaceledgerError
+from faceledger.governance.error_rates import describe as describe_rates
 from faceledger.service.faces import (
     Governed,
     PolicyDenied,
@@ -45,7 +46,9 @@ ThresholdOpt = Annotated[
 ]
 LimitOpt = Annotated[int, typer.Option(min=1, max=4096, help="Page size.")]
 TokenOpt = Annotated[str | None, typer.Option(help="Token of the next page (from a listing).")]
-DetectorOpt = Annotated[str, typer.Option(help="Face detector: hog (fast) or cnn.")]
+DetectorOpt = Annotated[
+    str, typer.Option(help="Face detector: auto (HOG, then the CNN if needed), hog or cnn.")
+]
 
 collection_app = typer.Typer(help="Create, list, describe and delete collections.")
 faces_app = typer.Typer(help="List and delete the faces of a collection.")
@@ -194,7 +197,7 @@ def index(
     workers: Annotated[
         int | None, typer.Option(help="Processes (default: one per usable CPU).")
     ] = None,
-    detector: DetectorOpt = "hog",
+    detector: DetectorOpt = "auto",
     consent: Annotated[
         str | None,
         typer.Option(help="Reference of the recorded consent of the people in these images."),
@@ -341,16 +344,23 @@ def search(
     approximate: Annotated[
         bool, typer.Option(help="Opt in to the approximate index (may miss a match).")
     ] = False,
-    detector: DetectorOpt = "hog",
+    detector: DetectorOpt = "auto",
+    age_band: Annotated[
+        str | None,
+        typer.Option(
+            help="The probe's age band as you declare it (0-4, 5-11, 12-17, adult; never "
+            "inferred): the policy may refuse or hold a search of a child."
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Find the faces of COLLECTION most similar to the face in IMAGE (exact search unless
-    --approximate)."""
+    --approximate), with the expected number of false candidates at the threshold used."""
     with open_service(data_dir, who, detector=detector) as (svc, ctx):
         try:
             g = svc.search_faces_by_image(
                 ctx, collection, image, threshold=threshold, max_results=max_results,
-                all_faces=all_faces, approximate=approximate,
+                all_faces=all_faces, approximate=approximate, age_band=age_band,
             )  # fmt: skip
         except ResultsWithheld as exc:
             raise withheld_exit(exc, json_out) from None
@@ -362,6 +372,13 @@ def search(
 
 
 def _print_search(image: Path, result: SearchResult) -> None:
+    if result.error_rates is not None:
+        typer.echo(describe_rates(result.error_rates))
+        if result.error_rates.get("age_band_fmr") is not None:
+            typer.echo(
+                f"audited FMR of age band {result.error_rates['age_band']}: "
+                f"{result.error_rates['age_band_fmr']:.2e}"
+            )
     if not result.searches:
         typer.echo(f"no face found in {image}")
         raise typer.Exit(1)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from faceledger.cli._govopts import DataDirOpt
 from faceledger.cli.output import handle_errors, print_json
 
 app = typer.Typer(
@@ -51,10 +52,21 @@ def audit_command(
     ] = False,
     workers: Annotated[int | None, typer.Option(help="Processes for embedding.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    file: Annotated[
+        bool,
+        typer.Option(
+            "--file/--no-file",
+            help="File the measured error rates in the data folder, where 1:N searches of the "
+            "model read them (expected false candidates, age bands).",
+        ),
+    ] = True,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Measure FMR and FNMR per demographic group at one global threshold; write JSON, CSV and
-    a self-contained HTML report to --out."""
+    a self-contained HTML report to --out, and file the error rates for the model's searches."""
     from faceledger.fairness import audit, write_report
+    from faceledger.fairness.onfile import file_summary, summarize
+    from faceledger.settings import data_dir as resolve_data_dir
 
     names = [d.strip() for d in datasets.split(",") if d.strip()]
     log = (lambda m: typer.echo(m, err=True)) if json_out else typer.echo
@@ -71,6 +83,12 @@ def audit_command(
     paths = write_report(result, out)
     import json
 
+    rates = summarize(result)
+    paths["error_rates"] = out / "error_rates.json"
+    paths["error_rates"].write_text(json.dumps(rates, indent=1))
+    if file:
+        paths["filed"] = file_summary(resolve_data_dir(data_dir), rates)
+
     summary = json.loads(paths["json"].read_text())["summary"]
     if json_out:
         print_json({"outputs": {k: str(v) for k, v in paths.items()}, "summary": summary})
@@ -81,3 +99,30 @@ def audit_command(
     typer.echo("")
     for key, path in paths.items():
         typer.echo(f"{key}: {path}")
+
+
+@app.command("file")
+@handle_errors
+def file_command(
+    rates: Annotated[
+        Path,
+        typer.Argument(help="error_rates.json written by `faceledger fairness audit --out`."),
+    ],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """File an audit's error rates (run elsewhere) in the data folder, for its model's searches."""
+    import json
+
+    from faceledger.errors import FaceledgerError
+    from faceledger.governance.audit_files import file_summary
+    from faceledger.settings import data_dir as resolve_data_dir
+
+    try:
+        summary = json.loads(rates.read_text())
+        path = file_summary(resolve_data_dir(data_dir), summary)
+    except (OSError, ValueError) as exc:
+        raise FaceledgerError(
+            f"{rates}: not an error_rates.json of `faceledger fairness audit` ({exc})",
+            code="invalid_argument",
+        ) from exc
+    typer.echo(f"filed audit {summary['audit_id']} of {summary['model_id']}: {path}")

@@ -63,6 +63,11 @@ def withheld_exit(exc: ResultsWithheld, json_out: bool) -> typer.Exit:
         print_json({"status": "pending", "lead": exc.lead.to_dict(), "rule": exc.decision.rule})
     else:
         typer.echo(f"held for review: {exc}", err=True)
+        rates = getattr(exc.lead, "error_rates", None)
+        if rates:
+            from faceledger.governance.error_rates import describe
+
+            typer.echo(describe(rates), err=True)
     return typer.Exit(3)
 
 

@@ -175,7 +175,7 @@ def context(principals: Principals, key: str, who: Who) -> RequestContext:
 
 
 @contextmanager
-def open_runtime(data_dir: Path | None, *, detector: str = "hog") -> Iterator[Runtime]:
+def open_runtime(data_dir: Path | None, *, detector: str = "auto") -> Iterator[Runtime]:
     """The data folder's runtime (store, governance, services), opened from one Settings."""
     runtime = Runtime.open(Settings.resolve(data_dir, detector=detector))
     try:
@@ -186,7 +186,7 @@ def open_runtime(data_dir: Path | None, *, detector: str = "hog") -> Iterator[Ru
 
 @contextmanager
 def open_service(
-    data_dir: Path | None, who: Who, *, detector: str = "hog"
+    data_dir: Path | None, who: Who, *, detector: str = "auto"
 ) -> Iterator[tuple[FaceService, RequestContext]]:
     """The governed service of the data folder and the context of the CLI's principal."""
     key = resolve_key(data_dir, who.api_key)

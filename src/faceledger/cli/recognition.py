@@ -20,7 +20,11 @@ ImagesArg = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON (see README).")]
 DetectorOpt = Annotated[
-    str, typer.Option(help="Face detector: hog (fast) or cnn (slower, finds more).")
+    str,
+    typer.Option(
+        help="Face detector: auto (HOG, then the CNN where HOG found no face it could see), "
+        "hog (fastest) or cnn (slowest, finds most)."
+    ),
 ]
 MinFaceOpt = Annotated[int, typer.Option(help="Smallest face to look for, in pixels.")]
 WorkersOpt = Annotated[int | None, typer.Option(help="Processes (default: one per usable CPU).")]
@@ -59,7 +63,7 @@ def _run_many(task, images, config, workers, json_out):  # noqa: ANN001, ANN202
 def detect(
     images: ImagesArg,
     json_out: JsonOpt = False,
-    detector: DetectorOpt = "hog",
+    detector: DetectorOpt = "auto",
     min_face_size: MinFaceOpt = 40,
     workers: WorkersOpt = None,
 ) -> None:
@@ -82,7 +86,7 @@ def represent(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print JSON (the only output form).")
     ] = True,
-    detector: DetectorOpt = "hog",
+    detector: DetectorOpt = "auto",
     min_face_size: MinFaceOpt = 40,
     workers: WorkersOpt = None,
 ) -> None:
@@ -102,7 +106,7 @@ def compare(
     threshold: Annotated[
         float, typer.Option(min=0.0, max=100.0, help="Similarity (0–100) at which faces match.")
     ] = DEFAULT_THRESHOLD,
-    detector: DetectorOpt = "hog",
+    detector: DetectorOpt = "auto",
 ) -> None:
     """Compare the largest face in SOURCE with every face in TARGET."""
     result = Engine(detector=detector).compare(source, target, threshold=threshold)

@@ -28,7 +28,9 @@ def serve(
     max_body_mb: Annotated[
         float, typer.Option(min=0.01, help="Largest request body accepted, MiB.")
     ] = 10.0,
-    detector: Annotated[str, typer.Option(help="Face detector: hog or cnn.")] = "hog",
+    detector: Annotated[
+        str, typer.Option(help="Face detector: auto (HOG, then the CNN if needed), hog or cnn.")
+    ] = "auto",
     retention_every: Annotated[
         float,
         typer.Option(

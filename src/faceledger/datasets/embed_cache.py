@@ -37,6 +37,10 @@ CENTRAL_TOLERANCE = 0.2
 """A face is plausibly the subject when its centre is within 20 % of the image centre and it is
 wider than 20 % of the image."""
 
+EVAL_CONFIG = EngineConfig(detector="hog")
+"""The evaluation chain starts from HOG alone and adds the CNN itself (see above), so a cached
+table does not depend on the product's default detector."""
+
 _cnn: FaceDetector | None = None
 
 
@@ -84,7 +88,7 @@ class FaceTable:
             elif strategy == "center":
                 iw, ih = self.sizes[img]
                 key = float(np.hypot(left + w / 2 - iw / 2, top + h / 2 - ih / 2))
-                if not _central_box(left, top, w, h, iw, ih):
+                if not central_box(left, top, w, h, iw, ih):
                     key += float(iw + ih)  # after every plausible face
             else:
                 raise ValueError(f"unknown selection strategy {strategy!r}")
@@ -110,7 +114,7 @@ def embed_images(
     use_cache: bool = True,
 ) -> FaceTable:
     """Faces and descriptors of ``root/p`` for each p, cached under ``cache_dir()``."""
-    config = dataclasses.replace(config or EngineConfig(), tta=True)  # all six crops are kept
+    config = dataclasses.replace(config or EVAL_CONFIG, tta=True)  # all six crops are kept
     file = cache_file(root, relative_paths, name=name, config=config)
     if use_cache and file.exists():
         return _load(file)
@@ -146,7 +150,7 @@ def cache_file(
     root: Path, relative_paths: list[str], *, name: str, config: EngineConfig | None = None
 ) -> Path:
     """Where ``embed_images`` with the same arguments keeps its table (it may not exist yet)."""
-    config = dataclasses.replace(config or EngineConfig(), tta=True)
+    config = dataclasses.replace(config or EVAL_CONFIG, tta=True)
     key = hashlib.sha256(
         json.dumps(
             [CACHE_VERSION, str(root.resolve()), relative_paths, _config_key(config)]
@@ -165,10 +169,18 @@ def cached_table(
 
 
 def _config_key(config: EngineConfig) -> list[object]:
-    return [config.detector, config.min_face_size, config.max_detect_pixels, config.max_faces]
+    key: list[object] = [
+        config.detector,
+        config.min_face_size,
+        config.max_detect_pixels,
+        config.max_faces,
+    ]
+    if config.user_model is not None:  # another network: other embeddings
+        key.append(getattr(config.user_model, "sha256", repr(config.user_model)))
+    return key
 
 
-def _central_box(left: float, top: float, w: float, h: float, width: int, height: int) -> bool:
+def central_box(left: float, top: float, w: float, h: float, width: int, height: int) -> bool:
     return (
         abs(left + w / 2 - width / 2) < CENTRAL_TOLERANCE * width
         and abs(top + h / 2 - height / 2) < CENTRAL_TOLERANCE * height
@@ -178,7 +190,7 @@ def _central_box(left: float, top: float, w: float, h: float, width: int, height
 
 def _plausibly_central(face: Face, width: int, height: int) -> bool:
     b = face.box
-    return _central_box(b.left, b.top, b.width, b.height, width, height)
+    return central_box(b.left, b.top, b.width, b.height, width, height)
 
 
 def _describe_for_eval(engine: Engine, path: str) -> dict[str, object]:

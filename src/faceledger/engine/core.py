@@ -8,6 +8,7 @@ import numpy as np
 
 from faceledger.engine.alignment import CHIP_PADDING, Aligner
 from faceledger.engine.detection import (
+    DEFAULT_DETECTOR,
     DEFAULT_MAX_DETECT_PIXELS,
     DEFAULT_MIN_FACE_SIZE,
     FaceDetector,
@@ -37,7 +38,7 @@ MAX_FACES = 100
 class EngineConfig:
     """Everything that changes what the engine returns; documented in the README."""
 
-    detector: str = "hog"
+    detector: str = DEFAULT_DETECTOR
     min_face_size: int = DEFAULT_MIN_FACE_SIZE
     max_detect_pixels: int = DEFAULT_MAX_DETECT_PIXELS
     max_faces: int = MAX_FACES
@@ -45,6 +46,8 @@ class EngineConfig:
     backend: str = "auto"
     threads: int | None = None
     tta: bool = True
+    user_model: object | None = None
+    """A registered ``engine.user_models.UserModel`` to embed with (None: dlib's shipped one)."""
 
 
 class Engine:
@@ -70,7 +73,9 @@ class Engine:
     @property
     def descriptor(self) -> Descriptor:
         if self._descriptor is None:
-            self._descriptor = load_descriptor(self.config.backend, threads=self.config.threads)
+            self._descriptor = load_descriptor(
+                self.config.backend, threads=self.config.threads, user_model=self.config.user_model
+            )
         return self._descriptor
 
     @property

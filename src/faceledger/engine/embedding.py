@@ -43,7 +43,9 @@ class DlibDescriptor:
         return np.array([np.asarray(v) for v in vecs], dtype=np.float32)
 
 
-def load_descriptor(backend: str = "auto", *, threads: int | None = None) -> Descriptor:
+def load_descriptor(
+    backend: str = "auto", *, threads: int | None = None, user_model: object | None = None
+) -> Descriptor:
     """The descriptor for ``backend``: "dlib", "onnx", or "auto" (onnx when installed).
 
     The onnxruntime path may claim dlib's model id because it reproduces dlib's vectors to
@@ -52,6 +54,12 @@ def load_descriptor(backend: str = "auto", *, threads: int | None = None) -> Des
     """
     if backend not in ("auto", "dlib", "onnx"):
         raise ValueError(f"unknown descriptor backend {backend!r}: auto, dlib or onnx")
+    if user_model is not None:  # engine.user_models.UserModel: onnxruntime, under its own id
+        from faceledger.engine.onnx.runtime import OnnxDescriptor
+
+        descriptor = OnnxDescriptor(str(user_model.file), threads=threads)  # type: ignore[attr-defined]
+        descriptor.model_id = user_model.model_id  # type: ignore[attr-defined,misc]
+        return descriptor
     if backend != "dlib":
         from faceledger.engine.onnx.runtime import OnnxDescriptor, onnx_available
 

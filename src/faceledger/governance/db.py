@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS leads (
     results TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('pending', 'released', 'rejected')),
     created_at TEXT NOT NULL,
-    closed_at TEXT
+    closed_at TEXT,
+    error_rates TEXT
 );
 CREATE INDEX IF NOT EXISTS leads_tenant_status ON leads (tenant_id, status, created_at);
 CREATE TABLE IF NOT EXISTS lead_reviews (
@@ -138,7 +139,8 @@ class GovernanceDB:
             for statement in _statements(SCHEMA):
                 conn.execute(statement)
             have = {r["name"] for r in conn.execute("PRAGMA table_info(leads)")}
-            for column in ("authorization_ref", "authorization_date", "search"):  # additive
+            additive = ("authorization_ref", "authorization_date", "search", "error_rates")
+            for column in additive:
                 if column not in have:
                     conn.execute(f"ALTER TABLE leads ADD COLUMN {column} TEXT")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -239,6 +239,7 @@ class HostCommand(AuditEvent):
 
 _REQUEST_FIELDS = (
     "threshold",
+    "age_band",
     "max_results",
     "consent",
     "face_id",
@@ -297,7 +298,7 @@ def outcome_summary(outcome: Mapping[str, Any]) -> dict[str, Any]:
               "faces_not_searched", "skipped", "deleted_faces", "deleted_users",
               "manifest_sha256", "image_sha256", "crop_sha256", "lead_crops_dropped",
               "job_id", "tracks", "samples", "job_ids", "share_id", "camera_id",
-              "footage_request_id"):  # fmt: skip
+              "footage_request_id", "error_rates"):  # fmt: skip
         if outcome.get(k) is not None:
             out[k] = outcome[k]
     results = outcome.get("results")

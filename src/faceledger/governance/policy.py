@@ -24,11 +24,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from faceledger.governance import error_rates, vocabulary
 from faceledger.governance import operations as ops
-from faceledger.governance import vocabulary
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
 from faceledger.governance.policy_document import (
+    AuditOnFile,
     AuthorizationRequirement,
     Conditions,
     Policy,
@@ -143,15 +144,28 @@ class PolicyEngine:
                 continue
             if rule.effect == "deny":
                 return Decision(False, rule.id, rule.reason, obligations=base)
-            unmet = _unmet(rule.require, ctx, request, now)
+            rates = _rates(rule, request)
+            unmet = _unmet(rule.require, ctx, request, now) + _unmet_rates(rule.require, rates, now)
             if unmet:
                 return Decision(
                     False,
                     rule.id,
                     f"Rule {rule.id} requires {'; '.join(unmet)}.",
-                    obligations=base,
+                    obligations={**base, **({"error_rates": rates} if rates else {})},
                 )
             obligations = dict(base)
+            review = rule.review
+            if rates is not None:
+                obligations["error_rates"] = rates
+                bound = rule.require.max_expected_false_candidates if rule.require else None
+                if bound is not None:  # checked by the service once it counts the gallery
+                    obligations["max_expected_false_candidates"] = bound.model_dump()
+                age = rule.require.declared_age if rule.require else None
+                if age is not None and rates["age_band"] in age.review and not review:
+                    review = True
+                    obligations["review_reason"] = (
+                        f"a probe declared {rates['age_band']} is held for review"
+                    )
             if rule.rate_limit:
                 obligations["rate_limits"] = [
                     {"requests": r.requests, "per_seconds": r.per, "scope": r.scope}
@@ -178,7 +192,7 @@ class PolicyEngine:
                 rule.reason,
                 min_similarity=rule.min_similarity,
                 max_results=rule.max_results,
-                review_required=rule.review,
+                review_required=review,
                 obligations=obligations,
             )
         return Decision(
@@ -188,6 +202,59 @@ class PolicyEngine:
             f"{'/'.join(sorted(ctx.roles)) or 'principal'}.",
             obligations=base,
         )
+
+
+def _rates(rule: Rule, request: dict[str, Any]) -> dict[str, Any] | None:
+    """Expected false candidates at the threshold the search will use: the caller's, raised
+    to the rule's floor (``governance.error_rates``); None when the request is not a search."""
+    given = request.get("error_rates")
+    if not isinstance(given, dict):
+        return None
+    threshold = float(request.get("threshold") or 0.0)
+    if rule.min_similarity is not None:
+        threshold = max(threshold, float(rule.min_similarity))
+    return error_rates.at_threshold(given, threshold)
+
+
+def _unmet_rates(require: Require | None, rates: dict[str, Any] | None, now: datetime) -> list[str]:
+    if require is None or rates is None:
+        return []
+    unmet = []
+    gate = require.audit_on_file
+    if gate:
+        model = rates.get("model_id")
+        if not rates.get("audit_id"):
+            unmet.append(f"a fairness audit on file for model {model}")
+        elif isinstance(gate, AuditOnFile):
+            audited = datetime.fromisoformat(str(rates["audited_at"]).replace("Z", "+00:00"))
+            age = (now - audited).days
+            if gate.max_age_days is not None and age > gate.max_age_days:
+                unmet.append(
+                    f"a fairness audit of model {model} at most {gate.max_age_days} days old "
+                    f"(the newest on file is {age} days old)"
+                )
+            ratio = rates.get("fmr_ratio")
+            if gate.max_fmr_ratio is not None and (ratio is None or ratio > gate.max_fmr_ratio):
+                measured = f"{ratio:.0f}" if ratio is not None else "not measurable"
+                unmet.append(
+                    f"a model whose audited largest/smallest group FMR at similarity "
+                    f"{rates.get('rates_at_similarity')} is at most {gate.max_fmr_ratio:g} "
+                    f"(model {model}: {measured})"
+                )
+    age = require.declared_age
+    if age is not None and rates["age_band"] in age.refuse:
+        fmr = rates.get("age_band_fmr")
+        measured = (
+            f"; the audited FMR of age band {rates['age_band']} at similarity "
+            f"{rates['rates_at_similarity']:g} is {fmr:.2e}"
+            if fmr is not None
+            else "; no audited FMR for that band is on file"
+        )
+        unmet.append(f"a probe not declared in age band {rates['age_band']}{measured}")
+    bound = require.max_expected_false_candidates
+    if bound is not None and bound.without_audit == "deny" and not rates.get("audit_id"):
+        unmet.append(f"known expected false candidates ({rates['reason']})")
+    return unmet
 
 
 def _unmet(

@@ -155,12 +155,52 @@ class AuthorizationRequirement(_Model):
     """The authorization must be dated at most this many days before the request."""
 
 
+AgeBand = Literal["0-4", "5-11", "12-17", "adult"]
+"""Declared age bands (``governance.error_rates.AGE_BANDS``)."""
+
+
+class ExpectedFalseCandidates(_Model):
+    """A bound on gallery size × audited FMR at the threshold used (a number: ``overall``)."""
+
+    overall: float | None = Field(None, ge=0)
+    worst_group: float | None = Field(None, ge=0)
+    without_audit: Literal["allow", "deny"] = "allow"
+    """With no audit on file for the model the bound cannot be checked: allow (the result says
+    so, with its reason) or deny."""
+
+
+class AuditOnFile(_Model):
+    """Identification only with a model whose fairness audit is on file (and recent, and fair
+    enough at the threshold used)."""
+
+    max_age_days: PositiveInt | None = None
+    max_fmr_ratio: float | None = Field(None, ge=1)
+    """Highest / lowest group FMR of the audit's main grouping at the threshold used."""
+
+
+class DeclaredAge(_Model):
+    """What a probe declared in an age band gets: refused, or held for review."""
+
+    refuse: list[AgeBand] = []
+    review: list[AgeBand] = []
+
+
 class Require(_Model):
     purpose: bool = False
     purposes: Names | None = Field(None, min_length=1)
     case_ref: bool = False
     authorization: bool | AuthorizationRequirement = False
     consent: bool = False
+    max_expected_false_candidates: ExpectedFalseCandidates | None = None
+    declared_age: DeclaredAge | None = None
+    audit_on_file: bool | AuditOnFile = False
+
+    @field_validator("max_expected_false_candidates", mode="before")
+    @classmethod
+    def _bound_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {"overall": value}
+        return value
 
 
 class RateLimit(_Model):

@@ -70,6 +70,9 @@ class Lead:
     """The authorization the request that opened the lead declared."""
     search: dict[str, Any] | None = None
     """The search that opened it: collection, model, threshold, gallery size."""
+    error_rates: dict[str, Any] | None = None
+    """Expected false candidates of the search held (``governance.error_rates``): no identity,
+    so shown to the requester and the reviewers alike."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +92,7 @@ class Lead:
             "authorization_ref": self.authorization_ref,
             "authorization_date": self.authorization_date,
             "search": self.search,
+            "error_rates": self.error_rates,
         }
 
 
@@ -124,12 +128,13 @@ class ReviewQueue:
         faces (JPEG, shown to the lead's reviewers); the requester gets the lead id."""
         lead_id = f"lead_{secrets.token_hex(8)}"
         stored = [dict(r) for r in results]
+        rates = decision.obligations.get("error_rates") if decision else None
         now = iso(self.clock())
         with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO leads (id, tenant_id, requester_id, operation, request_id, purpose, "
                 "case_ref, results, status, created_at, authorization_ref, authorization_date, "
-                "search) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "search, error_rates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     lead_id,
                     ctx.tenant_id,
@@ -144,6 +149,7 @@ class ReviewQueue:
                     ctx.authorization_ref,
                     ctx.authorization_date.isoformat() if ctx.authorization_date else None,
                     json.dumps(dict(search)) if search else None,
+                    json.dumps(rates) if rates is not None else None,
                 ),
             )
             conn.executemany(
@@ -437,6 +443,7 @@ class ReviewQueue:
             authorization_ref=row["authorization_ref"],
             authorization_date=row["authorization_date"],
             search=json.loads(row["search"]) if row["search"] else None,
+            error_rates=json.loads(row["error_rates"]) if row["error_rates"] else None,
         )
 
 

@@ -35,6 +35,7 @@ from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
 from faceledger.images import ImageInput, image_size
 from faceledger.service.crops import CropOperations, crop_jpeg, crops_of, lead_extras
+from faceledger.service.error_rates import gallery_rates, logged_rates, probe_rates
 from faceledger.service.evaluation import EvaluationOperations
 from faceledger.service.footage import FootageOperations
 from faceledger.service.gate import Gate
@@ -160,11 +161,22 @@ class FaceService(
 ):
     """The one door to the face store. See the module docstring for the contract."""
 
-    def __init__(self, store: FaceStore, engine: Engine, gate: Gate) -> None:
+    def __init__(
+        self,
+        store: FaceStore,
+        engine: Engine,
+        gate: Gate,
+        audits: Callable[[str], dict[str, Any] | None] | None = None,
+    ) -> None:
         self.store = store
         self.engine = engine
         self.gate = gate
         self.unit = UnitOfWork(gate, store)
+        self.audits = audits or (lambda _model_id: None)
+        """The newest fairness audit on file for a model id (``fairness.onfile.latest``)."""
+
+    def _error_rates(self, age_band: str | None) -> dict[str, Any]:
+        return probe_rates(self.engine.model_id, self.audits, age_band)
 
     # ------------------------------------------------------------------ plumbing
     @staticmethod
@@ -531,9 +543,11 @@ class FaceService(
         threshold: float = DEFAULT_SEARCH_THRESHOLD,
         max_results: int = DEFAULT_MAX_RESULTS,
         approximate: bool = False,
+        age_band: str | None = None,
     ) -> Governed[SearchResult]:
         """Faces of the collection most similar to a stored face (itself excluded).
-        ``approximate`` opts in to the approximate index (may miss a match; see docs/store.md)."""
+        ``approximate`` opts in to the approximate index (may miss a match; see docs/store.md).
+        ``age_band``: the probe's age band as the operator declares it (never inferred)."""
         mode = _search_mode(approximate)
         request = {
             "collection_id": collection_id,
@@ -541,12 +555,15 @@ class FaceService(
             "threshold": threshold,
             "max_results": max_results,
             "search_mode": mode,
+            "age_band": age_band,
+            "error_rates": self._error_rates(age_band),
         }
 
         def work(decision: Decision) -> tuple[SearchResult, dict[str, Any]]:
             info = self.store.describe_collection(ctx.tenant_id, collection_id)
             model = info.model_id
             thr, max_distance, k = self._limits(decision, threshold, max_results, model)
+            rates = gallery_rates(self.audits, decision, request, info, thr, probe_enrolled=True)
             record, vec = self._stored_face(ctx, collection_id, face_id)
             hits = self.store.search(
                 ctx.tenant_id, collection_id, vec, k=k + 1, max_distance=max_distance,
@@ -555,12 +572,16 @@ class FaceService(
             hits = [h for h in hits if h.face.face_id != face_id][:k]
             self._matched(ctx, collection_id, hits)
             searches = [FaceSearch(record, hits)]
-            result = SearchResult(collection_id, model, thr, k, searches, search_mode=mode)
+            result = SearchResult(
+                collection_id, model, thr, k, searches, search_mode=mode,
+                error_rates=rates,
+            )  # fmt: skip
             result.gallery_size = info.face_count
             if decision.review_required:  # the lead shows its reviewers the searched face
                 probe = self.store.face_crop(ctx.tenant_id, face_id)
                 result.probe_crops = [probe[1]] if probe else []
-            return result, {"results": self._hits(hits), "threshold": thr, "search_mode": mode}
+            outcome = {"results": self._hits(hits), "threshold": thr, "search_mode": mode}
+            return result, {**outcome, "error_rates": logged_rates(rates)}
 
         return self.unit.run(
             ctx, "faces.search", request, work, lead_results=search_rows,
@@ -578,6 +599,7 @@ class FaceService(
         all_faces: bool = False,
         approximate: bool = False,
         quality_filter: QualityFilter | str = QualityFilter.NONE,
+        age_band: str | None = None,
     ) -> Governed[SearchResult]:
         """Search with the largest face of ``image`` (or every face with ``all_faces``).
         No face in the image gives no searches; it is not an error. ``max_results`` (and the
@@ -596,12 +618,15 @@ class FaceService(
             "all_faces": all_faces,
             "search_mode": mode,
             "quality_filter": quality,
+            "age_band": age_band,
+            "error_rates": self._error_rates(age_band),
         }
 
         def work(decision: Decision) -> tuple[SearchResult, dict[str, Any]]:
             info = self.store.describe_collection(ctx.tenant_id, collection_id)
             model = info.model_id
             thr, max_distance, k = self._limits(decision, threshold, max_results, model)
+            rates = gallery_rates(self.audits, decision, request, info, thr)
             detected = self.engine.detect(data, keep_chips=True)
             if all_faces:
                 faces, skipped = [], []
@@ -625,7 +650,10 @@ class FaceService(
             _cap_matches(searches, k)
             unsearched = [UnindexedFace(f, reasons) for f, reasons in skipped]
             self._matched(ctx, collection_id, [h for s in searches for h in s.matches])
-            result = SearchResult(collection_id, model, thr, k, searches, digest, mode, unsearched)
+            result = SearchResult(
+                collection_id, model, thr, k, searches, digest, mode, unsearched,
+                error_rates=rates,
+            )  # fmt: skip
             result.gallery_size = info.face_count
             result.probe_crops = probes
             outcome = {
@@ -634,6 +662,7 @@ class FaceService(
                 "results": [h for s in searches for h in self._hits(s.matches)],
                 "threshold": thr,
                 "search_mode": mode,
+                "error_rates": logged_rates(rates),
             }
             return result, outcome
 

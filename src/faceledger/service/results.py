@@ -79,6 +79,8 @@ class SearchResult:
     """Crops of the searched faces, kept with a lead for its reviewers (never returned)."""
     gallery_size: int | None = None
     """Faces in the collection when it was searched (one comparison each)."""
+    error_rates: dict[str, Any] | None = None
+    """Expected false candidates at ``threshold`` (``governance.error_rates.at_threshold``)."""
 
     @property
     def matches(self) -> list[FaceHit]:
@@ -93,6 +95,7 @@ class SearchResult:
             "max_results": self.max_results,
             "image_sha256": self.image_sha256,
             "search_mode": self.search_mode,
+            "error_rates": self.error_rates,
             "searches": [s.to_dict() for s in self.searches],
         }
 
@@ -124,6 +127,8 @@ class UserSearchResult:
     unsearched_faces: list[UnindexedFace] = field(default_factory=list)
     searched_user: str | None = None
     """The user searched with (a search by user); its own match is left out."""
+    error_rates: dict[str, Any] | None = None
+    """Expected false candidates at ``threshold`` (``governance.error_rates.at_threshold``)."""
 
     def to_dict(self) -> dict[str, object]:
         f = self.searched_face
@@ -132,6 +137,7 @@ class UserSearchResult:
             "threshold": self.threshold,
             "aggregation": self.aggregation,
             "image_sha256": self.image_sha256,
+            "error_rates": self.error_rates,
             "searched_face": None
             if f is None
             else f.to_dict(embedding=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
 from faceledger.images import ImageInput
 from faceledger.service import idempotency
+from faceledger.service.error_rates import gallery_rates, logged_rates, probe_rates
 from faceledger.service.idempotency import once
 from faceledger.service.intake import image_digest
 from faceledger.service.quality import QualityFilter, pick_searched
@@ -230,6 +232,7 @@ class UserOperations:
         max_users: int = DEFAULT_MAX_RESULTS,
         aggregation: str = DEFAULT_USER_AGGREGATION,
         quality_filter: QualityFilter | str = QualityFilter.NONE,
+        age_band: str | None = None,
     ) -> Governed[UserSearchResult]:
         """Users whose faces match a stored face, the largest face of an image, or a user.
 
@@ -238,6 +241,7 @@ class UserOperations:
         other user by the best of searching with each of that user's faces (the user itself
         is left out); a user without faces matches nobody. With an image, ``quality_filter``
         chooses the largest face that passes its bar; the others are in ``unsearched_faces``.
+        Expected false candidates count the faces compared (``service.error_rates``).
         """
         if sum(x is not None for x in (face_id, image, user_id)) != 1:
             raise InvalidRequestError("give exactly one of a face id, an image or a user id")
@@ -252,6 +256,8 @@ class UserOperations:
             "threshold": threshold,
             "max_results": max_users,
             "aggregation": aggregation,
+            "age_band": age_band,
+            "error_rates": probe_rates(self.engine.model_id, self.audits, age_band),
         }
         if user_id is not None:
             request["user_id"] = user_id
@@ -259,11 +265,16 @@ class UserOperations:
             request["quality_filter"] = quality
 
         def work(decision: Decision) -> tuple[UserSearchResult, dict[str, Any]]:
-            model = self.store.describe_collection(ctx.tenant_id, collection_id).model_id
+            info = self.store.describe_collection(ctx.tenant_id, collection_id)
+            model = info.model_id
             thr, max_distance, k = self._limits(decision, threshold, max_users, model)
             searched: Face | FaceRecord | None = None
             unsearched: list[UnindexedFace] = []
             users = self.store.user_embeddings(ctx.tenant_id, collection_id)
+            compared = sum(sum(i != face_id for i in ids) for ids, _ in users.values())
+            rates = gallery_rates(
+                self.audits, decision, request, dataclasses.replace(info, face_count=compared), thr
+            )
             probes: np.ndarray | None = None
             if face_id is not None:
                 searched, vec = self._stored_face(ctx, collection_id, face_id)
@@ -298,13 +309,15 @@ class UserOperations:
                 matches.sort(key=lambda m: (m.distance, m.user_id))
                 matches = matches[:k]
             result = UserSearchResult(
-                collection_id, thr, aggregation, searched, matches, digest, unsearched, user_id
+                collection_id, thr, aggregation, searched, matches, digest, unsearched, user_id,
+                error_rates=rates,
             )
             outcome = {
                 "results": [
                     {"user_id": m.user_id, "similarity": round(m.similarity, 4)} for m in matches
                 ],
                 "threshold": thr,
+                "error_rates": logged_rates(rates),
             }
             return result, outcome
 

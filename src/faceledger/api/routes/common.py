@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
@@ -90,9 +90,17 @@ APPROXIMATE_HELP = (
 )
 
 
+AgeBand = Literal["0-4", "5-11", "12-17", "adult"]
+AGE_BAND_HELP = (
+    "The probe's age band as the operator declares it (never inferred from the image); the "
+    "policy may refuse or hold a search of a child."
+)
+
+
 class SearchOptions(Body):
     threshold: float = Field(
         DEFAULT_SEARCH_THRESHOLD, ge=0, lt=100, description="Similarity (0-100) a match must reach."
     )
     max_results: int = Field(10, ge=1, le=4096)
     approximate: bool = Field(False, description=APPROXIMATE_HELP)
+    age_band: AgeBand | None = Field(None, description=AGE_BAND_HELP)

@@ -15,6 +15,7 @@ from faceledger.api.models import (
 )
 from faceledger.api.models_crops import Crop
 from faceledger.api.routes.common import (
+    AGE_BAND_HELP,
     APPROXIMATE_HELP,
     COMMON_ERRORS,
     CONFLICT,
@@ -23,6 +24,7 @@ from faceledger.api.routes.common import (
     NOT_FOUND,
     PENDING,
     TOO_LARGE,
+    AgeBand,
     Limit,
     NextToken,
     SearchOptions,
@@ -109,10 +111,12 @@ def search_by_image(
     max_results: Annotated[int, Form(ge=1, le=4096)] = 10,
     all_faces: Annotated[bool, Form()] = False,
     approximate: Annotated[bool, Form(description=APPROXIMATE_HELP)] = False,
+    age_band: Annotated[AgeBand | None, Form(description=AGE_BAND_HELP)] = None,
 ) -> dict[str, Any]:
     g = svc.search_faces_by_image(
         ctx, collection_id, read_upload(image), threshold=threshold,
         max_results=max_results, all_faces=all_faces, approximate=approximate,
+        age_band=age_band,
     )  # fmt: skip
     return with_decision(g, {"status": "ok", **g.result.to_dict()})
 
@@ -134,6 +138,7 @@ def search_by_face(
     g = svc.search_faces(
         ctx, collection_id, face_id, threshold=options.threshold,
         max_results=options.max_results, approximate=options.approximate,
+        age_band=options.age_band,
     )  # fmt: skip
     return with_decision(g, {"status": "ok", **g.result.to_dict()})
 

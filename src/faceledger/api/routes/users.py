@@ -17,6 +17,7 @@ from faceledger.api.models import (
     UserSearchResponse,
 )
 from faceledger.api.routes.common import (
+    AGE_BAND_HELP,
     COMMON_ERRORS,
     CONFLICT,
     ID_PATTERN,
@@ -24,6 +25,7 @@ from faceledger.api.routes.common import (
     NOT_FOUND,
     PENDING,
     TOO_LARGE,
+    AgeBand,
     Body,
     Limit,
     NextToken,
@@ -125,10 +127,11 @@ def search_users(
     aggregation: Annotated[str, Form(pattern="^(max|centroid|top2-mean)$")] = (
         DEFAULT_USER_AGGREGATION
     ),
+    age_band: Annotated[AgeBand | None, Form(description=AGE_BAND_HELP)] = None,
 ) -> dict[str, Any]:
     data = read_upload(image) if image is not None else None
     g = svc.search_users(
         ctx, collection_id, face_id=face_id, image=data, threshold=threshold,
-        max_users=max_users, aggregation=aggregation,
+        max_users=max_users, aggregation=aggregation, age_band=age_band,
     )  # fmt: skip
     return with_decision(g, {"status": "ok", **g.result.to_dict()})
