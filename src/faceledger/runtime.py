@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 
 from faceledger.engine import Engine, EngineConfig
+from faceledger.engine.user_models import get as get_user_model
 from faceledger.governance.audit_files import latest as latest_audit
 from faceledger.governance.auditlog import AuditLog
 from faceledger.governance.db import GovernanceDB
@@ -56,6 +57,13 @@ class SerializedEngine:
         return attr
 
 
+def build_engine(settings: Settings) -> Engine:
+    """The engine the settings choose: their detector, and the user model they name (checked
+    against the SHA-256 it was added with) or the shipped network."""
+    user_model = get_user_model(settings.data_dir, settings.model) if settings.model else None
+    return Engine(EngineConfig(detector=settings.detector, user_model=user_model))
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -91,7 +99,7 @@ class Runtime:
         gate = gate_class(policy, auditlog, SqliteRateLimiter(db), settings.clock)
         store = SQLiteStore(store_path(root))
         if engine is None:
-            engine = Engine(EngineConfig(detector=settings.detector))
+            engine = build_engine(settings)
         runner: Any = SerializedEngine(engine) if serialize_engine else engine
         faces = FaceService(store, runner, gate, audits=partial(latest_audit, root))
         principals = Principals(db, clock=settings.clock)

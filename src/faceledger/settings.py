@@ -21,6 +21,7 @@ from pathlib import Path
 import platformdirs
 
 HOME_ENV = "FACELEDGER_HOME"
+MODEL_ENV = "FACELEDGER_MODEL"
 STORE_FILE = "faceledger.sqlite3"
 
 
@@ -50,6 +51,9 @@ class Settings:
     policy_path: Path | None = None
     """The policy file; None: ``<data dir>/policy.yaml`` if present, else the packaged default."""
     detector: str = "auto"
+    model: str | None = field(default_factory=lambda: os.environ.get(MODEL_ENV) or None)
+    """A model added with ``faceledger model add`` (its name or ``user:NAME``) to embed with;
+    None: the shipped dlib network. Collections created are of its model id."""
     clock: Callable[[], datetime] = _utc_now
     """Time as the policy sees it (tests inject one)."""
 
@@ -58,6 +62,8 @@ class Settings:
         """Settings for the data folder ``explicit`` (else ``$FACELEDGER_HOME``, else the user
         data folder)."""
         policy = options.pop("policy_path", None)
+        if options.get("model") is None:
+            options.pop("model", None)  # not chosen here: $FACELEDGER_MODEL, else the built-in
         return cls(
             data_dir=data_dir(explicit),
             policy_path=Path(policy) if policy is not None else None,  # type: ignore[arg-type]

@@ -75,6 +75,7 @@ def make_world(
     actor_class: str = "law-enforcement",
     policy: Path | None = None,
     max_body: int = 10 * 1024 * 1024,
+    model: str | None = None,
 ) -> World:
     root = tmp_path / "data"
     db = GovernanceDB(root / "governance.sqlite3")
@@ -92,7 +93,7 @@ def make_world(
         entry.keys["operator+reviewer"] = principals.create_key(both.id).api_key
         orgs[name] = entry
     clock = Clock()
-    app = create_app(root, policy, engine, clock=clock, max_body=max_body)
+    app = create_app(root, policy, engine, clock=clock, max_body=max_body, model=model)
     client = TestClient(app, raise_server_exceptions=False)
     return World(root, clock, client, orgs, db, app)
 

@@ -193,13 +193,19 @@ def create_app(
     clock: Clock = utc_now,
     max_body: int = DEFAULT_MAX_BODY,
     max_video_body: int = DEFAULT_MAX_VIDEO_BODY,
+    detector: str = "auto",
+    model: str | None = None,
 ) -> FastAPI:
     """The HTTP app of a data folder.
 
     ``policy_path``: the policy file (default: ``<data dir>/policy.yaml`` if present, else the
     packaged default policy). ``clock``: time as the policy sees it (tests inject one).
+    ``engine``: None builds one from the settings (``detector``; ``model``, a model added with
+    ``faceledger model add``, else ``$FACELEDGER_MODEL``, else the shipped network).
     """
-    settings = Settings.resolve(data_dir, policy_path=policy_path, clock=clock)
+    settings = Settings.resolve(
+        data_dir, policy_path=policy_path, clock=clock, detector=detector, model=model
+    )
     runtime = Runtime.open(settings, engine=engine, gate_class=TrackingGate, serialize_engine=True)
     unauthenticated = UnauthenticatedLog(runtime.auditlog, clock)
 

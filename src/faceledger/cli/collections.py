@@ -50,6 +50,15 @@ DetectorOpt = Annotated[
     str, typer.Option(help="Face detector: auto (HOG, then the CNN if needed), hog or cnn.")
 ]
 
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="A model added by 'faceledger model add' (its name or user:NAME) to embed with "
+        "(default: $FACELEDGER_MODEL, else the shipped network).",
+        show_default=False,
+    ),
+]
+
 collection_app = typer.Typer(help="Create, list, describe and delete collections.")
 faces_app = typer.Typer(help="List and delete the faces of a collection.")
 
@@ -88,9 +97,10 @@ def collection_create(
             " policy holds this organization's searches for review).",
         ),
     ] = None,
+    model: ModelOpt = None,
 ) -> None:
-    """Create an empty collection for the engine's model, with its retention rule."""
-    with open_service(data_dir, who) as (svc, ctx):
+    """Create an empty collection for the engine's model (--model), with its retention rule."""
+    with open_service(data_dir, who, model=model) as (svc, ctx):
         info = svc.create_collection(
             ctx,
             collection,
@@ -198,6 +208,7 @@ def index(
         int | None, typer.Option(help="Processes (default: one per usable CPU).")
     ] = None,
     detector: DetectorOpt = "auto",
+    model: ModelOpt = None,
     consent: Annotated[
         str | None,
         typer.Option(help="Reference of the recorded consent of the people in these images."),
@@ -217,7 +228,7 @@ def index(
     if external_id not in ("name", "stem"):
         raise fail("--external-id must be 'name' or 'stem'")
     counts = {"images": 0, "indexed_faces": 0, "unindexed_faces": 0, "skipped": 0, "errors": 0}
-    with open_service(data_dir, who, detector=detector) as (svc, ctx):
+    with open_service(data_dir, who, detector=detector, model=model) as (svc, ctx):
         for path, result in svc.index_images(
             ctx, collection, paths,
             external_ids=(lambda p: p.name) if external_id == "name" else (lambda p: p.stem),
@@ -345,6 +356,7 @@ def search(
         bool, typer.Option(help="Opt in to the approximate index (may miss a match).")
     ] = False,
     detector: DetectorOpt = "auto",
+    model: ModelOpt = None,
     age_band: Annotated[
         str | None,
         typer.Option(
@@ -356,7 +368,7 @@ def search(
 ) -> None:
     """Find the faces of COLLECTION most similar to the face in IMAGE (exact search unless
     --approximate), with the expected number of false candidates at the threshold used."""
-    with open_service(data_dir, who, detector=detector) as (svc, ctx):
+    with open_service(data_dir, who, detector=detector, model=model) as (svc, ctx):
         try:
             g = svc.search_faces_by_image(
                 ctx, collection, image, threshold=threshold, max_results=max_results,

@@ -61,6 +61,13 @@ def audit_command(
         ),
     ] = True,
     data_dir: DataDirOpt = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Audit a model added by 'faceledger model add' (its name or user:NAME; it needs "
+            "its --calibration) instead of the shipped network; filed under its model id."
+        ),
+    ] = None,
 ) -> None:
     """Measure FMR and FNMR per demographic group at one global threshold; write JSON, CSV and
     a self-contained HTML report to --out, and file the error rates for the model's searches."""
@@ -69,6 +76,11 @@ def audit_command(
     from faceledger.settings import data_dir as resolve_data_dir
 
     names = [d.strip() for d in datasets.split(",") if d.strip()]
+    user_model = None
+    if model is not None:
+        from faceledger.engine.user_models import get
+
+        user_model = get(resolve_data_dir(data_dir), model)
     log = (lambda m: typer.echo(m, err=True)) if json_out else typer.echo
     result = audit(
         names,
@@ -79,6 +91,7 @@ def audit_command(
         calibrate=calibrate,
         workers=workers,
         log=log,
+        user_model=user_model,
     )
     paths = write_report(result, out)
     import json

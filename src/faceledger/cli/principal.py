@@ -175,9 +175,13 @@ def context(principals: Principals, key: str, who: Who) -> RequestContext:
 
 
 @contextmanager
-def open_runtime(data_dir: Path | None, *, detector: str = "auto") -> Iterator[Runtime]:
-    """The data folder's runtime (store, governance, services), opened from one Settings."""
-    runtime = Runtime.open(Settings.resolve(data_dir, detector=detector))
+def open_runtime(
+    data_dir: Path | None, *, detector: str = "auto", model: str | None = None
+) -> Iterator[Runtime]:
+    """The data folder's runtime (store, governance, services), opened from one Settings
+    (``model``: a model added with ``faceledger model add``; None: ``$FACELEDGER_MODEL``, else
+    the shipped network)."""
+    runtime = Runtime.open(Settings.resolve(data_dir, detector=detector, model=model))
     try:
         yield runtime
     finally:
@@ -186,11 +190,11 @@ def open_runtime(data_dir: Path | None, *, detector: str = "auto") -> Iterator[R
 
 @contextmanager
 def open_service(
-    data_dir: Path | None, who: Who, *, detector: str = "auto"
+    data_dir: Path | None, who: Who, *, detector: str = "auto", model: str | None = None
 ) -> Iterator[tuple[FaceService, RequestContext]]:
     """The governed service of the data folder and the context of the CLI's principal."""
     key = resolve_key(data_dir, who.api_key)
-    with open_runtime(data_dir, detector=detector) as runtime:
+    with open_runtime(data_dir, detector=detector, model=model) as runtime:
         yield runtime.faces, context(runtime.principals, key, who)
 
 

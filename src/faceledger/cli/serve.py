@@ -31,6 +31,13 @@ def serve(
     detector: Annotated[
         str, typer.Option(help="Face detector: auto (HOG, then the CNN if needed), hog or cnn.")
     ] = "auto",
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Embed with a model added by 'faceledger model add' (its name or user:NAME; "
+            "default $FACELEDGER_MODEL, else the shipped network). Collections are of its id."
+        ),
+    ] = None,
     retention_every: Annotated[
         float,
         typer.Option(
@@ -50,14 +57,14 @@ def serve(
 
     from faceledger.api import create_app
     from faceledger.api.accesslog import log_config
-    from faceledger.engine import Engine, EngineConfig
     from faceledger.settings import data_dir as resolve
 
     root = resolve(data_dir)
     app = create_app(
-        root, policy, Engine(EngineConfig(detector=detector)),
+        root, policy, None,
         max_body=int(max_body_mb * 1024 * 1024),
         max_video_body=int(max_video_mb * 1024 * 1024),
+        detector=detector, model=model,
     )  # fmt: skip
     source = policy or "the data folder's policy.yaml or the packaged default"
     typer.echo(

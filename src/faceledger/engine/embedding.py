@@ -59,6 +59,7 @@ def load_descriptor(
 
         descriptor = OnnxDescriptor(str(user_model.file), threads=threads)  # type: ignore[attr-defined]
         descriptor.model_id = user_model.model_id  # type: ignore[attr-defined,misc]
+        user_model.register_calibration()  # type: ignore[attr-defined]
         return descriptor
     if backend != "dlib":
         from faceledger.engine.onnx.runtime import OnnxDescriptor, onnx_available

@@ -5,7 +5,9 @@ the shipped converter can run (it is converted to ONNX once, as dlib's own file 
 into ``<data dir>/models/NAME.dat`` with a record of its SHA-256, and gives it the model id
 ``user:NAME``. ``Engine(descriptor=registered)`` embeds with it under ``user:NAME+tta6``: its
 embeddings never compare with another model's (``ModelError``), and it has no similarity
-calibration until one is fitted for its id, so a threshold means nothing for it yet.
+calibration until one is given for its id (``--calibration D90:D99``, the descriptor distances at
+which the user measured a false-match rate of 1e-3 and 1e-4 with test-time augmentation), so
+without one a threshold means nothing for it and its comparisons are refused.
 Identification with it can be gated on its fairness audit (policy ``require.audit_on_file``).
 """
 
@@ -31,6 +33,8 @@ class UserModel:
     file: Path
     sha256: str
     added_at: str
+    calibration: tuple[float, float] | None = None
+    """(d90, d99): the distances its similarity 90 and 99 sit at (``+tta6`` embeddings)."""
 
     @property
     def model_id(self) -> str:
@@ -44,10 +48,37 @@ class UserModel:
             "file": str(self.file),
             "sha256": self.sha256,
             "added_at": self.added_at,
+            "calibration": list(self.calibration) if self.calibration else None,
         }
 
+    def register_calibration(self) -> None:
+        """Make its similarity scale known to ``engine.similarity`` (process-wide, by model id:
+        the model of a name loaded last decides), or unknown if it was given none."""
+        from faceledger.engine.similarity import CALIBRATIONS, Calibration
 
-def add(data_dir: Path, source: Path, name: str) -> UserModel:
+        key = f"{self.model_id}+tta6"
+        if self.calibration is not None:
+            CALIBRATIONS[key] = Calibration.from_targets(*self.calibration)
+        else:
+            CALIBRATIONS.pop(key, None)
+
+
+def parse_calibration(text: str) -> tuple[float, float]:
+    """``D90:D99`` as given on the command line: two distances, the first the larger."""
+    try:
+        d90, d99 = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise ModelError(
+            f"calibration {text!r}: give D90:D99, the distances at FMR 1e-3 and 1e-4"
+        ) from None
+    if not 0 < d99 < d90:
+        raise ModelError(f"calibration {text!r}: need 0 < D99 < D90 (D90 is the looser)")
+    return d90, d99
+
+
+def add(
+    data_dir: Path, source: Path, name: str, calibration: tuple[float, float] | None = None
+) -> UserModel:
     """Register ``source`` (a dlib ResNet descriptor ``.dat``) as ``user:<name>``."""
     if not NAME.match(name):
         raise ModelError(
@@ -65,7 +96,7 @@ def add(data_dir: Path, source: Path, name: str) -> UserModel:
     shutil.copyfile(source, target)
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     when = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    model = UserModel(name, target, digest, when)
+    model = UserModel(name, target, digest, when, calibration)
     (folder / f"{name}.json").write_text(json.dumps(model.to_dict(), indent=1))
     return model
 
@@ -75,7 +106,13 @@ def registered(data_dir: Path) -> list[UserModel]:
     out = []
     for record in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         body = json.loads(record.read_text())
-        out.append(UserModel(body["name"], Path(body["file"]), body["sha256"], body["added_at"]))
+        cal = body.get("calibration")
+        out.append(
+            UserModel(
+                body["name"], Path(body["file"]), body["sha256"], body["added_at"],
+                (float(cal[0]), float(cal[1])) if cal else None,
+            )
+        )  # fmt: skip
     return out
 
 

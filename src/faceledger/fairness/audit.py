@@ -8,23 +8,30 @@ measured at those same thresholds, never at their own.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
 
-from faceledger.datasets.embed_cache import embed_images
+from faceledger.datasets.embed_cache import EVAL_CONFIG, embed_images
 from faceledger.engine.similarity import (
     DEFAULT_MODEL_ID,
+    calibration,
     distance_from_similarity,
     similarity_from_distance,
 )
 from faceledger.fairness import metrics
 from faceledger.fairness.datasets import AuditSet, load
 from faceledger.fairness.pairs import ScoreSet, score_set
+
+if TYPE_CHECKING:
+    from faceledger.engine.core import EngineConfig
+    from faceledger.engine.user_models import UserModel
 
 DEFAULT_DATASETS = ("lfw", "utkface", "children", "congress")
 TARGET_FMRS = (1e-3, 1e-4)
@@ -67,11 +74,19 @@ class AuditResult:
         }
 
 
-def embed(audit_set: AuditSet, *, progress: bool = True, workers: int | None = None) -> np.ndarray:
-    """(N, 128) embeddings, one per image (the face nearest the centre; NaN when none), cached."""
+def embed(
+    audit_set: AuditSet,
+    *,
+    progress: bool = True,
+    workers: int | None = None,
+    config: EngineConfig | None = None,
+) -> np.ndarray:
+    """(N, 128) embeddings, one per image (the face nearest the centre; NaN when none), cached
+    (per model: ``config.user_model``)."""
     table = embed_images(
-        audit_set.root, audit_set.paths, name=audit_set.name, progress=progress, workers=workers
-    )
+        audit_set.root, audit_set.paths, name=audit_set.name, progress=progress, workers=workers,
+        config=config,
+    )  # fmt: skip
     rows = table.select("center")
     vectors = table.embeddings()
     out = np.full((len(audit_set), vectors.shape[1] if len(vectors) else 128), np.nan)
@@ -94,20 +109,22 @@ def global_thresholds(
     reference: Sequence[ScoreSet],
     target_fmrs: Sequence[float] = TARGET_FMRS,
     similarities: Sequence[float] = PRODUCT_SIMILARITIES,
+    model_id: str = DEFAULT_MODEL_ID,
 ) -> dict[str, dict[str, float]]:
-    """Named thresholds: ``fmr=1e-03`` etc. (set on ``reference``) and ``similarity=99``."""
+    """Named thresholds: ``fmr=1e-03`` etc. (set on ``reference``) and ``similarity=99``, on
+    ``model_id``'s similarity scale."""
     out: dict[str, dict[str, float]] = {}
     for target in target_fmrs:
         d = metrics.threshold_at_fmr(reference, target)
         out[f"fmr={target:.0e}"] = {
             "distance": d,
-            "similarity": float(similarity_from_distance(d)),
+            "similarity": float(similarity_from_distance(d, model_id)),
             "target_fmr": target,
             "set_on": [s.name for s in reference],
         }
     for sim in similarities:
         out[f"similarity={sim:g}"] = {
-            "distance": distance_from_similarity(sim),
+            "distance": distance_from_similarity(sim, model_id),
             "similarity": sim,
         }
     return out
@@ -126,12 +143,29 @@ def audit(
     progress: bool = True,
     workers: int | None = None,
     log=print,
+    user_model: UserModel | None = None,
 ) -> AuditResult:
     """Run the audit on named shared datasets (lfw, utkface, children, congress) or manifests.
 
     Datasets that are not found are skipped with a note (at least one must load).
+    ``user_model``: audit a model added with ``faceledger model add`` (it needs its similarity
+    calibration) instead of the shipped network.
     """
     from faceledger.errors import FaceledgerError
+
+    model_id = DEFAULT_MODEL_ID
+    config = None
+    if user_model is not None:
+        if calibrate:
+            raise FaceledgerError(
+                "--calibrate measures the shipped model's score normalisation; leave it out "
+                "with --model",
+                code="invalid_argument",
+            )
+        user_model.register_calibration()
+        model_id = f"{user_model.model_id}+tta6"
+        calibration(model_id)  # a clear ModelError when it was added without one
+        config = dataclasses.replace(EVAL_CONFIG, user_model=user_model)
 
     started = time.time()
     sets: dict[str, AuditSet] = {}
@@ -152,12 +186,12 @@ def audit(
     scores: dict[str, ScoreSet] = {}
     for name, s in sets.items():
         log(f"{name}: {len(s)} images — embedding (cached after the first run)")
-        embeddings[name] = embed(s, progress=progress, workers=workers)
+        embeddings[name] = embed(s, progress=progress, workers=workers, config=config)
         log(f"{name}: scoring all pairs")
         scores[name] = score_set(s, embeddings[name], progress=progress)
     reference = [scores[n] for n in sets if n in REFERENCE or n not in GROUPINGS]
     reference = reference or list(scores.values())
-    thresholds = global_thresholds(reference, target_fmrs, similarities)
+    thresholds = global_thresholds(reference, target_fmrs, similarities, model_id)
     named = {k: v["distance"] for k, v in thresholds.items()}
     evaluations = []
     curve_sets = {}
@@ -201,7 +235,7 @@ def audit(
             "seed": seed,
             "min_subjects": metrics.MIN_SUBJECTS,
             "min_pairs": metrics.MIN_PAIRS,
-            "model": DEFAULT_MODEL_ID,
+            "model": model_id,
             "face_selection": "center",
         },
     )

@@ -58,6 +58,7 @@ def run(
 ) -> dict[str, object]:
     """Counts of false matches per threshold, by probe group and by matched gallery group."""
     pset, pemb = result.audit_sets[probes], result.embeddings[probes]
+    model = str(result.settings["model"])  # the similarity scale of the audited model
     names = list(pset.meta.get("names", pset.subjects))
     probe_gender = pset.groups.get("gender", [""] * len(pset))
     p_ok = np.flatnonzero(~np.isnan(pemb).any(axis=1))
@@ -100,7 +101,7 @@ def run(
     rows = []
     best = d.min(axis=1)
     for sim in similarities:
-        thr = distance_from_similarity(sim)
+        thr = distance_from_similarity(sim, model)
         hit = d <= thr
         matched = hit.any(axis=1)
         by_probe = {}
@@ -136,7 +137,7 @@ def run(
                 "probe_gender": probe_gender[p_ok[pr[k]]],
                 "gallery": f"{g_source[gc[k]]}:{g_path[gc[k]]}",
                 "gallery_group": g_label[gc[k]],
-                "similarity": float(similarity_from_distance(d[pr[k], gc[k]])),
+                "similarity": float(similarity_from_distance(d[pr[k], gc[k]], model)),
             }
             for k in order
         ]
@@ -165,7 +166,8 @@ def run(
         "probe_groups": groups,
         "thresholds": rows,
         "best_similarity_quantiles": {
-            q: float(similarity_from_distance(np.quantile(best, 1 - q))) for q in (0.5, 0.9, 0.99)
+            q: float(similarity_from_distance(np.quantile(best, 1 - q), model))
+            for q in (0.5, 0.9, 0.99)
         },
         "excluded": excluded,
     }
