@@ -81,8 +81,9 @@ def fairness_audit(folder: Path) -> Path:
 @pytest.fixture()
 def deployment(tmp_path: Path, engine, portraits):
     """A law-enforcement organization's month: enrolment with consent, searches allowed and
-    denied, a lead released and one rejected, a consent withdrawn, a retention purge; and a
-    second organization whose records must stay out of the first one's report."""
+    denied, a lead released and one rejected, a consent withdrawn, a retention purge, a lead
+    opened in April and rejected in May; and a second organization whose records must stay out
+    of the first one's report."""
     clock = Clock()
     root = tmp_path / "data"
     rt = Runtime.open(Settings(data_dir=root, clock=clock), engine=engine)
@@ -100,6 +101,12 @@ def deployment(tmp_path: Path, engine, portraits):
     )  # fmt: skip
     op = new(ctxs["op"], **declared)
     svc = rt.faces
+    clock.now = datetime(2024, 4, 29, 9, 0, tzinfo=UTC)  # before the period
+    svc.create_collection(new(op), "april")
+    svc.index_faces(new(op), "april", portraits[3])
+    with pytest.raises(ResultsWithheld) as april:
+        svc.search_faces_by_image(new(op), "april", portraits[3], threshold=0)
+    clock.now = NOW
     svc.create_collection(new(op), "missing")
     svc.create_collection(new(op), "short", retention_days=1)
     consent = svc.record_consent(new(op), "family of P-1", collections=["missing"]).result
@@ -123,6 +130,7 @@ def deployment(tmp_path: Path, engine, portraits):
     gov.review(new(ctxs["rev2"]), leads[0], "confirm")  # released 5 h after it was held
     clock.advance(hours=1)
     gov.review(new(ctxs["rev1"]), leads[1], "reject")  # rejected 6 h after
+    gov.review(new(ctxs["rev2"]), april.value.lead.id, "reject")  # 48 h + 6 h after
     svc.withdraw_consent(new(op), consent.consent_id)
     clock.advance(days=2)
     svc.purge_due(new(op))  # the face in "short" is due
@@ -158,6 +166,11 @@ def recount(records: list[dict], tenant: str | None) -> dict:
         key = (r["decision"]["rule"], r["decision"]["allowed"])
         by_rule[key] = by_rule.get(key, 0) + 1
     opened = {r["lead_id"]: r["at"] for r in mine if r["operation"] == "review.open"}
+    ever_opened = {  # leads decided in the period may have been opened before it
+        r["lead_id"]: r["at"]
+        for r in records
+        if tenant in (None, r.get("tenant_id")) and r["operation"] == "review.open"
+    }
     closing = {
         r["lead_id"]: (r["outcome"]["status"], r["at"])
         for r in mine
@@ -165,7 +178,7 @@ def recount(records: list[dict], tenant: str | None) -> dict:
     }
 
     def hours(lead: str) -> float:
-        t = [datetime.fromisoformat(x.replace("Z", "+00:00")) for x in (opened[lead],
+        t = [datetime.fromisoformat(x.replace("Z", "+00:00")) for x in (ever_opened[lead],
              closing[lead][1])]  # fmt: skip
         return (t[1] - t[0]).total_seconds() / 3600
 
@@ -184,7 +197,7 @@ def recount(records: list[dict], tenant: str | None) -> dict:
             [s for s, _ in closing.values()].count("released"),
             [s for s, _ in closing.values()].count("rejected"),
         ),  # fmt: skip
-        "hours": sorted(hours(lead) for lead in opened if lead in closing),
+        "hours": sorted(hours(lead) for lead in closing),
         "enrolled": sum(
             len(r["outcome"]["face_ids"]) for r in done if r["operation"] == "faces.index"
         ),  # fmt: skip
@@ -238,7 +251,8 @@ def test_report_counts_match_the_log_and_the_html_is_self_contained(
     want = recount(records, deployment["org"].id)
 
     # the scenario, as it happened
-    assert want["leads"] == (2, 1, 1) and want["hours"] == [5.0, 6.0]
+    # released/rejected: decided in the period, the April lead included
+    assert want["leads"] == (2, 1, 2) and want["hours"] == [5.0, 6.0, 54.0]
     assert want["purged"] == 1 and want["withdrawn"] == 1 and want["withdrawn_faces"] == 1
     assert want["enrolled"] == 3 and want["withheld"] == 2
     # ... and the report, count by count
@@ -259,14 +273,16 @@ def test_report_counts_match_the_log_and_the_html_is_self_contained(
     rv = report["review"]
     assert (rv["leads_opened"], rv["released"], rv["rejected"]) == want["leads"]
     assert rv["hours_to_decision"]["values"] == want["hours"]
-    assert rv["hours_to_decision"]["median"] == 5.5 and rv["pending_at_end"] == 0
+    assert rv["hours_to_decision"]["median"] == 6.0 and rv["pending_at_end"] == 0
+    assert rv["decided_opened_earlier"] == 1 and "decided within the period" in rv["rule"]
     data = report["data"]
     assert data["enrolled_faces"] == want["enrolled"]
     routes = {r["operation"]: r["faces"] for r in data["deleted_by_route"]}
     assert routes["retention.purge"] == want["purged"] and data["retention_purges"] == 1
     assert routes["consent.withdraw"] == want["withdrawn_faces"]
     assert data["deleted_faces"] == want["purged"] + want["withdrawn_faces"]
-    assert data["held_now"]["faces"] == want["enrolled"] - data["deleted_faces"] == 1
+    # the April face is held too
+    assert data["held_now"]["faces"] == want["enrolled"] - data["deleted_faces"] + 1 == 2
     assert data["purged_by_reason"] and sum(data["purged_by_reason"].values()) == 1
     assert report["consent"] == {"recorded": want["consents"], "withdrawn": want["withdrawn"],
                                  "faces_deleted_by_withdrawal": want["withdrawn_faces"],

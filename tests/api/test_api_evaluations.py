@@ -211,3 +211,58 @@ def test_bad_sets_are_named_and_evaluations_are_rate_limited(world, portrait_set
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
     assert r.json()["error"]["rule"] == "independent-testers-evaluate"
     assert len(world.records(operation="evaluation.run")) == 31
+
+
+def test_a_pairs_list_is_scored_exactly_as_listed(world, portrait_set):
+    """LFW-style: pairs.csv next to the manifest; only its pairs are scored, its same flag
+    decides genuine or impostor, its own group column (when given) groups the pairs."""
+    c = world.client
+    tester = world.headers("A", "operator")
+    rows = [(f"{s}/{v}.jpg", s, g, imgs[v], None)
+            for s, _, g, imgs in portrait_set for v in ("orig", "flip")]  # fmt: skip
+    subjects = [s for s, *_ in portrait_set]
+    genuine = [(f"{s}/orig.jpg", f"{s}/flip.jpg", 1) for s in subjects]
+    impostor = [(f"{s}/orig.jpg", f"{subjects[(k + 1) % 6]}/flip.jpg", 0)
+                for k, s in enumerate(subjects)]  # fmt: skip
+
+    def post(pairs_csv: str, **form: str):
+        zipped = io.BytesIO(archive(rows))
+        with zipfile.ZipFile(zipped, "a") as z:
+            z.writestr("set/pairs.csv", pairs_csv)
+        files = {"archive": ("s.zip", zipped.getvalue(), "application/zip")}
+        return c.post("/v1/evaluations", files=files, data=form, headers=tester)
+
+    listed = genuine + impostor
+    text = "path_a,path_b,same\n" + "".join(f"{a},{b},{s}\n" for a, b, s in listed)
+    r = post(text, bootstrap="20", thresholds="90")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    v = body["verification"]
+    assert (
+        v["pairs"] == "listed" and body["pairs_sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    )
+    # all pairs of 12 images would be 6 genuine and 60 impostor: only the 12 listed count
+    assert (v["genuine_pairs"], v["impostor_pairs"]) == (6, 6)
+    overall = v["overall"]["similarity=90"]
+    assert overall["false_matches"] == 0 and overall["false_non_matches"] <= 1
+    (by_gender,) = v["by_group"]
+    rows90 = by_gender["thresholds"]["similarity=90"]
+    assert {row["group"] for row in rows90} == {"Female", "Male"}
+    assert sum(row["genuine_pairs"] for row in rows90) == 6  # a pair's images share a gender
+    # the same flag decides: the genuine pairs declared impostor all become false matches
+    flipped = "path_a,path_b,same,batch\n" + "".join(
+        f"{a},{b},{1 - s},{'one' if k < 3 else 'two'}\n" for k, (a, b, s) in enumerate(listed)
+    )
+    r = post(flipped, bootstrap="0", thresholds="90")
+    assert r.status_code == 200, r.text
+    v = r.json()["verification"]
+    assert v["overall"]["similarity=90"]["false_matches"] >= 5
+    (by_batch,) = v["by_group"]
+    assert by_batch["grouping"] == ["batch"]
+    counts = {
+        row["group"]: row["impostor_pairs"] for row in by_batch["thresholds"]["similarity=90"]
+    }
+    assert counts == {"one": 3, "two": 3}
+    # a pairs file that names an image the manifest does not is refused with the fix
+    r = post("path_a,path_b,same\nnobody.jpg,x.jpg,1\n")
+    assert r.status_code == 422 and "nobody.jpg" in r.json()["error"]["message"]

@@ -214,6 +214,26 @@ def test_retention_since_last_match_keeps_what_searches_still_find(rt, clock, po
     assert create["request"]["days_since_match"] == 30
 
 
+def test_a_user_search_that_returns_a_user_counts_as_a_match_of_its_faces(
+    rt, clock, portraits
+) -> None:
+    ctx = operator(rt, purpose="access-control", case_ref="door-1")
+    svc = rt.faces
+    svc.create_collection(ctx, "members", days_since_match=30)
+    kept = svc.index_faces(ctx, "members", portraits[0], consent="m1").result.face_records[0]
+    gone = svc.index_faces(ctx, "members", portraits[1], consent="m2").result.face_records[0]
+    for user, face in (("ann", kept), ("bob", gone)):
+        svc.create_user(ctx, "members", user)
+        svc.associate_faces(ctx, "members", user, [face.face_id])
+    clock.advance(days=20)
+    found = svc.search_users(ctx, "members", image=portraits[0], threshold=95).result
+    assert [m.user_id for m in found.matches] == ["ann"]
+    clock.advance(days=15)  # 35 days after enrolment, 15 after the user search returned ann
+    done = svc.purge_due(ctx).result
+    assert done.face_ids == [gone.face_id] and done.reasons == {"unmatched": 1}
+    assert listed(rt, ctx, "members") == {kept.face_id}
+
+
 def test_close_case_ends_the_retention_of_what_was_enrolled_for_it(rt, portraits) -> None:
     police = operator(
         rt, "law-enforcement", purpose="missing-person", case_ref="MP-1",

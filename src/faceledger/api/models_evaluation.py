@@ -49,6 +49,9 @@ class VerificationGrouping(Model):
 
 
 class Verification(Model):
+    pairs: Literal["all", "listed"] = Field(
+        description="all: every pair of the manifest; listed: the pairs of pairs.csv."
+    )
     genuine_pairs: int
     impostor_pairs: int
     overall: dict[str, OverallRates]
@@ -101,6 +104,7 @@ class EvaluationResponse(Model):
     bootstrap: int
     archive_sha256: str
     manifest_sha256: str
+    pairs_sha256: str | None = Field(description="SHA-256 of pairs.csv when the set has one.")
     retained: str = Field(description="What the server kept of the upload: nothing.")
     verification: Verification | None = omitted("1:1 rates (mode verification).")
     identification: Identification | None = omitted("1:N rates (mode identification).")

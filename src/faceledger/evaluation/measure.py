@@ -84,6 +84,7 @@ def verification(
     named = {f"similarity={s:g}": distance_from_similarity(s, model_id) for s in similarities}
     overall = {k: metrics.overall_rates(scores, d) for k, d in named.items()}
     out: dict[str, Any] = {
+        "pairs": "all",
         "genuine_pairs": len(scores.gen_d),
         "impostor_pairs": scores.n_impostor,
         "overall": overall,

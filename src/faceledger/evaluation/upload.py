@@ -2,7 +2,8 @@
 
 The archive holds ``manifest.csv`` (columns ``path``, ``subject``, any group columns the tester
 declares, and for 1:N a ``role`` column: ``gallery`` or ``probe``) and the images it names,
-relative to the manifest. Nothing of it is written anywhere: the archive is read from bytes,
+relative to the manifest; for 1:1, optionally ``pairs.csv`` next to it (the pairs to score,
+``evaluation.listed``). Nothing of it is written anywhere: the archive is read from bytes,
 each image is decoded from bytes, and everything is dropped when the evaluation returns.
 
 Limits (a clear error names the fix): at most :data:`MAX_IMAGES` images, :data:`MAX_ARCHIVE`
@@ -28,6 +29,7 @@ MAX_IMAGES = 200
 MAX_GROUP_COLUMNS = 3
 MAX_LABEL = 64
 MANIFEST = "manifest.csv"
+PAIRS = "pairs.csv"
 ROLES = ("gallery", "probe")
 
 
@@ -47,6 +49,8 @@ class UploadedSet:
     digests: list[str]
     manifest_sha256: str
     roles: list[str] | None = None
+    pairs_text: str | None = None  # pairs.csv next to the manifest (1:1 on listed pairs)
+    pairs_sha256: str | None = None
 
 
 def _manifest_name(names: list[str]) -> str:
@@ -124,7 +128,22 @@ def read_archive(data: bytes, *, identification: bool) -> UploadedSet:
         if name not in infos:
             raise EvaluationSetError(f"the manifest names {path!r}, which is not in the archive")
         images.append(_read(archive, infos[name], MAX_IMAGE))
+    pairs_text = pairs_sha256 = None
+    pairs_name = posixpath.join(base, PAIRS) if base else PAIRS
+    if pairs_name in infos:
+        if identification:
+            raise EvaluationSetError(
+                f"{PAIRS} lists 1:1 pairs: send it with mode verification, or remove it for 1:N"
+            )
+        raw_pairs = _read(archive, infos[pairs_name], MAX_IMAGE)
+        try:
+            pairs_text = raw_pairs.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise EvaluationSetError(f"{PAIRS} is not UTF-8 text") from None
+        pairs_sha256 = hashlib.sha256(raw_pairs).hexdigest()
     return UploadedSet(
+        pairs_text=pairs_text,
+        pairs_sha256=pairs_sha256,
         audit_set=audit_set,
         images=images,
         digests=[hashlib.sha256(b).hexdigest() for b in images],

@@ -16,7 +16,10 @@ Definitions (a record is in the period when ``start <= at < end``):
 - **identification**: request records of 1:N operations: allowed, denied, results withheld for
   review (``outcome.status == "withheld"``).
 - **review**: ``review.open`` records open leads; a review record whose outcome is ``released``
-  or ``rejected`` closes one; time to decision runs from the open record to the closing one.
+  or ``rejected`` closes one. Released and rejected count the leads *decided* in the period,
+  including leads opened before it (their opening is read from earlier records); leads opened
+  and pending count the leads *opened* in the period; time to decision runs from the open
+  record to the closing one. The report states this rule (``review.rule``).
 - **data**: faces enrolled (``faces.index``, not skipped) and deleted, by route (retention
   purge, consent withdrawal, case closure, subject erasure, face or collection deletion), the
   purges by reason, and what the store holds when the report is made.
@@ -139,7 +142,20 @@ def identification(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return dict(out)
 
 
-def review(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+REVIEW_RULE = (
+    "Released and rejected count the review outcomes decided within the period, whatever the "
+    "lead's opening date (leads opened before the period included: decided_opened_earlier); "
+    "leads opened and pending count the leads opened within the period; time to decision runs "
+    "from each decided lead's opening to its decision."
+)
+
+
+def review(
+    records: Iterable[Mapping[str, Any]], opened_before: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """``opened_before``: the ``review.open`` time of leads opened before the period (from
+    earlier records), so that their time to decision is known; a lead decided in the period
+    whose opening is not given still counts as released or rejected."""
     opened: dict[str, str] = {}
     closed: dict[str, tuple[str, str]] = {}
     verdicts: Counter = Counter()
@@ -158,16 +174,19 @@ def review(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         verdicts[r["operation"].removeprefix("review.")] += 1
         if status in CLOSED:
             closed[lead] = (status, r["at"])
+    start_of = {**(opened_before or {}), **opened}
     hours = [
-        (_parse(closed[lead][1]) - _parse(at)).total_seconds() / 3600
-        for lead, at in opened.items()
-        if lead in closed
+        (_parse(at) - _parse(start_of[lead])).total_seconds() / 3600
+        for lead, (_, at) in closed.items()
+        if lead in start_of
     ]
-    outcomes = Counter(closed[lead][0] for lead in opened if lead in closed)
+    outcomes = Counter(status for status, _ in closed.values())
     return {
+        "rule": REVIEW_RULE,
         "leads_opened": len(opened),
         "released": outcomes["released"],
         "rejected": outcomes["rejected"],
+        "decided_opened_earlier": sum(1 for lead in closed if lead not in opened),
         "pending_at_end": sum(1 for lead in opened if lead not in closed),
         "confirmations": verdicts["confirm"],
         "rejections": verdicts["reject"],
@@ -179,6 +198,27 @@ def review(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             "max": max(hours) if hours else None,
             "values": sorted(round(h, 3) for h in hours),
         },
+    }
+
+
+def opened_leads(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Lead id → time of its ``review.open`` record."""
+    return {
+        r["lead_id"]: r["at"]
+        for r in records
+        if r.get("kind") == "review" and r.get("operation") == "review.open"
+    }
+
+
+def decided_leads(records: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Leads that a record released or rejected."""
+    return {
+        r["lead_id"]
+        for r in records
+        if r.get("kind") == "review"
+        and r.get("operation") != "review.open"
+        and allowed(r)
+        and (r.get("outcome") or {}).get("status") in CLOSED
     }
 
 
@@ -248,6 +288,7 @@ def build(
     fairness: Mapping[str, Any] | None,
     feedback: str | None = None,
     generated_at: str,
+    opened_before: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The report as one JSON-ready dict (see the module docstring for every definition)."""
     from faceledger.reports.fairness_summary import summarize
@@ -269,7 +310,7 @@ def build(
         "uses": uses(records, org_names),
         "identification": identification(records),
         "decisions_by_rule": decisions(records),
-        "review": review(records),
+        "review": review(records, opened_before),
         "data": data(records, holdings),
         "consent": consent(records),
         "fairness": summarize(fairness, policy),
@@ -277,4 +318,4 @@ def build(
     }
 
 
-__all__ = ["DEFAULT_FEEDBACK", "build", "deleted_faces"]
+__all__ = ["DEFAULT_FEEDBACK", "build", "decided_leads", "deleted_faces", "opened_leads"]

@@ -68,9 +68,9 @@ def _review_bars(report: dict[str, Any]) -> str | None:
     import matplotlib.pyplot as plt
 
     r = report["review"]
-    labels = ["released", "rejected", "pending at end"]
+    labels = ["released (decided in period)", "rejected (decided in period)", "pending at end"]
     values = [r["released"], r["rejected"], r["pending_at_end"]]
-    if not r["leads_opened"]:
+    if not any(values) and not r["leads_opened"]:
         return None
     fig, ax = plt.subplots(figsize=(5, 2.2))
     ax.barh(labels[::-1], values[::-1], color=["#9e9e9e", "#c62828", "#2e7d32"])

@@ -59,7 +59,7 @@ class EvaluationOperations:
         1:1 FMR/FNMR (``verification``) or 1:N FNIR/FPIR (``identification``) per declared
         group, with 95 % confidence intervals, at ``thresholds`` (similarities; default the
         deployed ones)."""
-        from faceledger.evaluation import measure
+        from faceledger.evaluation import listed, measure
         from faceledger.evaluation.upload import read_archive
 
         if mode not in MODES:
@@ -92,6 +92,9 @@ class EvaluationOperations:
                     uploaded, emb, sims, model_id, max_results=self.deployed_max_results(),
                     bootstrap=bootstrap,
                 )  # fmt: skip
+            elif uploaded.pairs_text is not None:
+                pairs = listed.parse_pairs(uploaded.pairs_text, s)
+                rates = listed.verification(s, pairs, emb, sims, model_id, bootstrap=bootstrap)
             else:
                 rates = measure.verification(s, emb, sims, model_id, bootstrap=bootstrap)
             paths = s.paths
@@ -108,11 +111,13 @@ class EvaluationOperations:
                 "bootstrap": bootstrap,
                 "archive_sha256": request["archive_sha256"],
                 "manifest_sha256": uploaded.manifest_sha256,
+                "pairs_sha256": uploaded.pairs_sha256,
                 "retained": "nothing: the archive, images and embeddings were discarded",
                 mode: rates,
             }
             outcome = {
                 "manifest_sha256": uploaded.manifest_sha256,
+                "pairs_sha256": uploaded.pairs_sha256,
                 "image_sha256": uploaded.digests,
                 "counts": {
                     "images": len(s),

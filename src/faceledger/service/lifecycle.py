@@ -380,7 +380,8 @@ class LifecycleOperations:
     def _matched(
         self: FaceService, ctx: RequestContext, collection_id: str, hits: Sequence[Any]
     ) -> None:
-        """A search returned these faces: their retention since last match starts again."""
+        """A search returned these faces: their retention since last match starts again (a user
+        search marks the faces of the users it returned: service/users.py)."""
         self.store.mark_matched(
             ctx.tenant_id, collection_id, [h.face.face_id for h in hits], self._now()
         )

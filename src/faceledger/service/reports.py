@@ -12,7 +12,7 @@ end's (``faceledger report accountability``).
 from __future__ import annotations
 
 import platform
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from faceledger.errors import InvalidRequestError
 from faceledger.governance.clock import iso
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
+from faceledger.reports.accountability import decided_leads, opened_leads
 from faceledger.service.unit import Governed
 
 if TYPE_CHECKING:
@@ -104,9 +105,16 @@ class ReportOperations:
                     break
                 after = page.next_after
             org = Principals(auditlog.db).get_org(ctx.tenant_id)
+            earlier = _earlier_openings(
+                records,
+                lambda after: auditlog.read(
+                    ctx.tenant_id, operation="review.open", until=_at(period["start"]),
+                    after=after, limit=PAGE,
+                ),
+            )  # fmt: skip
             report = self._build_report(
                 records, period, {"id": org.id, "name": org.name, "actor_class": org.actor_class},
-                {org.id: org.name}, self._holdings(ctx.tenant_id), fairness, feedback,
+                {org.id: org.name}, self._holdings(ctx.tenant_id), fairness, feedback, earlier,
             )  # fmt: skip
             return report, _outcome(report)
 
@@ -128,17 +136,22 @@ class ReportOperations:
 
         period = _period(start, end)
         auditlog = self._report_log()
-        records = [
-            r.body
-            for r in auditlog.records()
-            if period["start"] <= r.body.get("at", "") < period["end"]
-        ]
+        bodies = [r.body for r in auditlog.records()]
+        records = [b for b in bodies if period["start"] <= b.get("at", "") < period["end"]]
+        earlier = opened_leads(b for b in bodies if b.get("at", "") < period["start"])
         orgs = Principals(auditlog.db).list_orgs()
         holdings = [{"organization": o.name, **h} for o in orgs for h in self._holdings(o.id)]
         scope = {"id": None, "name": f"the deployment ({len(orgs)} organizations)",
                  "actor_class": "all"}  # fmt: skip
         return self._build_report(
-            records, period, scope, {o.id: o.name for o in orgs}, holdings, fairness, feedback
+            records,
+            period,
+            scope,
+            {o.id: o.name for o in orgs},
+            holdings,
+            fairness,
+            feedback,
+            {k: v for k, v in earlier.items() if k in decided_leads(records)},
         )
 
     # ------------------------------------------------------------------ internals
@@ -157,6 +170,7 @@ class ReportOperations:
         holdings: list[dict[str, Any]],
         fairness: Mapping[str, Any] | None,
         feedback: str | None,
+        opened_before: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         from faceledger.reports.accountability import build
         from faceledger.reports.policy_text import describe
@@ -182,6 +196,7 @@ class ReportOperations:
             fairness=fairness,
             feedback=feedback,
             generated_at=self._now(),
+            opened_before=opened_before,
         )
 
     def _holdings(self: FaceService, tenant_id: str) -> list[dict[str, Any]]:
@@ -204,6 +219,25 @@ class ReportOperations:
             token = page.next_token
             if not token:
                 return out
+
+
+def _earlier_openings(
+    records: list[dict[str, Any]], read: Callable[[int | None], Any]
+) -> dict[str, str]:
+    """When ``review.open`` was recorded for the leads decided in the period but opened
+    before it (``read(after)``: a page of the earlier ``review.open`` records)."""
+    wanted = decided_leads(records) - set(opened_leads(records))
+    found: dict[str, str] = {}
+    after = None
+    while wanted - set(found):
+        page = read(after)
+        found.update(
+            {k: v for k, v in opened_leads(r.body for r in page.records).items() if k in wanted}
+        )
+        if page.next_after is None:
+            break
+        after = page.next_after
+    return found
 
 
 def _at(text: str) -> datetime:

@@ -308,8 +308,21 @@ class UserOperations:
                         matches.append(UserMatch(user, s, d, int(sum(mask))))
                 matches.sort(key=lambda m: (m.distance, m.user_id))
                 matches = matches[:k]
+                self.store.mark_matched(
+                    ctx.tenant_id,
+                    collection_id,
+                    [i for m in matches for i in users[m.user_id][0] if i != face_id],
+                    self._now(),
+                )
             result = UserSearchResult(
-                collection_id, thr, aggregation, searched, matches, digest, unsearched, user_id,
+                collection_id,
+                thr,
+                aggregation,
+                searched,
+                matches,
+                digest,
+                unsearched,
+                user_id,
                 error_rates=rates,
             )
             outcome = {
