@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from console_helpers import ARGS, CHROMIUM, ROLES, Site
+from console_helpers import ARGS, CHROMIUM, ROLES, Site, file_fairness_audit
 
 from faceledger.governance import GovernanceDB, Principals
 
@@ -45,6 +45,7 @@ def site(tmp_path_factory) -> Iterator[Site]:
             site.accounts[org_name][name] = account.id
             site.keys[org_name][name] = principals.create_key(account.id).api_key
     db.close()
+    site.audit_id = file_fairness_audit(root)
     port = _free_port()
     env = {**os.environ, "FACELEDGER_HOME": str(root)}
     log_path = root.parent / "server.log"

@@ -167,6 +167,9 @@ def test_two_reviewers_confirm_a_lead_in_two_browsers(browser, site, world) -> N
     assert XSS_ID in main  # the external image id, as text
     odds = first.page.inner_text(".odds")  # what a candidate is worth in this gallery
     assert "(4 faces)" in odds and "1 in 10,000" in odds and "false candidate" in odds
+    rates = first.page.inner_text("#error-rates")  # the audited rates the lead carries
+    assert site.audit_id in rates and "FMR overall" in rates
+    assert "Worst audited group" in rates and "for a gallery of 4 faces" in rates
     first.shot("09-lead-before-review")
     first.page.fill("#note", XSS_NOTE)
     first.page.click("button.confirm")
@@ -322,3 +325,33 @@ def test_an_admin_manages_keys_and_reads_the_policy(browser, site, world) -> Non
     assert r.status_code == 401
     tab.shot("20-admin-policy")
     tab.close()
+
+
+def test_accountability_fairness_audit_and_report(browser, site, world) -> None:
+    """Everyone signed in sees the fairness audit on file; the report is generated through the
+    governed service method: refused (with its rule) for an operator, shown to an auditor."""
+    operator = Tab(browser, site)
+    operator.sign_in(site.keys["A"]["operator"], then="/console/accountability")
+    fairness = operator.page.inner_text("#fairness")
+    assert site.audit_id in fairness
+    assert operator.page.locator("#fairness table tbody tr").count() >= 2  # Female, Male
+    assert "FNMR" in fairness and "95% CI" in fairness
+    assert "may not" in operator.page.inner_text("#report")
+    operator.page.click("#report button[type=submit]")
+    assert "Refused by the policy" in operator.page.inner_text("#report [role=alert]")
+    auditor = Tab(browser, site)
+    auditor.sign_in(site.keys["A"]["auditor"])
+    auditor.page.click("nav >> text=Accountability")
+    auditor.page.click("#report button[type=submit]")
+    report = auditor.page.inner_text("#report")
+    assert "Police A" in report and "Decisions by policy rule" in report
+    assert "opened" in report and "Face-service requests" in report
+    auditor.shot("19-accountability-report")
+    records = httpx.get(
+        f"{site.base}/v1/audit-log", params={"operation": "report.accountability"},
+        headers=site.api("A", "auditor"),
+    ).json()["records"]  # fmt: skip
+    allowed = {r["record"]["decision"]["allowed"] for r in records}
+    assert allowed == {True, False}  # both requests are in the audit log, decided
+    for tab in (operator, auditor):
+        tab.close()

@@ -11,10 +11,11 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
-from api_helpers import make_world  # noqa: E402
+from api_helpers import make_world, missing_person, upload  # noqa: E402
 
 from faceledger.console.sessions import COOKIE  # noqa: E402
 from faceledger.governance import Principals  # noqa: E402
+from testdata import PORTRAITS  # noqa: E402
 
 
 def _sign_in(browser: TestClient, key: str, next_: str = "/console/") -> object:
@@ -95,3 +96,26 @@ def test_a_lead_page_after_an_erasure_shows_the_redacted_row(tmp_path, engine) -
     assert "/crops/probe/0" not in page.text  # the probe crop went with the erasure
     w.app.state.close()
     w.db.close()
+
+
+def test_no_audit_on_file_on_the_lead_and_accountability_pages(tmp_path, engine) -> None:
+    """Without a fairness audit on file, a lead says so with the reason it carries, and the
+    accountability page says the rates are unmeasured."""
+    w = make_world(tmp_path, engine)
+    with w.client:
+        h = w.headers("A", "operator", **missing_person(w.clock().date()))
+        assert w.client.post("/v1/collections", json={"collection_id": "p"}, headers=h).is_success
+        for p in PORTRAITS[:2]:
+            r = w.client.post("/v1/collections/p/faces", files=upload(p), headers=h)
+            assert r.status_code == 201
+        r = w.client.post("/v1/collections/p/search", files=upload(PORTRAITS[0]), headers=h)
+        assert r.status_code == 202, r.text
+        lead = r.json()["lead"]["id"]
+        browser = TestClient(w.app, base_url="https://testserver")
+        _sign_in(browser, w.orgs["A"].keys["reviewer"])
+        text = browser.get(f"/console/leads/{lead}").text
+        assert "No audit on file" in text
+        assert "no fairness audit on file for model dlib-resnet-v1+tta6" in text
+        page = browser.get("/console/accountability").text
+        assert "No audit on file for model" in page and "unmeasured" in page
+    w.app.state.close()

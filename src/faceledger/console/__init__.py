@@ -16,11 +16,17 @@ IDLE_ENV = "FACELEDGER_CONSOLE_IDLE_SECONDS"
 
 def install(app: FastAPI, *, idle_seconds: float | None = None) -> None:
     """Mount the console (pages, and its static files shipped in the package)."""
-    from faceledger.console import routes_admin, routes_audit, routes_operator, routes_review
+    from faceledger.console import (
+        routes_admin,
+        routes_audit,
+        routes_operator,
+        routes_reports,
+        routes_review,
+    )
 
     if idle_seconds is None:
         idle_seconds = float(os.environ.get(IDLE_ENV) or DEFAULT_IDLE_SECONDS)
     app.state.console_sessions = SessionStore(idle_seconds)
-    for module in (routes_review, routes_operator, routes_audit, routes_admin):
+    for module in (routes_review, routes_operator, routes_audit, routes_admin, routes_reports):
         app.include_router(module.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
