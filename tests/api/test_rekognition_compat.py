@@ -220,6 +220,15 @@ def test_client_request_tokens(setup) -> None:
     assert records[2]["outcome"]["error"] == "idempotency_mismatch"
 
 
+def test_associating_a_face_the_user_has_leaves_it_out(setup) -> None:
+    w, rek, faces = setup
+    again = rek.associate_faces(CollectionId=COLLECTION, UserId="a", FaceIds=[faces["a1"]])
+    assert again["AssociatedFaces"] == [] and again["UnsuccessfulFaceAssociations"] == []
+    listed = rek.list_faces(CollectionId=COLLECTION, UserId="a")["Faces"]
+    assert [f["FaceId"] for f in listed] == [faces["a1"]]
+    w.check_raw()
+
+
 def test_refused_members_are_named(setup) -> None:
     w, rek, _ = setup
     with pytest.raises(rek.exceptions.InvalidParameterException, match="Tags"):
