@@ -220,6 +220,29 @@ def test_client_request_tokens(setup) -> None:
     assert records[2]["outcome"]["error"] == "idempotency_mismatch"
 
 
+def test_faces_of_a_user_association_and_deletion(setup) -> None:
+    w, rek, faces = setup
+    again = rek.associate_faces(CollectionId=COLLECTION, UserId="a", FaceIds=[faces["a1"]])
+    assert again["AssociatedFaces"] == [] and again["UnsuccessfulFaceAssociations"] == []
+    listed = rek.list_faces(CollectionId=COLLECTION, UserId="a")["Faces"]
+    assert [f["FaceId"] for f in listed] == [faces["a1"]]
+
+    # DeleteFaces refuses a face associated with a user, as the cloud service does
+    gone = str(uuid.uuid4())
+    r = rek.delete_faces(CollectionId=COLLECTION, FaceIds=[faces["a1"], gone])
+    assert r["DeletedFaces"] == []
+    assert r["UnsuccessfulFaceDeletions"] == [
+        {"FaceId": faces["a1"], "UserId": "a", "Reasons": ["ASSOCIATED_TO_AN_EXISTING_USER"]},
+        {"FaceId": gone, "Reasons": ["FACE_NOT_FOUND"]},
+    ]
+    listed = rek.list_faces(CollectionId=COLLECTION, UserId="a")["Faces"]
+    assert [f["FaceId"] for f in listed] == [faces["a1"]]
+    (audited,) = [a for a in w.audit("operation = 'faces.delete'")
+                  if faces["a1"] in a["request"].get("face_ids", [])]  # fmt: skip
+    assert audited["outcome"]["skipped"] == [faces["a1"]]
+    w.check_raw()
+
+
 def test_refused_members_are_named(setup) -> None:
     w, rek, _ = setup
     with pytest.raises(rek.exceptions.InvalidParameterException, match="Tags"):

@@ -25,7 +25,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -41,6 +42,23 @@ from faceledger.store.base import FaceStore
 R = TypeVar("R")
 P = TypeVar("P")
 log = logging.getLogger("faceledger.service")
+
+_marks: ContextVar[dict[str, Any] | None] = ContextVar("faceledger_outcome_marks", default=None)
+
+
+@contextlib.contextmanager
+def marked(**marks: Any) -> Iterator[None]:
+    """Add ``marks`` to the outcome of every request recorded within (a front end's fact about
+    the request, such as a Rekognition read answered under a replayed signature)."""
+    token = _marks.set({**(_marks.get() or {}), **marks})
+    try:
+        yield
+    finally:
+        _marks.reset(token)
+
+
+def _mark(outcome: dict[str, Any]) -> dict[str, Any]:
+    return {**outcome, **(_marks.get() or {})}
 
 
 class PolicyDenied(FaceledgerError):
@@ -103,7 +121,9 @@ class UnitOfWork:
         self, ctx: RequestContext, operation: str, request: dict[str, Any], decision: Decision
     ) -> PolicyDenied:
         """Record a denial; returns the exception to raise."""
-        self.gate.record(ctx, operation, decision, request=request, outcome={"status": "denied"})
+        self.gate.record(
+            ctx, operation, decision, request=request, outcome=_mark({"status": "denied"})
+        )
         return PolicyDenied(decision)
 
     def run(
@@ -151,7 +171,7 @@ class UnitOfWork:
         if decision.review_required:
             extras = lead_extras(result) if lead_extras is not None else {}
             self._withhold(ctx, operation, request, decision, result, outcome, lead_results, extras)
-        outcome = {"status": "ok", **outcome}
+        outcome = _mark({"status": "ok", **outcome})
         self.gate.record(ctx, operation, decision, request=request, outcome=outcome)
         return Governed(result, decision)
 
@@ -172,7 +192,7 @@ class UnitOfWork:
             result, outcome = call()
             event = RequestDecided(
                 ctx=ctx, operation=operation, decision=decision, request=request,
-                outcome={"status": "ok", **outcome}, event_id=event_id,
+                outcome=_mark({"status": "ok", **outcome}), event_id=event_id,
             )  # fmt: skip
             self.store.stage_event(event_id, serialize_event(event))
         try:
@@ -205,7 +225,7 @@ class UnitOfWork:
         code: str,
         message: str,
     ) -> None:
-        outcome = {"status": "error", "error": code, "message": message}
+        outcome = _mark({"status": "error", "error": code, "message": message})
         self.gate.record(ctx, operation, decision, request=request, outcome=outcome)
 
     def _withhold(
@@ -226,7 +246,7 @@ class UnitOfWork:
             transaction = getattr(self.gate, "transaction", contextlib.nullcontext)
             with transaction():
                 lead = withhold(ctx, operation, decision, rows, **(extras or {}))
-                outcome = {**outcome, "status": "withheld", "lead_id": lead.id}
+                outcome = _mark({**outcome, "status": "withheld", "lead_id": lead.id})
                 self.gate.record(ctx, operation, decision, request=request, outcome=outcome)
         except BaseException as exc:
             self._error(ctx, operation, request, decision, "internal", type(exc).__name__)

@@ -34,6 +34,16 @@ from faceledger.store.base import (
 if TYPE_CHECKING:
     from faceledger.service.faces import FaceService
 
+
+@dataclasses.dataclass
+class FaceDeletion:
+    """What ``delete_unassociated_faces`` did: the ids deleted, and those kept because they
+    are associated with a user (face id -> user id)."""
+
+    deleted: list[str]
+    associated: dict[str, str]
+
+
 DEFAULT_MAX_RESULTS = 10
 
 USER_AGGREGATIONS = ("max", "centroid", "top2-mean")
@@ -219,6 +229,32 @@ class UserOperations:
             }
 
         return self.unit.run(ctx, "users.disassociate", request, work, writes=True)
+
+    def delete_unassociated_faces(
+        self: FaceService, ctx: RequestContext, collection_id: str, face_ids: Sequence[str]
+    ) -> Governed[FaceDeletion]:
+        """Delete faces, but not those associated with a user (Rekognition's DeleteFaces refuses
+        them as ``ASSOCIATED_TO_AN_EXISTING_USER``): disassociate them first. Unknown ids are
+        left out of both lists. Decided and audited as ``faces.delete``."""
+        ids = list(dict.fromkeys(face_ids))
+        request = {"collection_id": collection_id, "face_ids": ids}
+
+        def work(_: Decision) -> tuple[FaceDeletion, dict[str, Any]]:
+            associated: dict[str, str] = {}
+            for start in range(0, len(ids), MAX_PAGE):
+                part = ids[start : start + MAX_PAGE]
+                page = self.store.list_faces(
+                    ctx.tenant_id, collection_id, face_ids=part, limit=MAX_PAGE
+                )
+                associated.update({f.face_id: f.user_id for f in page.items if f.user_id})
+            rest = [f for f in ids if f not in associated]
+            deleted = self.store.delete_faces(ctx.tenant_id, collection_id, rest) if rest else []
+            outcome: dict[str, Any] = {"face_ids": deleted, "count": len(deleted)}
+            if associated:
+                outcome["skipped"] = sorted(associated)
+            return FaceDeletion(deleted, associated), outcome
+
+        return self.unit.run(ctx, "faces.delete", request, work, writes=True)
 
     def search_users(
         self: FaceService,

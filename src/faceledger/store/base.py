@@ -369,7 +369,8 @@ class FaceStore(ABC):
     def associate_faces(
         self, tenant_id: str, collection_id: str, user_id: str, face_ids: Sequence[str]
     ) -> AssociationResult:
-        """Associate 1–100 faces to the user; a face belongs to at most one user."""
+        """Associate 1–100 faces to the user; a face belongs to at most one user. A face the
+        user has already is left out of the result (neither succeeded nor unsuccessful)."""
 
     @abstractmethod
     def disassociate_faces(

@@ -780,6 +780,8 @@ class SQLiteStore(
                     result.unsuccessful.append((face_id, "FACE_NOT_FOUND"))
                 elif associate and row[1] not in (None, pk):
                     result.unsuccessful.append((face_id, "ASSOCIATED_TO_A_DIFFERENT_USER"))
+                elif associate and row[1] == pk:
+                    continue  # already the user's: neither associated now nor refused
                 elif not associate and row[1] != pk:
                     result.unsuccessful.append((face_id, "FACE_NOT_ASSOCIATED_TO_USER"))
                 else:

@@ -176,14 +176,20 @@ def list_faces(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
 def delete_faces(ctx: RequestContext, p: Params, env: Env) -> dict[str, Any]:
     cid = p.collection()
     ids = p.face_ids(4096)
-    deleted = env.faces.delete_faces(ctx, cid, ids).result
-    missing = [f for f in dict.fromkeys(ids) if f not in set(deleted)]
-    return {
-        "DeletedFaces": deleted,
-        "UnsuccessfulFaceDeletions": [
-            {"FaceId": f, "Reasons": ["FACE_NOT_FOUND"]} for f in missing
-        ],
-    }
+    r = env.faces.delete_unassociated_faces(ctx, cid, ids).result
+    unsuccessful = []
+    for f in dict.fromkeys(ids):
+        if f in r.associated:
+            unsuccessful.append(
+                {
+                    "FaceId": f,
+                    "UserId": r.associated[f],
+                    "Reasons": ["ASSOCIATED_TO_AN_EXISTING_USER"],
+                }
+            )
+        elif f not in set(r.deleted):
+            unsuccessful.append({"FaceId": f, "Reasons": ["FACE_NOT_FOUND"]})
+    return {"DeletedFaces": r.deleted, "UnsuccessfulFaceDeletions": unsuccessful}
 
 
 @operation("SearchFaces", "CollectionId", "FaceId", "MaxFaces", "FaceMatchThreshold")

@@ -1,6 +1,8 @@
 """The JSON 1.1 protocol: ``POST /`` with ``X-Amz-Target: RekognitionService.<Operation>``.
 
-One request: verify its SigV4 signature (``sigv4``), refuse a replayed signature, build the
+One request: verify its SigV4 signature (``sigv4``), refuse a replayed signature of a
+state-changing operation (a read under a replayed signature is answered and audited as its own
+request, with ``replayed``: botocore signs identical calls in one second alike), build the
 account's request context with what the credential binds (purpose, case, authorization,
 consent) and what ``X-Faceledger-*`` headers add where the credential binds nothing, run the
 operation (``operations``: one governed service call), and answer in Rekognition's JSON, or with
@@ -21,6 +23,7 @@ import json
 import logging
 import os
 import re
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -37,7 +40,7 @@ from faceledger.errors import FaceledgerError
 from faceledger.governance.context import RequestContext
 from faceledger.governance.events import HttpRejected, Unauthenticated
 from faceledger.governance.sigv4keys import Credential, SecretKeyError, SigV4Keys
-from faceledger.service.unit import PolicyDenied, ResultsWithheld
+from faceledger.service.unit import PolicyDenied, ResultsWithheld, marked
 from faceledger.validation import MAX_REFERENCE, clean_text
 
 log = logging.getLogger("faceledger.api.rekognition")
@@ -53,6 +56,13 @@ HEADERS = {
     "authorization_date": "x-faceledger-authorization-date",
     "consent": "x-faceledger-consent",
 }
+READ_ONLY = frozenset({
+    "DescribeCollection", "ListCollections", "ListFaces", "ListUsers", "SearchFaces",
+    "SearchFacesByImage", "SearchUsers", "SearchUsersByImage", "CompareFaces", "DetectFaces",
+    "FaceledgerGetLead",
+})  # fmt: skip
+"""Operations answered under a replayed signature (each still decided and audited anew): they
+change nothing, and the answer reveals nothing the captured exchange did not."""
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 ERROR_TYPES = {
@@ -101,11 +111,13 @@ def handle(request: Request, body: bytes) -> Response:
             ),
             keys.find, state.runtime.settings.clock(), regions=_regions(),
         )  # fmt: skip
-        if not keys.remember(auth.signature, window=SKEW):
+        replayed = not keys.remember(auth.signature, window=SKEW)
+        if replayed and operation not in READ_ONLY:
             raise SigV4Error(
                 "InvalidSignatureException",
                 "Replayed request: this signature was accepted already within the last 5 "
-                "minutes. Sign every request anew.",
+                "minutes, and this operation changes state. Retry the call: the client signs "
+                "it anew (two identical calls signed in the same second carry one signature).",
                 key_id=auth.access_key_id,
             )
     except SigV4Error as exc:
@@ -133,7 +145,8 @@ def handle(request: Request, body: bytes) -> Response:
         params = Params(payload)
         check_members(operation, params.body)
         env = Env(state.runtime.faces, state.runtime.governance, auth.region, consent)
-        result = OPERATIONS[operation](ctx, params, env)
+        with marked(replayed=True) if replayed else nullcontext():
+            result = OPERATIONS[operation](ctx, params, env)
     except ResultsWithheld as exc:
         return error(
             rid, "HumanReviewRequiredException",
