@@ -24,8 +24,9 @@ from faceledger.api.rekognition.params import (
 from faceledger.engine.similarity import DEFAULT_SEARCH_THRESHOLD, DEFAULT_THRESHOLD
 from faceledger.governance.context import RequestContext
 from faceledger.images import image_size
-from faceledger.service.faces import DEFAULT_MAX_RESULTS, FaceService
+from faceledger.service.faces import FaceService
 from faceledger.service.governance import GovernanceService
+from faceledger.service.limits import DEFAULT_MAX_RESULTS
 
 DEFAULT_LIST = 1000
 MAX_INDEX_FACES = 100
