@@ -69,6 +69,9 @@ class Share(Model):
     camera_id: str | None
     status: str = Field(description="`shared`, `declined`, `revoked` or `searched`.")
     clip_sha256: str | None
+    clip_start: str | None = Field(
+        None, description="When the clip's first frame was recorded (ISO 8601)."
+    )
     created_at: str
     updated_at: str
 

@@ -233,9 +233,11 @@ class VideoOperations:
                 if on_progress is not None:
                     on_progress(done)
 
+            window = params.get("window_ms")  # footage shared for a time window
             result = search_video(
                 self.engine, spool, search, sample_fps=params["sample_fps"],
                 min_face_size=params["min_face_size"], limits=self.video_limits, on_sample=seen,
+                window_ms=tuple(window) if window else None,
             )  # fmt: skip
             result.cap(k)
         except _Cancelled:

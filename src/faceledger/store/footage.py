@@ -74,6 +74,8 @@ class Share:
     spool: str | None
     created_at: str
     updated_at: str
+    clip_start: str | None = None
+    """When the clip's first frame was recorded (declared by the owner or from the container)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +84,7 @@ class Share:
             "camera_id": self.camera_id,
             "status": self.status,
             "clip_sha256": self.clip_sha256,
+            "clip_start": self.clip_start,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS footage_shares (
     share_id TEXT PRIMARY KEY, request_id TEXT NOT NULL REFERENCES footage_requests(request_id),
     owner_tenant_id TEXT NOT NULL, camera_id TEXT,
     status TEXT NOT NULL CHECK (status IN ('shared', 'declined', 'revoked', 'searched')),
-    clip_sha256 TEXT, spool TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    clip_sha256 TEXT, spool TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    clip_start TEXT
 );
 CREATE INDEX IF NOT EXISTS shares_by_request ON footage_shares (request_id)
 """
@@ -38,7 +39,7 @@ _REQUEST = (
 )
 _SHARE = (
     "share_id, request_id, owner_tenant_id, camera_id, status, clip_sha256, spool, created_at,"
-    " updated_at"
+    " updated_at, clip_start"
 )
 
 
@@ -46,6 +47,9 @@ def migrate(c: sqlite3.Connection) -> None:
     for statement in FOOTAGE_SCHEMA.split(";"):
         if statement.strip():
             c.execute(statement)
+    columns = {r[1] for r in c.execute("PRAGMA table_info(footage_shares)")}
+    if "clip_start" not in columns:  # stores made before clips carried their start time
+        c.execute("ALTER TABLE footage_shares ADD COLUMN clip_start TEXT")
 
 
 class SQLiteFootage(FootageStore):
@@ -95,7 +99,7 @@ class SQLiteFootage(FootageStore):
     def add_share(self: SQLiteStore, share: Share) -> Share:
         with self._write() as c:
             c.execute(
-                f"INSERT INTO footage_shares ({_SHARE}) VALUES (?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO footage_shares ({_SHARE}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 tuple(getattr(share, k.strip()) for k in _SHARE.split(",")),
             )
         return share

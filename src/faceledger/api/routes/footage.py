@@ -100,8 +100,16 @@ def share(
     camera_id: Annotated[str, Form(pattern=r"^cam_[0-9a-f]{16}$")],
     ctx: Principal,
     svc: Service,
+    clip_start: Annotated[
+        datetime | None,
+        Form(
+            description="When the clip's first frame was recorded (ISO 8601, with a zone); "
+            "default: the file's creation_time. Only the part inside the request's window "
+            "is ever searched."
+        ),
+    ] = None,
 ) -> dict[str, Any]:
-    g = svc.share_footage(ctx, request_id, camera_id, video.file)
+    g = svc.share_footage(ctx, request_id, camera_id, video.file, clip_start=clip_start)
     return with_decision(g, {"share": g.result.to_dict()})
 
 
