@@ -79,6 +79,19 @@ def test_an_agency_finds_a_face_only_in_footage_shared_with_it(world, clips, tmp
     assert [x["request_id"] for x in seen["house-1"]] == [fr] == [
         x["request_id"] for x in seen["house-2"]]  # fmt: skip
     assert seen["far-away"] == [] and seen["house-1"][0]["reason"].startswith("A missing child")
+    # the inbox is paged, with tokens bound to the owner's inbox
+    r = c.post("/v1/footage-requests", json={**ask, "reason": "A second case nearby."},
+               headers=agency)  # fmt: skip
+    second = r.json()["footage_request"]["request_id"]
+    inbox = "/v1/footage-requests/inbox"
+    first = c.get(inbox, params={"limit": 1}, headers=owners["house-1"]).json()
+    assert len(first["requests"]) == 1 and first["next_token"]
+    rest = c.get(inbox, params={"limit": 1, "next_token": first["next_token"]},
+                 headers=owners["house-1"]).json()  # fmt: skip
+    assert {first["requests"][0]["request_id"], rest["requests"][0]["request_id"]} == {
+        fr, second} and rest["next_token"] is None  # fmt: skip
+    r = c.get(inbox, params={"next_token": first["next_token"]}, headers=owners["house-2"])
+    assert r.status_code == 422 and "page token" in r.json()["error"]["message"]
     search = {"collection_id": "people", "min_face_size": 80}
     r = c.post(f"/v1/footage-requests/{fr}/searches", json=search, headers=agency)
     assert r.status_code == 409 and r.json()["error"]["code"] == "no_shared_footage"

@@ -88,6 +88,9 @@ class InboxItem(FootageRequest):
 
 class FootageInbox(Model):
     requests: list[InboxItem]
+    next_token: str | None = Field(
+        None, description="Pass as `next_token` for the next page; null on the last page."
+    )
     decision: DecisionField
 
 

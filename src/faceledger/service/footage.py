@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 MAX_WINDOW_HOURS = 12
 MAX_RADIUS_M = 500.0
 MAX_OPEN_HOURS = 14 * 24
+MAX_INBOX_PAGE = 500
 FOOTAGE_SPOOL = "footage-spool"
 
 
@@ -127,19 +128,35 @@ class FootageOperations:
 
         return self.unit.run(ctx, "footage.request", request, work, writes=True)
 
-    def footage_inbox(self: FaceService, ctx: RequestContext) -> Governed[list[dict[str, Any]]]:
-        def work(_: Decision) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-            cameras = self.store.cameras(ctx.tenant_id)
-            out = []
-            for fr in self.store.open_footage_requests(iso(self._clock_now())):
-                mine = [c.camera_id for c in cameras if fr.covers(c.lat, c.lon)]
-                if mine:
-                    answers = self.store.shares(fr.request_id, owner_tenant_id=ctx.tenant_id)
-                    out.append({**fr.to_dict(), "cameras": mine,
-                                "answers": [a.to_dict() for a in answers]})  # fmt: skip
-            return out, {"count": len(out)}
+    def footage_inbox(
+        self: FaceService, ctx: RequestContext, *, limit: int = 50, next_token: str | None = None
+    ) -> Governed[dict[str, Any]]:
+        """One page of the open requests covering the owner's cameras (oldest first), and the
+        token of the next page (bound to this organization's inbox)."""
+        request = {"limit": limit, "next_token": next_token}
 
-        return self.unit.run(ctx, "footage.inbox", {}, work)
+        def work(_: Decision) -> tuple[dict[str, Any], dict[str, Any]]:
+            if not 1 <= limit <= MAX_INBOX_PAGE:
+                raise InvalidRequestError(f"limit must be between 1 and {MAX_INBOX_PAGE}")
+            after = self.store.inbox_page_after(ctx.tenant_id, next_token)
+            cameras = self.store.cameras(ctx.tenant_id)
+            out, page, token = [], [], None
+            for fr in self.store.open_footage_requests(iso(self._clock_now())):
+                if (fr.created_at, fr.request_id) <= after:
+                    continue
+                mine = [c.camera_id for c in cameras if fr.covers(c.lat, c.lon)]
+                if not mine:
+                    continue
+                if len(out) == limit:
+                    token = self.store.inbox_page_token(ctx.tenant_id, page[-1])
+                    break
+                answers = self.store.shares(fr.request_id, owner_tenant_id=ctx.tenant_id)
+                out.append({**fr.to_dict(), "cameras": mine,
+                            "answers": [a.to_dict() for a in answers]})  # fmt: skip
+                page.append(fr)
+            return {"requests": out, "next_token": token}, {"count": len(out)}
+
+        return self.unit.run(ctx, "footage.inbox", request, work)
 
     def _open_for_owner(
         self: FaceService, ctx: RequestContext, request_id: str

@@ -115,7 +115,16 @@ class FootageStore(ABC):
         """NotFoundError when there is none (any organization: owners read agencies')."""
 
     @abstractmethod
-    def open_footage_requests(self, now: str) -> list[FootageRequest]: ...
+    def open_footage_requests(self, now: str) -> list[FootageRequest]:
+        """Requests not expired at ``now``, by (created_at, request_id)."""
+
+    @abstractmethod
+    def inbox_page_token(self, tenant_id: str, last: FootageRequest) -> str:
+        """A tenant-bound token for the inbox page after ``last``."""
+
+    @abstractmethod
+    def inbox_page_after(self, tenant_id: str, token: str | None) -> tuple[str, str]:
+        """(created_at, request_id) the token's page ended at; ("", "") for none."""
 
     @abstractmethod
     def add_share(self, share: Share) -> Share: ...

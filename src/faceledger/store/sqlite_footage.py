@@ -91,7 +91,8 @@ class SQLiteFootage(FootageStore):
     def open_footage_requests(self: SQLiteStore, now: str) -> list[FootageRequest]:
         with self._read() as c:
             rows = c.execute(
-                f"SELECT {_REQUEST} FROM footage_requests WHERE expires_at > ? ORDER BY created_at",
+                f"SELECT {_REQUEST} FROM footage_requests WHERE expires_at > ?"
+                " ORDER BY created_at, request_id",
                 (now,),
             ).fetchall()
         return [FootageRequest(*r) for r in rows]
@@ -133,3 +134,14 @@ class SQLiteFootage(FootageStore):
                 (status, at, status, share_id),
             )
         return self.get_share(share_id)
+
+    def inbox_page_token(self: SQLiteStore, tenant_id: str, last: FootageRequest) -> str:
+        return self._tokens.encode(
+            ("footage-inbox", tenant_id), f"{last.created_at}|{last.request_id}"
+        )
+
+    def inbox_page_after(self: SQLiteStore, tenant_id: str, token: str | None) -> tuple[str, str]:
+        """The (created_at, request_id) a page token says the previous page ended at."""
+        value = self._tokens.decode(("footage-inbox", tenant_id), token, str)
+        created_at, _, request_id = str(value or "").partition("|")
+        return created_at, request_id

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 from pydantic import Field
 
 from faceledger.api.deps import Principal
@@ -30,7 +30,7 @@ from faceledger.api.routes.common import (
 from faceledger.api.routes.video import VIDEO_ERRORS
 from faceledger.engine.similarity import DEFAULT_SEARCH_THRESHOLD
 from faceledger.service.faces import FaceService
-from faceledger.service.footage import MAX_OPEN_HOURS, MAX_RADIUS_M
+from faceledger.service.footage import MAX_INBOX_PAGE, MAX_OPEN_HOURS, MAX_RADIUS_M
 
 router = APIRouter(prefix="/v1", tags=["footage requests"])
 Service = Annotated[FaceService, Depends(faces)]
@@ -86,9 +86,16 @@ def open_request(body: NewFootageRequest, ctx: Principal, svc: Service) -> dict[
 @router.get("/footage-requests/inbox", response_model=FootageInbox,
             summary="Camera owners: the open requests whose area covers one of their cameras.",
             responses=COMMON_ERRORS)  # fmt: skip
-def inbox(ctx: Principal, svc: Service) -> dict[str, Any]:
-    g = svc.footage_inbox(ctx)
-    return with_decision(g, {"requests": g.result})
+def inbox(
+    ctx: Principal,
+    svc: Service,
+    limit: Annotated[int, Query(ge=1, le=MAX_INBOX_PAGE, description="Requests per page.")] = 50,
+    next_token: Annotated[
+        str | None, Query(max_length=512, description="`next_token` of the previous page.")
+    ] = None,
+) -> dict[str, Any]:
+    g = svc.footage_inbox(ctx, limit=limit, next_token=next_token)
+    return with_decision(g, g.result)
 
 
 @router.post("/footage-requests/{request_id}/shares", status_code=201,
