@@ -59,15 +59,19 @@ def clip(
     codec: str = "libx264",
     rotation: int = 0,
     options: dict[str, str] | None = None,
+    recorded: str | None = None,
 ) -> Path:
     """Encode the scene; ``rotation``: frames stored turned clockwise by that many degrees with
-    a display matrix that turns them back (as phones write portrait video)."""
+    a display matrix that turns them back (as phones write portrait video); ``recorded``: the
+    container's ``creation_time`` (ISO 8601), as a camera writes it."""
     import av
 
     width, height = size
     base = background(width, height)
     cache: dict = {}
     with av.open(str(path), mode="w") as out:
+        if recorded:
+            out.metadata["creation_time"] = recorded
         stream = out.add_stream(codec, rate=fps)
         turns = rotation // 90
         stream.width, stream.height = (height, width) if turns % 2 else (width, height)

@@ -11,6 +11,9 @@ passes them (see ``service.unit``):
 - ``audit.before_append``: inside the audit log's transaction, before the record;
 - ``audit.after_append``: the record is in the log, the outbox not yet cleared;
 - ``outbox.cleared``: the outbox entry is gone.
+
+Outside the unit of work: ``video.lead_opened`` (a video job held for review has opened its
+lead, the job is not marked yet).
 """
 
 from __future__ import annotations

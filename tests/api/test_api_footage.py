@@ -6,7 +6,7 @@ agency or for another case; requests about protests are refused."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -37,7 +37,7 @@ def _video(path) -> dict:
     return {"video": (path.name, path.read_bytes(), "video/mp4")}
 
 
-def test_an_agency_finds_a_face_only_in_footage_shared_with_it(world, clips) -> None:
+def test_an_agency_finds_a_face_only_in_footage_shared_with_it(world, clips, tmp_path) -> None:
     c, today = world.client, world.clock().date()
     agency = world.headers("A", "operator", **missing_person(today))
     assert c.post("/v1/collections", json={"collection_id": "people"}, headers=agency).is_success
@@ -79,19 +79,51 @@ def test_an_agency_finds_a_face_only_in_footage_shared_with_it(world, clips) -> 
     assert [x["request_id"] for x in seen["house-1"]] == [fr] == [
         x["request_id"] for x in seen["house-2"]]  # fmt: skip
     assert seen["far-away"] == [] and seen["house-1"][0]["reason"].startswith("A missing child")
+    # the inbox is paged, with tokens bound to the owner's inbox
+    r = c.post("/v1/footage-requests", json={**ask, "reason": "A second case nearby."},
+               headers=agency)  # fmt: skip
+    second = r.json()["footage_request"]["request_id"]
+    inbox = "/v1/footage-requests/inbox"
+    first = c.get(inbox, params={"limit": 1}, headers=owners["house-1"]).json()
+    assert len(first["requests"]) == 1 and first["next_token"]
+    rest = c.get(inbox, params={"limit": 1, "next_token": first["next_token"]},
+                 headers=owners["house-1"]).json()  # fmt: skip
+    assert {first["requests"][0]["request_id"], rest["requests"][0]["request_id"]} == {
+        fr, second} and rest["next_token"] is None  # fmt: skip
+    r = c.get(inbox, params={"next_token": first["next_token"]}, headers=owners["house-2"])
+    assert r.status_code == 422 and "page token" in r.json()["error"]["message"]
     search = {"collection_id": "people", "min_face_size": 80}
     r = c.post(f"/v1/footage-requests/{fr}/searches", json=search, headers=agency)
     assert r.status_code == 409 and r.json()["error"]["code"] == "no_shared_footage"
 
-    def share(name: str, path) -> dict:
-        return c.post(f"/v1/footage-requests/{fr}/shares", files=_video(path),
-                      data={"camera_id": cameras[name]}, headers=owners[name])  # fmt: skip
+    def share(name: str, path, clip_start: datetime | None = None) -> dict:
+        data = {"camera_id": cameras[name]}
+        if clip_start is not None:
+            data["clip_start"] = clip_start.isoformat()
+        return c.post(f"/v1/footage-requests/{fr}/shares", files=_video(path), data=data,
+                      headers=owners[name])  # fmt: skip
 
-    assert share("far-away", clips["other"]).status_code == 404, "not in the area"
+    window_end = datetime.fromisoformat(end)
+    assert share("far-away", clips["other"], window_end).status_code == 404, "not in the area"
+    # a clip must say when it was recorded, and must overlap the window asked for
     r = share("house-1", clips["known"])
+    assert r.status_code == 422 and "clip_start" in r.json()["error"]["message"]
+    r = share("house-1", clips["known"], window_end + timedelta(seconds=30))
+    assert r.status_code == 409 and r.json()["error"]["code"] == "outside_window"
+    r = share("house-1", clips["known"], window_end - timedelta(hours=8, seconds=3))
+    assert r.status_code == 409 and r.json()["error"]["code"] == "outside_window"
+    # the known face is in the clip from 0.5 s to 2 s; the window ends 1.2 s into the clip
+    r = share("house-1", clips["known"], window_end - timedelta(seconds=1.2))
     assert r.status_code == 201, r.text
     kept = r.json()["share"]["share_id"]
-    revoked = share("house-2", clips["other"]).json()["share"]["share_id"]
+    # a camera that writes creation_time in the file needs no declared start
+    stamped = clip(tmp_path / "stamped.mp4", [], seconds=1, size=(320, 240),
+                   recorded=(window_end - timedelta(hours=2)).isoformat())  # fmt: skip
+    r = share("house-2", stamped)
+    assert r.status_code == 201, r.text
+    stamp = datetime.fromisoformat(r.json()["share"]["clip_start"].replace("Z", "+00:00"))
+    assert stamp == window_end - timedelta(hours=2)
+    revoked = r.json()["share"]["share_id"]
     assert c.delete(f"/v1/footage-shares/{revoked}", headers=owners["house-2"]).status_code == 200
     assert c.delete(f"/v1/footage-shares/{kept}", headers=owners["house-2"]).status_code == 404
     assert c.post(f"/v1/footage-requests/{fr}/decline",
@@ -117,6 +149,7 @@ def test_an_agency_finds_a_face_only_in_footage_shared_with_it(world, clips) -> 
     assert done["status"] == "withheld", done
     (track,) = done["tracks"]
     assert abs(track["first_timestamp_ms"] - 500) <= 500
+    assert track["last_timestamp_ms"] <= 1200, "nothing after the window's end is searched"
     for reviewer in ("reviewer", "operator+reviewer"):
         c.post(f"/v1/leads/{done['lead_id']}/confirm", headers=world.headers("A", reviewer))
     rows = c.get(f"/v1/leads/{done['lead_id']}", headers=agency).json()["lead"]["results"]
@@ -124,7 +157,7 @@ def test_an_agency_finds_a_face_only_in_footage_shared_with_it(world, clips) -> 
 
     # after expiry: nothing more is shared or searched
     world.clock.set(world.clock() + timedelta(days=4))
-    r = share("house-2", clips["other"])
+    r = share("house-2", clips["other"], window_end - timedelta(hours=1))
     assert r.status_code == 409 and r.json()["error"]["code"] == "request_expired"
     assert c.get("/v1/footage-requests/inbox", headers=owners["house-1"]).json()["requests"] == []
     inbox_reads = world.records(operation="footage.inbox")

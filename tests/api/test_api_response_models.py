@@ -224,7 +224,9 @@ def _footage(w: Any, agency: dict[str, str], check: Checker, tmp_path: Any) -> N
     fr = check("POST", "/v1/footage-requests", r, 201)["footage_request"]["request_id"]
     r = c.get("/v1/footage-requests/inbox", headers=owner)
     assert check("GET", "/v1/footage-requests/inbox", r, 200)["requests"]
-    footage = clip(tmp_path / "door.mp4", [], seconds=1, size=(160, 120))
+    footage = clip(
+        tmp_path / "door.mp4", [], seconds=1, size=(160, 120), recorded="2024-05-01T01:30:00Z"
+    )
     files = {"video": ("door.mp4", footage.read_bytes(), "video/mp4")}
     path = "/v1/footage-requests/{request_id}"
     for _ in range(2):

@@ -51,6 +51,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "wrong_case": 403,
     "request_expired": 409,
     "no_shared_footage": 409,
+    "outside_window": 409,
     "unsupported_input": 415,
     "unsupported_media_type": 415,
     "validation_error": 422,

@@ -69,6 +69,9 @@ class Share(Model):
     camera_id: str | None
     status: str = Field(description="`shared`, `declined`, `revoked` or `searched`.")
     clip_sha256: str | None
+    clip_start: str | None = Field(
+        None, description="When the clip's first frame was recorded (ISO 8601)."
+    )
     created_at: str
     updated_at: str
 
@@ -85,6 +88,9 @@ class InboxItem(FootageRequest):
 
 class FootageInbox(Model):
     requests: list[InboxItem]
+    next_token: str | None = Field(
+        None, description="Pass as `next_token` for the next page; null on the last page."
+    )
     decision: DecisionField
 
 

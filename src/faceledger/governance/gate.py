@@ -135,14 +135,17 @@ class GovernedGate:
         results: Sequence[Mapping[str, Any]],
         crops: Sequence[bytes] = (),
         search: Mapping[str, Any] | None = None,
+        lead_id: str | None = None,
     ) -> Lead:
         """Hold results for human review (with crops of the searched faces, for the
-        reviewers); the requester sees the returned lead, not them."""
+        reviewers); the requester sees the returned lead, not them. ``lead_id``: see
+        :meth:`ReviewQueue.open` (idempotent reopening)."""
         if not decision.review_required:
             raise ValueError("withhold() is for decisions that require review")
         return self.reviews.open(
-            ctx, operation, results, decision=decision, crops=crops, search=search
-        )
+            ctx, operation, results, decision=decision, crops=crops, search=search,
+            lead_id=lead_id,
+        )  # fmt: skip
 
     def review(
         self, ctx: RequestContext, lead_id: str, verdict: str, note: str | None = None

@@ -123,14 +123,19 @@ class ReviewQueue:
         decision: Decision | None = None,
         crops: Sequence[bytes] = (),
         search: Mapping[str, Any] | None = None,
+        lead_id: str | None = None,
     ) -> Lead:
         """Hold ``results`` (ids and similarities) for review, with ``crops`` of the searched
-        faces (JPEG, shown to the lead's reviewers); the requester gets the lead id."""
-        lead_id = f"lead_{secrets.token_hex(8)}"
+        faces (JPEG, shown to the lead's reviewers); the requester gets the lead id. With a
+        ``lead_id`` chosen (and recorded) beforehand, opening it again returns the lead already
+        opened, unchanged: a job rerun after a crash does not open a second one."""
+        lead_id = lead_id or f"lead_{secrets.token_hex(8)}"
         stored = [dict(r) for r in results]
         rates = decision.obligations.get("error_rates") if decision else None
         now = iso(self.clock())
         with self.db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM leads WHERE id = ?", (lead_id,)).fetchone():
+                return self._load(conn, lead_id, viewer=ctx)
             conn.execute(
                 "INSERT INTO leads (id, tenant_id, requester_id, operation, request_id, purpose, "
                 "case_ref, results, status, created_at, authorization_ref, authorization_date, "
@@ -181,6 +186,10 @@ class ReviewQueue:
         conn = self.db.connection()
         ids = [r["id"] for r in conn.execute(sql + " ORDER BY created_at LIMIT ?", (*args, limit))]
         return [self._load(conn, i, viewer=ctx) for i in ids]
+
+    def exists(self, lead_id: str) -> bool:
+        with self.db.transaction() as conn:
+            return bool(conn.execute("SELECT 1 FROM leads WHERE id = ?", (lead_id,)).fetchone())
 
     def get(self, ctx: RequestContext, lead_id: str) -> Lead:
         """A lead of the caller's organization, as the caller may see it."""

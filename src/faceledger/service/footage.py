@@ -40,7 +40,7 @@ from faceledger.service.video import SPOOL_DIR, _context_dict, _digest
 from faceledger.settings import private_dir
 from faceledger.store.footage import Camera, FootageRequest, Share
 from faceledger.store.video import VideoJob
-from faceledger.video.intake import probe
+from faceledger.video.intake import probe, recorded_at
 
 if TYPE_CHECKING:
     from faceledger.service.faces import FaceService
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 MAX_WINDOW_HOURS = 12
 MAX_RADIUS_M = 500.0
 MAX_OPEN_HOURS = 14 * 24
+MAX_INBOX_PAGE = 500
 FOOTAGE_SPOOL = "footage-spool"
 
 
@@ -127,19 +128,35 @@ class FootageOperations:
 
         return self.unit.run(ctx, "footage.request", request, work, writes=True)
 
-    def footage_inbox(self: FaceService, ctx: RequestContext) -> Governed[list[dict[str, Any]]]:
-        def work(_: Decision) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-            cameras = self.store.cameras(ctx.tenant_id)
-            out = []
-            for fr in self.store.open_footage_requests(iso(self._clock_now())):
-                mine = [c.camera_id for c in cameras if fr.covers(c.lat, c.lon)]
-                if mine:
-                    answers = self.store.shares(fr.request_id, owner_tenant_id=ctx.tenant_id)
-                    out.append({**fr.to_dict(), "cameras": mine,
-                                "answers": [a.to_dict() for a in answers]})  # fmt: skip
-            return out, {"count": len(out)}
+    def footage_inbox(
+        self: FaceService, ctx: RequestContext, *, limit: int = 50, next_token: str | None = None
+    ) -> Governed[dict[str, Any]]:
+        """One page of the open requests covering the owner's cameras (oldest first), and the
+        token of the next page (bound to this organization's inbox)."""
+        request = {"limit": limit, "next_token": next_token}
 
-        return self.unit.run(ctx, "footage.inbox", {}, work)
+        def work(_: Decision) -> tuple[dict[str, Any], dict[str, Any]]:
+            if not 1 <= limit <= MAX_INBOX_PAGE:
+                raise InvalidRequestError(f"limit must be between 1 and {MAX_INBOX_PAGE}")
+            after = self.store.inbox_page_after(ctx.tenant_id, next_token)
+            cameras = self.store.cameras(ctx.tenant_id)
+            out, page, token = [], [], None
+            for fr in self.store.open_footage_requests(iso(self._clock_now())):
+                if (fr.created_at, fr.request_id) <= after:
+                    continue
+                mine = [c.camera_id for c in cameras if fr.covers(c.lat, c.lon)]
+                if not mine:
+                    continue
+                if len(out) == limit:
+                    token = self.store.inbox_page_token(ctx.tenant_id, page[-1])
+                    break
+                answers = self.store.shares(fr.request_id, owner_tenant_id=ctx.tenant_id)
+                out.append({**fr.to_dict(), "cameras": mine,
+                            "answers": [a.to_dict() for a in answers]})  # fmt: skip
+                page.append(fr)
+            return {"requests": out, "next_token": token}, {"count": len(out)}
+
+        return self.unit.run(ctx, "footage.inbox", request, work)
 
     def _open_for_owner(
         self: FaceService, ctx: RequestContext, request_id: str
@@ -158,25 +175,46 @@ class FootageOperations:
         request_id: str,
         camera_id: str,
         clip: bytes | str | os.PathLike[str] | BinaryIO,
+        *,
+        clip_start: datetime | None = None,
     ) -> Governed[Share]:
-        """Share a clip of one of the owner's cameras in the request's area."""
+        """Share a clip of one of the owner's cameras in the request's area. ``clip_start``
+        is when its first frame was recorded (else the container's ``creation_time``); a clip
+        entirely outside the request's time window is refused."""
         digest = _digest(clip)
         share_id = f"shr_{secrets.token_hex(8)}"
         spool = self._footage_spool() / f"{share_id}.video"
+        declared = iso(clip_start) if clip_start and clip_start.tzinfo else None
         request = {"footage_request_id": request_id, "camera_id": camera_id,
-                   "video_sha256": digest}  # fmt: skip
+                   "video_sha256": digest, "clip_start": declared}  # fmt: skip
 
-        def prepare(_: Decision) -> None:
-            _, cameras = self._open_for_owner(ctx, request_id)
+        def prepare(_: Decision) -> str:
+            fr, cameras = self._open_for_owner(ctx, request_id)
             if camera_id not in [c.camera_id for c in cameras]:
                 raise NotFoundError(f"camera {camera_id!r} not found in the request's area")
+            if clip_start is not None and clip_start.tzinfo is None:
+                raise InvalidRequestError("clip_start needs a time zone, e.g. 2026-01-01T08:00Z")
             _spool(clip, spool)
-            probe(spool, self.video_limits)
+            info = probe(spool, self.video_limits)
+            start = clip_start or recorded_at(spool)
+            if start is None:
+                raise InvalidRequestError(
+                    "say when the clip starts: clip_start (ISO 8601 with a zone); the file "
+                    "carries no creation_time"
+                )
+            end = start + timedelta(milliseconds=info.duration_ms or 0)
+            if end < _at(fr.start_at) or start > _at(fr.end_at):
+                raise FootageError(
+                    f"the clip ({iso(start)} to {iso(end)}) lies outside the request's time "
+                    f"window ({fr.start_at} to {fr.end_at}): share footage of that window only",
+                    code="outside_window",
+                )
+            return iso(start)
 
-        def work(_: Decision, __: None) -> tuple[Share, dict[str, Any]]:
+        def work(_: Decision, start: str) -> tuple[Share, dict[str, Any]]:
             now = iso(self._clock_now())
             share = Share(share_id, request_id, ctx.tenant_id, camera_id, "shared", digest,
-                          spool.name, now, now)  # fmt: skip
+                          spool.name, now, now, start)  # fmt: skip
             return self.store.add_share(share), {"share_id": share_id}
 
         try:
@@ -268,7 +306,8 @@ class FootageOperations:
                     params={"threshold": threshold, "max_results": max_results,
                             "sample_fps": sample_fps, "min_face_size": min_face_size,
                             "search_mode": "exact", "operation": "footage.search",
-                            "share_id": share.share_id},
+                            "share_id": share.share_id,
+                            "window_ms": _window_ms(fr, share.clip_start)},
                     context=_context_dict(ctx), decision=dataclasses.asdict(decision),
                     info=probe(target, self.video_limits).to_dict(), result=None,
                     error_code=None, error_message=None, lead_id=None, created_at=iso(now),
@@ -290,6 +329,20 @@ class FootageOperations:
         for source in consumed:  # the shared clips now live on as the jobs' spools
             source.unlink(missing_ok=True)
         return governed
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _window_ms(fr: FootageRequest, clip_start: str | None) -> list[int] | None:
+    """The request's time window as offsets into the clip (ms since its first frame)."""
+    if clip_start is None:  # a share made before clips declared their start
+        return None
+    start = _at(clip_start)
+    first = (_at(fr.start_at) - start) / timedelta(milliseconds=1)
+    last = (_at(fr.end_at) - start) / timedelta(milliseconds=1)
+    return [max(0, int(first)), int(last)]
 
 
 def _check_point(lat: float, lon: float) -> None:

@@ -32,6 +32,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from faceledger import faults
 from faceledger.engine.similarity import DEFAULT_SEARCH_THRESHOLD
 from faceledger.errors import FaceledgerError, VideoError
 from faceledger.governance.auditlog import serialize_event
@@ -233,9 +234,11 @@ class VideoOperations:
                 if on_progress is not None:
                     on_progress(done)
 
+            window = params.get("window_ms")  # footage shared for a time window
             result = search_video(
                 self.engine, spool, search, sample_fps=params["sample_fps"],
                 min_face_size=params["min_face_size"], limits=self.video_limits, on_sample=seen,
+                window_ms=tuple(window) if window else None,
             )  # fmt: skip
             result.cap(k)
         except _Cancelled:
@@ -272,19 +275,26 @@ class VideoOperations:
             outcome.update(results=rows, tracks=len(result.tracks), samples=result.samples)
             if decision.review_required:
                 status = outcome["status"] = "withheld"
+                # the lead's id is recorded with the job before the lead opens: a rerun after
+                # a crash between the two finds it and opens no second lead
+                lead_id = outcome["lead_id"] = job.lead_id or f"lead_{secrets.token_hex(8)}"
+                if job.lead_id is None:
+                    self.store.set_video_job_lead(job.job_id, lead_id)
                 withhold = self.gate.withhold  # type: ignore[attr-defined]
+                reviews = self.gate.reviews  # type: ignore[attr-defined]
                 with self.gate.transaction():  # type: ignore[attr-defined]
-                    lead = withhold(ctx, operation, decision, rows)
-                    lead_id = outcome["lead_id"] = lead.id
-                    self.gate.auditlog.append(  # type: ignore[attr-defined]
-                        JobFinished(
-                            operation="video.search",
-                            ctx=ctx,
-                            decision=decision,
-                            job_id=job.job_id,
-                            outcome=outcome,
-                        )  # fmt: skip
-                    )
+                    if not reviews.exists(lead_id):
+                        withhold(ctx, operation, decision, rows, lead_id=lead_id)
+                        self.gate.auditlog.append(  # type: ignore[attr-defined]
+                            JobFinished(
+                                operation="video.search",
+                                ctx=ctx,
+                                decision=decision,
+                                job_id=job.job_id,
+                                outcome=outcome,
+                            )  # fmt: skip
+                        )
+                faults.point("video.lead_opened")
                 stored = {**(body or {}), **result.to_dict(matches=False)}
                 ended = self.store.finish_video_job(
                     job.job_id, status, result=stored, lead_id=lead_id

@@ -74,6 +74,8 @@ class Share:
     spool: str | None
     created_at: str
     updated_at: str
+    clip_start: str | None = None
+    """When the clip's first frame was recorded (declared by the owner or from the container)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +84,7 @@ class Share:
             "camera_id": self.camera_id,
             "status": self.status,
             "clip_sha256": self.clip_sha256,
+            "clip_start": self.clip_start,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -112,7 +115,16 @@ class FootageStore(ABC):
         """NotFoundError when there is none (any organization: owners read agencies')."""
 
     @abstractmethod
-    def open_footage_requests(self, now: str) -> list[FootageRequest]: ...
+    def open_footage_requests(self, now: str) -> list[FootageRequest]:
+        """Requests not expired at ``now``, by (created_at, request_id)."""
+
+    @abstractmethod
+    def inbox_page_token(self, tenant_id: str, last: FootageRequest) -> str:
+        """A tenant-bound token for the inbox page after ``last``."""
+
+    @abstractmethod
+    def inbox_page_after(self, tenant_id: str, token: str | None) -> tuple[str, str]:
+        """(created_at, request_id) the token's page ended at; ("", "") for none."""
 
     @abstractmethod
     def add_share(self, share: Share) -> Share: ...

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS footage_shares (
     share_id TEXT PRIMARY KEY, request_id TEXT NOT NULL REFERENCES footage_requests(request_id),
     owner_tenant_id TEXT NOT NULL, camera_id TEXT,
     status TEXT NOT NULL CHECK (status IN ('shared', 'declined', 'revoked', 'searched')),
-    clip_sha256 TEXT, spool TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    clip_sha256 TEXT, spool TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    clip_start TEXT
 );
 CREATE INDEX IF NOT EXISTS shares_by_request ON footage_shares (request_id)
 """
@@ -38,7 +39,7 @@ _REQUEST = (
 )
 _SHARE = (
     "share_id, request_id, owner_tenant_id, camera_id, status, clip_sha256, spool, created_at,"
-    " updated_at"
+    " updated_at, clip_start"
 )
 
 
@@ -46,6 +47,9 @@ def migrate(c: sqlite3.Connection) -> None:
     for statement in FOOTAGE_SCHEMA.split(";"):
         if statement.strip():
             c.execute(statement)
+    columns = {r[1] for r in c.execute("PRAGMA table_info(footage_shares)")}
+    if "clip_start" not in columns:  # stores made before clips carried their start time
+        c.execute("ALTER TABLE footage_shares ADD COLUMN clip_start TEXT")
 
 
 class SQLiteFootage(FootageStore):
@@ -87,7 +91,8 @@ class SQLiteFootage(FootageStore):
     def open_footage_requests(self: SQLiteStore, now: str) -> list[FootageRequest]:
         with self._read() as c:
             rows = c.execute(
-                f"SELECT {_REQUEST} FROM footage_requests WHERE expires_at > ? ORDER BY created_at",
+                f"SELECT {_REQUEST} FROM footage_requests WHERE expires_at > ?"
+                " ORDER BY created_at, request_id",
                 (now,),
             ).fetchall()
         return [FootageRequest(*r) for r in rows]
@@ -95,7 +100,7 @@ class SQLiteFootage(FootageStore):
     def add_share(self: SQLiteStore, share: Share) -> Share:
         with self._write() as c:
             c.execute(
-                f"INSERT INTO footage_shares ({_SHARE}) VALUES (?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO footage_shares ({_SHARE}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 tuple(getattr(share, k.strip()) for k in _SHARE.split(",")),
             )
         return share
@@ -129,3 +134,14 @@ class SQLiteFootage(FootageStore):
                 (status, at, status, share_id),
             )
         return self.get_share(share_id)
+
+    def inbox_page_token(self: SQLiteStore, tenant_id: str, last: FootageRequest) -> str:
+        return self._tokens.encode(
+            ("footage-inbox", tenant_id), f"{last.created_at}|{last.request_id}"
+        )
+
+    def inbox_page_after(self: SQLiteStore, tenant_id: str, token: str | None) -> tuple[str, str]:
+        """The (created_at, request_id) a page token says the previous page ended at."""
+        value = self._tokens.decode(("footage-inbox", tenant_id), token, str)
+        created_at, _, request_id = str(value or "").partition("|")
+        return created_at, request_id

@@ -118,6 +118,12 @@ class SQLiteVideoJobs(VideoJobStore):
             )
             return self._load_job(c, row[0])
 
+    def set_video_job_lead(self: SQLiteStore, job_id: str, lead_id: str) -> None:
+        """Record the id of the lead a job is about to open (see ``service.video``)."""
+        with self._write() as c:
+            c.execute("UPDATE video_jobs SET lead_id = ?, updated_at = ? WHERE job_id = ?",
+                      (lead_id, _now(), job_id))  # fmt: skip
+
     def requeue_video_jobs(self: SQLiteStore) -> list[str]:
         with self._write() as c:
             ids = [

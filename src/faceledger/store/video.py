@@ -77,6 +77,10 @@ class VideoJobStore(ABC):
         is none."""
 
     @abstractmethod
+    def set_video_job_lead(self, job_id: str, lead_id: str) -> None:
+        """Record the id of the review lead the job is about to open."""
+
+    @abstractmethod
     def requeue_video_jobs(self) -> list[str]:
         """Put jobs left ``running`` (by a process that stopped) back in the queue."""
 

@@ -22,6 +22,7 @@ import io
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -97,11 +98,29 @@ def probe(source: VideoInput, limits: VideoLimits | None = None) -> VideoInfo:
         return _check(_info(container, size), limits)
 
 
+def recorded_at(source: VideoInput) -> datetime | None:
+    """When the first frame was recorded, from the container's ``creation_time`` tag (MP4, MOV,
+    MKV write it when the camera sets it); None when absent or unreadable."""
+    with _open(source) as container:
+        tags = dict(container.metadata or {})
+        for stream in container.streams.video[:1]:
+            tags = {**dict(stream.metadata or {}), **tags}
+    value = tags.get("creation_time")
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def sample_frames(
     source: VideoInput,
     *,
     fps: float = DEFAULT_SAMPLE_FPS,
     limits: VideoLimits | None = None,
+    window_ms: tuple[int, int] | None = None,
 ) -> Iterator[Sample]:
     """Upright RGB frames of ``source``, one per ``1/fps`` seconds (the first frame at or after
     each sampling time). Probes and checks the limits first (:func:`probe`)."""
@@ -140,8 +159,12 @@ def sample_frames(
                         f"exceeds the limit of {limits.max_pixels:,} pixels",
                         code="video_resolution_too_high",
                     )
-                yield Sample(index, max(0, round(t * 1000)), _upright(frame))
-                index += 1
+                ms = max(0, round(t * 1000))
+                if window_ms is not None and ms > window_ms[1]:
+                    return  # past the window: nothing after it is decoded or searched
+                if window_ms is None or ms >= window_ms[0]:
+                    yield Sample(index, ms, _upright(frame))
+                    index += 1
                 while next_t <= t + frame_step / 2:
                     next_t += interval
         except VideoError:

@@ -123,10 +123,14 @@ def search_video(
     on_sample: Callable[[Sample], None] | None = None,
     samples: Sequence[Sample] | None = None,
     motion: bool = True,
+    window_ms: tuple[int, int] | None = None,
 ) -> VideoSearchResult:
-    """Track the faces of ``source`` and search each track once with ``search``."""
+    """Track the faces of ``source`` and search each track once with ``search``; with
+    ``window_ms`` (first, last), only the frames of that part of the footage are looked at."""
     frames = (
-        samples if samples is not None else _sample_frames(source, fps=sample_fps, limits=limits)
+        samples
+        if samples is not None
+        else _sample_frames(source, fps=sample_fps, limits=limits, window_ms=window_ms)
     )
     count, pixels = 0, 0
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 from pydantic import Field
 
 from faceledger.api.deps import Principal
@@ -30,7 +30,7 @@ from faceledger.api.routes.common import (
 from faceledger.api.routes.video import VIDEO_ERRORS
 from faceledger.engine.similarity import DEFAULT_SEARCH_THRESHOLD
 from faceledger.service.faces import FaceService
-from faceledger.service.footage import MAX_OPEN_HOURS, MAX_RADIUS_M
+from faceledger.service.footage import MAX_INBOX_PAGE, MAX_OPEN_HOURS, MAX_RADIUS_M
 
 router = APIRouter(prefix="/v1", tags=["footage requests"])
 Service = Annotated[FaceService, Depends(faces)]
@@ -86,9 +86,16 @@ def open_request(body: NewFootageRequest, ctx: Principal, svc: Service) -> dict[
 @router.get("/footage-requests/inbox", response_model=FootageInbox,
             summary="Camera owners: the open requests whose area covers one of their cameras.",
             responses=COMMON_ERRORS)  # fmt: skip
-def inbox(ctx: Principal, svc: Service) -> dict[str, Any]:
-    g = svc.footage_inbox(ctx)
-    return with_decision(g, {"requests": g.result})
+def inbox(
+    ctx: Principal,
+    svc: Service,
+    limit: Annotated[int, Query(ge=1, le=MAX_INBOX_PAGE, description="Requests per page.")] = 50,
+    next_token: Annotated[
+        str | None, Query(max_length=512, description="`next_token` of the previous page.")
+    ] = None,
+) -> dict[str, Any]:
+    g = svc.footage_inbox(ctx, limit=limit, next_token=next_token)
+    return with_decision(g, g.result)
 
 
 @router.post("/footage-requests/{request_id}/shares", status_code=201,
@@ -100,8 +107,16 @@ def share(
     camera_id: Annotated[str, Form(pattern=r"^cam_[0-9a-f]{16}$")],
     ctx: Principal,
     svc: Service,
+    clip_start: Annotated[
+        datetime | None,
+        Form(
+            description="When the clip's first frame was recorded (ISO 8601, with a zone); "
+            "default: the file's creation_time. Only the part inside the request's window "
+            "is ever searched."
+        ),
+    ] = None,
 ) -> dict[str, Any]:
-    g = svc.share_footage(ctx, request_id, camera_id, video.file)
+    g = svc.share_footage(ctx, request_id, camera_id, video.file, clip_start=clip_start)
     return with_decision(g, {"share": g.result.to_dict()})
 
 
