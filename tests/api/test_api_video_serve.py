@@ -24,7 +24,9 @@ def test_a_queued_job_is_run_after_the_server_restarts(tmp_path) -> None:
     server = Server(env, "--video-workers", "0")
     try:
         base = server.base
-        r = httpx.post(f"{base}/v1/collections", json={"collection_id": "door"}, headers=h)
+        r = httpx.post(
+            f"{base}/v1/collections", json={"collection_id": "door"}, headers=h, timeout=60
+        )
         assert r.status_code == 201, r.text
         image = {"image": ("p.jpg", PORTRAITS[2].read_bytes(), "image/jpeg")}
         r = httpx.post(f"{base}/v1/collections/door/faces", files=image,
@@ -37,7 +39,7 @@ def test_a_queued_job_is_run_after_the_server_restarts(tmp_path) -> None:
         assert r.status_code == 202, r.text
         job_id = r.json()["job_id"]
         time.sleep(1)
-        r = httpx.get(f"{base}/v1/video-searches/{job_id}", headers=h)
+        r = httpx.get(f"{base}/v1/video-searches/{job_id}", headers=h, timeout=60)
         assert r.json()["status"] == "queued", "no worker in this server"
     finally:
         server.stop()
@@ -45,7 +47,8 @@ def test_a_queued_job_is_run_after_the_server_restarts(tmp_path) -> None:
     try:
         deadline = time.monotonic() + 90
         while True:
-            body = httpx.get(f"{server.base}/v1/video-searches/{job_id}", headers=h).json()
+            r = httpx.get(f"{server.base}/v1/video-searches/{job_id}", headers=h, timeout=60)
+            body = r.json()
             if body["status"] not in ("queued", "running") or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
