@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from faceledger.console.web import SECURITY_HEADERS, governance, page, render, who
@@ -28,34 +29,37 @@ def _time(value: str | None, name: str) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _filters(
-    operation: str | None, principal_id: str | None, purpose: str | None, case_ref: str | None,
-    decision: str | None, rule: str | None, since: str | None, until: str | None,
-) -> AuditFilters:  # fmt: skip
-    return AuditFilters(
-        operation=operation or None, principal_id=principal_id or None,
-        since=_time(since, "since"), until=_time(until, "until"), purpose=purpose or None,
-        case_ref=case_ref or None, rule=rule or None,
-        allowed={"allowed": True, "denied": False}.get(decision or ""),
-    )  # fmt: skip
+@dataclass
+class AuditForm:
+    """The filter form of the log page and of its export (query parameters)."""
+
+    operation: Q = None
+    principal_id: Q = None
+    purpose: Q = None
+    case_ref: Q = None
+    decision: Q = None
+    rule: Q = None
+    since: Q = None
+    until: Q = None
+
+    def filters(self) -> AuditFilters:
+        return AuditFilters(
+            operation=self.operation or None, principal_id=self.principal_id or None,
+            since=_time(self.since, "since"), until=_time(self.until, "until"),
+            purpose=self.purpose or None, case_ref=self.case_ref or None,
+            rule=self.rule or None,
+            allowed={"allowed": True, "denied": False}.get(self.decision or ""),
+        )  # fmt: skip
+
+
+Form = Annotated[AuditForm, Depends()]
 
 
 @router.get("/export")
 @page
-def export(
-    request: Request,
-    operation: Q = None,
-    principal_id: Q = None,
-    purpose: Q = None,
-    case_ref: Q = None,
-    decision: Q = None,
-    rule: Q = None,
-    since: Q = None,
-    until: Q = None,
-) -> Response:
+def export(request: Request, form: Form) -> Response:
     me = who(request)
-    filters = _filters(operation, principal_id, purpose, case_ref, decision, rule, since, until)
-    records = governance(request).export_audit_log(me.ctx, filters=filters).result
+    records = governance(request).export_audit_log(me.ctx, filters=form.filters()).result
     body = "".join(json.dumps(r.to_dict(), sort_keys=True) + "\n" for r in records)
     return Response(
         body, media_type="application/x-ndjson",
@@ -67,27 +71,14 @@ def export(
 @router.get("")
 @page
 def audit_log(
-    request: Request,
-    operation: Q = None,
-    principal_id: Q = None,
-    purpose: Q = None,
-    case_ref: Q = None,
-    decision: Q = None,
-    rule: Q = None,
-    since: Q = None,
-    until: Q = None,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    request: Request, form: Form, after: Annotated[int | None, Query(ge=0)] = None
 ) -> Response:
     me = who(request)
-    form = {
-        "operation": operation, "principal_id": principal_id, "purpose": purpose,
-        "case_ref": case_ref, "decision": decision, "rule": rule, "since": since, "until": until,
-    }  # fmt: skip
-    filters = _filters(operation, principal_id, purpose, case_ref, decision, rule, since, until)
-    g = governance(request).search_audit_log(me.ctx, filters=filters, after=after, limit=50)
-    query = {k: v for k, v in form.items() if v}
+    fields = asdict(form)
+    g = governance(request).search_audit_log(me.ctx, filters=form.filters(), after=after, limit=50)
+    query = {k: v for k, v in fields.items() if v}
     return render(
-        request, "audit.html", me=me, records=g.result.records, form=form,
+        request, "audit.html", me=me, records=g.result.records, form=fields,
         next_after=g.result.next_after, query=query,
     )  # fmt: skip
 
