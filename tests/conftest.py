@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import pg_testserver
 from faceledger import Engine
 from faceledger.datasets import data_root
 from testdata import (  # noqa: F401 - re-exported for older imports
@@ -21,6 +22,25 @@ from testdata import (  # noqa: F401 - re-exported for older imports
     group_photo,
     rgb,
 )
+
+
+@pytest.fixture(scope="session")
+def pg_base(tmp_path_factory) -> Path:
+    """Where the session's PostgreSQL server keeps its data (started on first use)."""
+    return tmp_path_factory.mktemp("postgres", numbered=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, monkeypatch, pg_base) -> str | None:
+    """Run a test on both engines: PostgreSQL gets a fresh database named by
+    ``FACELEDGER_DATABASE_URL`` (so stores, CLI and servers the test starts all use it);
+    the value is that URL, or None for the SQLite files in the data folder."""
+    if request.param == "sqlite":
+        monkeypatch.delenv("FACELEDGER_DATABASE_URL", raising=False)
+        return None
+    url = pg_testserver.fresh_database(pg_base)
+    monkeypatch.setenv("FACELEDGER_DATABASE_URL", url)
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ from faceledger.service.admin import AdminService
 from faceledger.service.faces import FaceService
 from faceledger.service.governance import GovernanceService
 from faceledger.settings import Settings, store_path
-from faceledger.store import SQLiteStore
+from faceledger.store import open_store
 from faceledger.store.base import FaceStore
 
 
@@ -97,7 +97,7 @@ class Runtime:
         db = GovernanceDB(governance_db_path(root))
         auditlog = AuditLog(db, clock=settings.clock)
         gate = gate_class(policy, auditlog, SqliteRateLimiter(db), settings.clock)
-        store = SQLiteStore(store_path(root))
+        store = open_store(store_path(root))
         if engine is None:
             engine = build_engine(settings)
         runner: Any = SerializedEngine(engine) if serialize_engine else engine

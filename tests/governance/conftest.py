@@ -35,3 +35,9 @@ def queue(db, auditlog, clock) -> ReviewQueue:
 @pytest.fixture
 def ctx_factory():
     return make_ctx
+
+
+@pytest.fixture(autouse=True)
+def _on_both_backends(backend):
+    """Every test here runs on SQLite and on PostgreSQL (tests/conftest.py: ``backend``)."""
+    return backend

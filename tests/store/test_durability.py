@@ -20,7 +20,7 @@ from store_helpers import embed_portraits, jittered, sha
 
 from faceledger.datasets.lfw import identities
 from faceledger.governance import GovernanceDB, Principals
-from faceledger.store import SQLiteStore
+from faceledger.store import open_store
 from faceledger.store.index import brute_force
 from testdata import dataset
 
@@ -51,7 +51,7 @@ def test_sigkill_mid_index_loses_nothing_acknowledged_and_rerun_resumes(
     gov = GovernanceDB(tmp_path / "governance.sqlite3")
     tenant = Principals(gov).get_org("local").id  # the CLI's organization
     gov.close()
-    with SQLiteStore(store_file) as s:
+    with open_store(store_file) as s:
         s.create_collection(tenant, "lfw", engine.model_id)
 
     proc = _cli(
@@ -62,7 +62,7 @@ def test_sigkill_mid_index_loses_nothing_acknowledged_and_rerun_resumes(
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
     # a reader in this process searches and lists while the writer commits
-    observer = SQLiteStore(store_file)
+    observer = open_store(store_file)
     probe = embed_portraits(engine, [Path(paths[0])])[0][2].embedding
     counts, searches = [], 0
     deadline = time.monotonic() + KILL_AFTER_S
@@ -92,7 +92,7 @@ def test_sigkill_mid_index_loses_nothing_acknowledged_and_rerun_resumes(
     assert len(acked) >= ACKS_BEFORE_KILL - 1 and acked_faces
     assert len(acked) < len(paths), "the run was killed part-way"
 
-    with SQLiteStore(store_file) as s:
+    with open_store(store_file) as s:
         assert s.check_consistency(tenant, "lfw") == []
         info = s.describe_collection(tenant, "lfw")
         listed = {f.face_id for f in s.list_faces(tenant, "lfw", limit=4096).items}
@@ -118,7 +118,7 @@ def test_sigkill_mid_index_loses_nothing_acknowledged_and_rerun_resumes(
             f["face_id"] for f in item["face_records"]
         ]
     new = sum(len(i["face_records"]) for i in by_image.values())
-    with SQLiteStore(store_file) as s:
+    with open_store(store_file) as s:
         assert s.describe_collection(tenant, "lfw").face_count == before + new
         assert s.check_consistency(tenant, "lfw") == []
         images = s.indexed_images(tenant, "lfw")
@@ -130,7 +130,7 @@ def test_readers_in_threads_keep_working_while_one_writer_indexes(
 ) -> None:
     base = embed_portraits(engine, portraits[:1])[0][2]
     path = tmp_path / "s.sqlite3"
-    writer, reading = SQLiteStore(path), SQLiteStore(path)
+    writer, reading = open_store(path), open_store(path)
     writer.create_collection("t", "c", base.model_id)
     written: list[np.ndarray] = []
     stop = threading.Event()

@@ -40,10 +40,12 @@ def test_size_is_stored_listed_and_older_stores_migrate(tmp_path: Path, engine, 
         assert (listed.image_width, listed.image_height) == (300, 400)
         (hit,) = store.search(T, "c", face.embedding, k=1)
         assert hit.face.image_width == 300
-    # a schema-2 file: the columns did not exist; opening adds them, old faces have no size
+    # a schema-2 file, from before migrations were versioned with Alembic: the columns did not
+    # exist, nor did the version table; opening brings it to the baseline, old faces have no size
     with sqlite3.connect(path) as conn:
         conn.execute("ALTER TABLE faces DROP COLUMN image_width")
         conn.execute("ALTER TABLE faces DROP COLUMN image_height")
+        conn.execute("DROP TABLE alembic_version_store")
         conn.execute("PRAGMA user_version = 2")
     with SQLiteStore(path) as store:
         (old,) = store.list_faces(T, "c").items

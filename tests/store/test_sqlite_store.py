@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,16 +11,23 @@ import numpy as np
 import pytest
 from store_helpers import embed_portraits, jittered, sha
 
+import pg_testserver
 from faceledger.errors import ModelError
 from faceledger.store import (
     ConflictError,
     InvalidRequestError,
     NotFoundError,
-    SQLiteStore,
+    open_store,
 )
 from faceledger.store.index import brute_force
 
 T = "tenant-a"
+
+
+def another_database() -> str | None:
+    """A second, empty database on the backend under test (None: a SQLite file by path)."""
+    url = os.environ.get("FACELEDGER_DATABASE_URL")
+    return pg_testserver.another_database(url) if url else None
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +37,7 @@ def portrait_faces(engine, portraits):
 
 @pytest.fixture()
 def store(tmp_path: Path):
-    with SQLiteStore(tmp_path / "store.sqlite3") as s:
+    with open_store(tmp_path / "store.sqlite3") as s:
         yield s
 
 
@@ -150,7 +158,7 @@ def test_tenants_are_isolated(store, portrait_faces) -> None:
 
 def test_page_tokens_are_opaque_bound_and_kept_across_reopen(tmp_path, portrait_faces) -> None:
     path = tmp_path / "store.sqlite3"
-    with SQLiteStore(path) as store:
+    with open_store(path) as store:
         _fill(store, portrait_faces, collection="c1", tenant="A")
         _fill(store, portrait_faces, collection="c1", tenant="B")
         _fill(store, portrait_faces, collection="c2", tenant="A")
@@ -174,10 +182,10 @@ def test_page_tokens_are_opaque_bound_and_kept_across_reopen(tmp_path, portrait_
         forged = base64.urlsafe_b64encode(b"int:" + b"9" * 40).decode()
         with pytest.raises(InvalidRequestError, match="page token"):
             store.list_faces("A", "c2", next_token=forged)
-    with SQLiteStore(path) as store:
+    with open_store(path) as store:
         rest = store.list_faces("A", "c2", limit=100, next_token=token)
         assert len(first.items) + len(rest.items) == len(portrait_faces)
-    with SQLiteStore(tmp_path / "other.sqlite3") as other:
+    with open_store(tmp_path / "other.sqlite3", url=another_database()) as other:
         _fill(other, portrait_faces, collection="c2", tenant="A")
         with pytest.raises(InvalidRequestError, match="page token"):
             other.list_faces("A", "c2", next_token=token)
@@ -220,7 +228,7 @@ def test_search_follows_changes_of_another_process_and_survives_reopen(
     tmp_path: Path, portrait_faces
 ) -> None:
     path = tmp_path / "s.sqlite3"
-    writer, reader = SQLiteStore(path), SQLiteStore(path)
+    writer, reader = open_store(path), open_store(path)
     _ext, _d, face = portrait_faces[0]
     writer.create_collection(T, "c", face.model_id)
     assert reader.search(T, "c", face.embedding, k=5) == []  # index built while empty
@@ -246,7 +254,7 @@ def test_search_follows_changes_of_another_process_and_survives_reopen(
     assert reader.check_consistency(T, "c") == []
     writer.close()
     reader.close()
-    with SQLiteStore(path) as again:
+    with open_store(path) as again:
         assert again.describe_collection(T, "c").face_count == 1000
         got = [(h.face.face_id, h.distance) for h in again.search(T, "c", vectors[1000], k=10)]
         assert got == expected
@@ -270,8 +278,8 @@ def test_approximate_search_is_opt_in_and_follows_changes(tmp_path: Path, portra
     """exact=False builds a second (IVF) index that follows adds and deletions like the exact
     one; probing every list it must equal brute force, so the bookkeeping is right."""
     path = tmp_path / "a.sqlite3"
-    writer = SQLiteStore(path)
-    reader = SQLiteStore(path, approximate_options={"nprobe": 10_000})
+    writer = open_store(path)
+    reader = open_store(path, approximate_options={"nprobe": 10_000})
     _ext, _d, face = portrait_faces[0]
     writer.create_collection(T, "c", face.model_id)
     vectors, face_ids = [], []

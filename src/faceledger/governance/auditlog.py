@@ -31,7 +31,7 @@ from typing import Any
 from faceledger import faults
 from faceledger.governance.clock import Clock, iso, utc_now
 from faceledger.governance.context import RequestContext
-from faceledger.governance.db import AUDIT_TRIGGERS, GovernanceDB
+from faceledger.governance.db import GovernanceDB
 from faceledger.governance.decision import Decision
 from faceledger.governance.errors import InvalidArgumentError
 from faceledger.governance.events import AuditEvent, RequestDecided, context_fields
@@ -325,10 +325,10 @@ class AuditLog:
             for r in conn.execute("SELECT * FROM audit_log ORDER BY seq")
         ]
         report = verify_rows(rows, anchors)
-        present = {
-            r["name"] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-        }
-        missing = [t for t in AUDIT_TRIGGERS if t not in present or t in self.db.missing_triggers]
+        present = self.db.triggers()
+        missing = [
+            t for t in self.db.audit_triggers if t not in present or t in self.db.missing_triggers
+        ]
         if missing:
             report.warnings.append(
                 Problem(

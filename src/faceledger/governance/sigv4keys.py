@@ -360,7 +360,7 @@ class SigV4Keys:
                 "DELETE FROM sigv4_seen WHERE seen_at < ?", (now - 2 * window.total_seconds(),)
             )
             inserted = conn.execute(
-                "INSERT OR IGNORE INTO sigv4_seen (signature, seen_at) VALUES (?, ?)",
+                "INSERT INTO sigv4_seen (signature, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 (signature, now),
             ).rowcount
         return inserted == 1

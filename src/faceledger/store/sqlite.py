@@ -35,6 +35,9 @@ from faceledger import faults
 from faceledger.engine.types import BoundingBox, Face, Pose, Quality
 from faceledger.errors import FaceledgerError, ModelError
 from faceledger.settings import private_file
+from faceledger.sql import migrate
+from faceledger.sql.ddl import DDL
+from faceledger.sql.postgres import INTEGRITY_ERRORS
 from faceledger.store.approximate import ApproximateIndex
 from faceledger.store.base import (
     MAX_ASSOCIATE,
@@ -53,85 +56,18 @@ from faceledger.store.base import (
     check_limit,
 )
 from faceledger.store.index import DIM, ExactIndex
+from faceledger.store.schema import create as create_schema
 from faceledger.store.sqlite_crops import SQLiteCrops
-from faceledger.store.sqlite_crops import migrate as migrate_crops
 from faceledger.store.sqlite_footage import SQLiteFootage
-from faceledger.store.sqlite_footage import migrate as migrate_footage
 from faceledger.store.sqlite_idempotency import SQLiteIdempotency
-from faceledger.store.sqlite_idempotency import migrate as migrate_idempotency
 from faceledger.store.sqlite_lifecycle import SQLiteLifecycle
-from faceledger.store.sqlite_lifecycle import migrate as migrate_lifecycle
 from faceledger.store.sqlite_video import SQLiteVideoJobs
-from faceledger.store.sqlite_video import migrate as migrate_video
 from faceledger.validation import check_id
 
-SCHEMA_VERSION = 3
 LOAD_CHUNK = 65_536
 MAX_PAGE_IDS = 4096
 """At most this many face ids in one ``list_faces(face_ids=...)`` filter."""
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS collections (
-    pk            INTEGER PRIMARY KEY AUTOINCREMENT,
-    tenant_id     TEXT NOT NULL,
-    collection_id TEXT NOT NULL,
-    model_id      TEXT NOT NULL,
-    created_at    TEXT NOT NULL,
-    face_count    INTEGER NOT NULL DEFAULT 0,
-    image_count   INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (tenant_id, collection_id)
-);
-CREATE TABLE IF NOT EXISTS users (
-    pk            INTEGER PRIMARY KEY AUTOINCREMENT,
-    collection_pk INTEGER NOT NULL REFERENCES collections(pk) ON DELETE CASCADE,
-    user_id       TEXT NOT NULL,
-    created_at    TEXT NOT NULL,
-    UNIQUE (collection_pk, user_id)
-);
-CREATE TABLE IF NOT EXISTS images (
-    collection_pk     INTEGER NOT NULL REFERENCES collections(pk) ON DELETE CASCADE,
-    image_sha256      TEXT NOT NULL,
-    external_image_id TEXT,
-    indexed_at        TEXT NOT NULL,
-    PRIMARY KEY (collection_pk, image_sha256)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS faces (
-    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
-    collection_pk     INTEGER NOT NULL REFERENCES collections(pk) ON DELETE CASCADE,
-    face_id           TEXT NOT NULL UNIQUE,
-    external_image_id TEXT,
-    image_sha256      TEXT NOT NULL,
-    box_left INTEGER NOT NULL, box_top INTEGER NOT NULL,
-    box_width INTEGER NOT NULL, box_height INTEGER NOT NULL,
-    score      REAL NOT NULL,
-    sharpness  REAL NOT NULL, brightness REAL NOT NULL, face_size INTEGER NOT NULL,
-    yaw REAL NOT NULL, pitch REAL NOT NULL, roll REAL NOT NULL,
-    user_pk    INTEGER REFERENCES users(pk) ON DELETE SET NULL,
-    created_at TEXT NOT NULL,
-    embedding  BLOB NOT NULL CHECK (length(embedding) = 512),
-    image_width  INTEGER,
-    image_height INTEGER
-);
-CREATE INDEX IF NOT EXISTS faces_by_collection ON faces (collection_pk, seq);
-CREATE INDEX IF NOT EXISTS faces_by_image ON faces (collection_pk, image_sha256);
-CREATE INDEX IF NOT EXISTS faces_by_user ON faces (user_pk) WHERE user_pk IS NOT NULL;
-CREATE TABLE IF NOT EXISTS face_deletions (
-    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
-    collection_pk INTEGER NOT NULL,
-    face_seq      INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS deletions_by_collection ON face_deletions (collection_pk, seq);
-CREATE TABLE IF NOT EXISTS audit_outbox (
-    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id  TEXT NOT NULL UNIQUE,
-    body      TEXT NOT NULL,
-    staged_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS store_secrets (
-    name  TEXT PRIMARY KEY,
-    value BLOB NOT NULL
-);
-"""
 
 FACE_COLUMNS = (
     "f.seq, f.face_id, f.external_image_id, f.image_sha256, f.box_left, f.box_top, f.box_width,"
@@ -183,13 +119,7 @@ class SQLiteStore(
         self._conn = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1e3
         )
-        self._lock = threading.RLock()
-        self._tx_depth = 0
-        self._outbox_staged = False
-        self._indexes: dict[int, _Live] = {}
-        self._index_options = index_options or {}
-        self._approximate: dict[int, _Live] = {}  # opt-in only: built on the first such search
-        self._approximate_options = approximate_options or {}
+        self._init_state(index_options, approximate_options)
         c = self._conn
         c.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -200,46 +130,37 @@ class SQLiteStore(
         c.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         c.execute("PRAGMA foreign_keys = ON")
         c.execute("PRAGMA secure_delete = ON")  # deleted rows are overwritten, not just unlinked
-        with self._write():
-            version = c.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise FaceledgerError(
-                    f"{path} was written by a newer faceledger (schema {version})",
-                    code="store_error",
-                )
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    c.execute(statement)
+        if str(path) == ":memory:":  # no file for Alembic to open: the baseline, directly
+            with self._write():
+                create_schema(DDL(c.execute, "sqlite"))
+        else:
+            migrate.upgrade("store", c, sqlite_path=self.path)
+        self._load_secrets()
+
+    def _init_state(
+        self,
+        index_options: dict[str, object] | None,
+        approximate_options: dict[str, object] | None,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._tx_depth = 0
+        self._outbox_staged = False
+        self._indexes: dict[int, _Live] = {}
+        self._index_options = index_options or {}
+        self._approximate: dict[int, _Live] = {}  # opt-in only: built on the first such search
+        self._approximate_options = approximate_options or {}
+
+    def _load_secrets(self) -> None:
+        with self._write() as c:
             c.execute(
-                "INSERT OR IGNORE INTO store_secrets (name, value) VALUES ('page_tokens', ?)",
+                "INSERT INTO store_secrets (name, value) VALUES ('page_tokens', ?)"
+                " ON CONFLICT DO NOTHING",
                 (secrets.token_bytes(32),),
             )
             (secret,) = c.execute(
                 "SELECT value FROM store_secrets WHERE name = 'page_tokens'"
             ).fetchone()
-            self._tokens = PageTokens(secret)
-            if version == 1:  # counters kept in the row, updated in the same transactions
-                c.execute(
-                    "ALTER TABLE collections ADD COLUMN face_count INTEGER NOT NULL DEFAULT 0"
-                )
-                c.execute(
-                    "ALTER TABLE collections ADD COLUMN image_count INTEGER NOT NULL DEFAULT 0"
-                )
-                c.execute(
-                    "UPDATE collections SET"
-                    " face_count = (SELECT count(*) FROM faces WHERE collection_pk = pk),"
-                    " image_count = (SELECT count(*) FROM images WHERE collection_pk = pk)"
-                )
-            columns = {r[1] for r in c.execute("PRAGMA table_info(faces)")}
-            for column in ("image_width", "image_height"):  # schema 3: additive
-                if column not in columns:
-                    c.execute(f"ALTER TABLE faces ADD COLUMN {column} INTEGER")
-            migrate_lifecycle(c)  # consents, retention, cases (additive)
-            migrate_idempotency(c)  # client request tokens (additive)
-            migrate_crops(c)  # face crops for review (additive)
-            migrate_video(c)  # video search jobs (additive)
-            migrate_footage(c)  # cameras, footage requests, shares (additive)
-            c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._tokens = PageTokens(bytes(secret))
 
     # ------------------------------------------------------------------ transactions
     @contextmanager
@@ -360,7 +281,7 @@ class SQLiteStore(
                     " VALUES (?, ?, ?, ?)",
                     (tenant_id, collection_id, model_id, now()),
                 )
-            except sqlite3.IntegrityError:
+            except INTEGRITY_ERRORS:
                 raise ConflictError(f"collection {collection_id!r} already exists") from None
             return self._info(self._collection(tenant_id, collection_id))
 
@@ -440,8 +361,8 @@ class SQLiteStore(
                     ),
                 )  # fmt: skip
             new_image = c.execute(
-                "INSERT OR IGNORE INTO images (collection_pk, image_sha256, external_image_id,"
-                " indexed_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO images (collection_pk, image_sha256, external_image_id, indexed_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (col.pk, image_sha256, external_image_id, now()),
             ).rowcount
             c.execute(
@@ -634,7 +555,7 @@ class SQLiteStore(
         return live
 
     def _load(self, collection_pk: int, index: ExactIndex, *, after: int) -> None:
-        cur = self._conn.execute(
+        cur = self._stream(
             "SELECT seq, embedding FROM faces WHERE collection_pk = ? AND seq > ? ORDER BY seq",
             (collection_pk, after),
         )
@@ -706,13 +627,14 @@ class SQLiteStore(
         with self._write() as c:
             col = self._collection(tenant_id, collection_id)
             try:
-                cur = c.execute(
-                    "INSERT INTO users (collection_pk, user_id, created_at) VALUES (?, ?, ?)",
+                (pk,) = c.execute(
+                    "INSERT INTO users (collection_pk, user_id, created_at) VALUES (?, ?, ?)"
+                    " RETURNING pk",
                     (col.pk, user_id, now()),
-                )
-            except sqlite3.IntegrityError:
+                ).fetchone()
+            except INTEGRITY_ERRORS:
                 raise ConflictError(f"user {user_id!r} already exists") from None
-            return self._user_record(col, cur.lastrowid)  # type: ignore[arg-type]
+            return self._user_record(col, pk)
 
     def delete_user(self, tenant_id: str, collection_id: str, user_id: str) -> UserRecord:
         with self._write() as c:
@@ -854,7 +776,14 @@ class SQLiteStore(
                 )
             if len(self._live(col).index) != count:
                 problems.append("the search index disagrees with the face count")
-            (check,) = c.execute("PRAGMA quick_check").fetchone()
-            if check != "ok":
-                problems.append(f"sqlite quick_check: {check}")
+            problems.extend(self._engine_check())
         return problems
+
+    def _stream(self, sql: str, params: Sequence[object]) -> sqlite3.Cursor:
+        """Rows read as they are consumed (a whole collection's embeddings)."""
+        return self._conn.execute(sql, params)
+
+    def _engine_check(self) -> list[str]:
+        """What the database engine itself finds wrong with its file."""
+        (check,) = self._conn.execute("PRAGMA quick_check").fetchone()
+        return [] if check == "ok" else [f"sqlite quick_check: {check}"]

@@ -7,7 +7,6 @@ Added by :func:`migrate` (additive: two new tables).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -15,6 +14,7 @@ from faceledger.store.base import InvalidRequestError
 from faceledger.store.crops import MAX_CROP_BYTES, CropStore
 
 if TYPE_CHECKING:
+    from faceledger.sql.ddl import DDL
     from faceledger.store.sqlite import SQLiteStore
 
 CROP_SCHEMA = """
@@ -29,11 +29,9 @@ CREATE TABLE IF NOT EXISTS face_crops (
 """
 
 
-def migrate(c: sqlite3.Connection) -> None:
-    """Create what is missing (inside the store's opening transaction); idempotent."""
-    for statement in CROP_SCHEMA.split(";"):
-        if statement.strip():
-            c.execute(statement)
+def migrate(ddl: DDL) -> None:
+    """Create what is missing (in the baseline migration); idempotent."""
+    ddl.run(CROP_SCHEMA)
 
 
 class SQLiteCrops(CropStore):
@@ -67,8 +65,9 @@ class SQLiteCrops(CropStore):
             col = self._collection(tenant_id, collection_id)
             for face_id, jpeg in crops.items():
                 done += c.execute(
-                    "INSERT OR REPLACE INTO face_crops (face_seq, jpeg)"
-                    " SELECT seq, ? FROM faces WHERE collection_pk = ? AND face_id = ?",
+                    "INSERT INTO face_crops (face_seq, jpeg)"
+                    " SELECT seq, ? FROM faces WHERE collection_pk = ? AND face_id = ?"
+                    " ON CONFLICT (face_seq) DO UPDATE SET jpeg = excluded.jpeg",
                     (jpeg, col.pk, face_id),
                 ).rowcount
         return done

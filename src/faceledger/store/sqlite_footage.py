@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from faceledger.store.base import NotFoundError
 from faceledger.store.footage import Camera, FootageRequest, FootageStore, Share
 
 if TYPE_CHECKING:
+    from faceledger.sql.ddl import DDL
     from faceledger.store.sqlite import SQLiteStore
 
 FOOTAGE_SCHEMA = """
@@ -43,13 +43,10 @@ _SHARE = (
 )
 
 
-def migrate(c: sqlite3.Connection) -> None:
-    for statement in FOOTAGE_SCHEMA.split(";"):
-        if statement.strip():
-            c.execute(statement)
-    columns = {r[1] for r in c.execute("PRAGMA table_info(footage_shares)")}
-    if "clip_start" not in columns:  # stores made before clips carried their start time
-        c.execute("ALTER TABLE footage_shares ADD COLUMN clip_start TEXT")
+def migrate(ddl: DDL) -> None:
+    """Create what is missing (in the baseline migration); idempotent."""
+    ddl.run(FOOTAGE_SCHEMA)
+    ddl.add_columns("footage_shares", {"clip_start": "TEXT"})  # clips carry their start time
 
 
 class SQLiteFootage(FootageStore):

@@ -4,13 +4,13 @@ collection (foreign key, ``ON DELETE CASCADE``)."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from faceledger.store.idempotency import KEEP_SECONDS, IdempotencyStore, RememberedRequest
 
 if TYPE_CHECKING:
+    from faceledger.sql.ddl import DDL
     from faceledger.store.sqlite import SQLiteStore
 
 SCHEMA = """
@@ -28,10 +28,9 @@ CREATE INDEX IF NOT EXISTS request_tokens_by_time ON request_tokens (created_at)
 """
 
 
-def migrate(c: sqlite3.Connection) -> None:
-    for statement in SCHEMA.split(";"):
-        if statement.strip():
-            c.execute(statement)
+def migrate(ddl: DDL) -> None:
+    """Create what is missing (in the baseline migration); idempotent."""
+    ddl.run(SCHEMA)
 
 
 def _cutoff() -> str:
@@ -64,8 +63,11 @@ class SQLiteIdempotency(IdempotencyStore):
             col = self._collection(tenant_id, collection_id)
             c.execute("DELETE FROM request_tokens WHERE created_at < ?", (_cutoff(),))
             c.execute(
-                "INSERT OR REPLACE INTO request_tokens (tenant_id, token, collection_pk,"
-                " operation, fingerprint, result, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO request_tokens (tenant_id, token, collection_pk, operation,"
+                " fingerprint, result, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (tenant_id, token) DO UPDATE SET collection_pk ="
+                " excluded.collection_pk, operation = excluded.operation, fingerprint ="
+                " excluded.fingerprint, result = excluded.result, created_at = excluded.created_at",
                 (
                     tenant_id, token, col.pk, request.operation, request.fingerprint,
                     request.result, request.created_at,

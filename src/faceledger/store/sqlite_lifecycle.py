@@ -10,7 +10,6 @@ set by the store on its connection), and :meth:`SQLiteLifecycle.checkpoint` trun
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -25,6 +24,7 @@ from faceledger.store.lifecycle import (
 )
 
 if TYPE_CHECKING:
+    from faceledger.sql.ddl import DDL
     from faceledger.store.sqlite import SQLiteStore
 
 LIFECYCLE_SCHEMA = """
@@ -76,21 +76,13 @@ _CONSENT_COLUMNS = (
 )
 
 
-def migrate(c: sqlite3.Connection) -> None:
-    """Create what is missing (inside the store's opening transaction); idempotent."""
-    for statement in LIFECYCLE_SCHEMA.split(";"):
-        if statement.strip():
-            c.execute(statement)
-    have = {r[1] for r in c.execute("PRAGMA table_info(faces)")}
-    for name, kind in FACE_COLUMNS.items():
-        if name not in have:
-            c.execute(f"ALTER TABLE faces ADD COLUMN {name} {kind}")
-    have = {r[1] for r in c.execute("PRAGMA table_info(retention_rules)")}
-    for name, kind in RULE_COLUMNS.items():
-        if name not in have:
-            c.execute(f"ALTER TABLE retention_rules ADD COLUMN {name} {kind}")
+def migrate(ddl: DDL) -> None:
+    """Create what is missing (in the baseline migration); idempotent."""
+    ddl.run(LIFECYCLE_SCHEMA)
+    ddl.add_columns("faces", FACE_COLUMNS)
+    ddl.add_columns("retention_rules", RULE_COLUMNS)
     for statement in FACE_INDEXES:
-        c.execute(statement)
+        ddl.execute(statement)
 
 
 def _iso(t: datetime) -> str:
@@ -350,8 +342,8 @@ class SQLiteLifecycle(LifecycleStore):
         with self._write() as c:
             return bool(
                 c.execute(
-                    "INSERT OR IGNORE INTO closed_cases (tenant_id, case_ref, closed_by,"
-                    " closed_at) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO closed_cases (tenant_id, case_ref, closed_by, closed_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (tenant_id, case_ref, by, at),
                 ).rowcount
             )

@@ -12,6 +12,7 @@ from faceledger.store.base import ConflictError, NotFoundError
 from faceledger.store.video import FINAL_STATES, VideoJob, VideoJobStore
 
 if TYPE_CHECKING:
+    from faceledger.sql.ddl import DDL
     from faceledger.store.sqlite import SQLiteStore
 
 VIDEO_SCHEMA = """
@@ -47,10 +48,9 @@ _COLUMNS = (
 )
 
 
-def migrate(c: sqlite3.Connection) -> None:
-    for statement in VIDEO_SCHEMA.split(";"):
-        if statement.strip():
-            c.execute(statement)
+def migrate(ddl: DDL) -> None:
+    """Create what is missing (in the baseline migration); idempotent."""
+    ddl.run(VIDEO_SCHEMA)
 
 
 def _now() -> str:

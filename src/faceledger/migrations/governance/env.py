@@ -1,0 +1,5 @@
+"""Alembic environment of the governance database (run by faceledger.sql.migrate)."""
+
+from faceledger.sql.migrate import run_env
+
+run_env("governance")
