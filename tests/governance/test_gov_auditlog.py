@@ -1,13 +1,12 @@
-"""The audit log: append-only, hash-chained; every kind of edit made with plain sqlite3 shows."""
+"""The audit log: append-only, hash-chained; every edit made with a plain connection shows."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 
 import pytest
-from tests_gov_helpers import ctx
+from tests_gov_helpers import attacker, ctx, database_errors
 
 from faceledger.governance.auditlog import Anchor, AuditLog, verify_export
 from faceledger.governance.db import GovernanceDB
@@ -31,12 +30,9 @@ def fill(log: AuditLog, n: int = 5) -> None:
         )
 
 
-def raw(db: GovernanceDB) -> sqlite3.Connection:
-    """What an attacker with the file has: plain sqlite3, triggers dropped."""
-    conn = sqlite3.connect(db.path, isolation_level=None)
-    conn.execute("DROP TRIGGER audit_log_no_update")
-    conn.execute("DROP TRIGGER audit_log_no_delete")
-    return conn
+def raw(db: GovernanceDB):
+    """What an attacker with the database has: a plain connection, triggers dropped."""
+    return attacker(db, drop=("audit_log_no_update", "audit_log_no_delete"))
 
 
 def kinds(report) -> set[tuple[int | None, str]]:
@@ -67,11 +63,14 @@ def test_record_contents(auditlog, clock):
 
 def test_triggers_forbid_update_and_delete(auditlog, db):
     fill(auditlog, 2)
-    conn = sqlite3.connect(db.path)
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    conn = attacker(db)
+    with pytest.raises(database_errors(), match="append-only"):
         conn.execute("UPDATE audit_log SET operation = 'x' WHERE seq = 1")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    with pytest.raises(database_errors(), match="append-only"):
         conn.execute("DELETE FROM audit_log WHERE seq = 1")
+    if db.postgres:
+        with pytest.raises(database_errors(), match="append-only"):
+            conn.execute("TRUNCATE audit_log")
 
 
 def test_intact_log_verifies(auditlog):
@@ -282,7 +281,7 @@ def test_export_and_verify_export(auditlog, tmp_path):
 def test_dropped_triggers_are_restored_and_logged(auditlog, db):
     fill(auditlog, 2)
     raw(db).close()
-    reopened = GovernanceDB(db.path)
+    reopened = GovernanceDB(db.path, url=db.url)
     log = AuditLog(reopened)
     last = list(log.records())[-1].body
     assert last["operation"] == "audit.triggers_restored"
@@ -290,6 +289,6 @@ def test_dropped_triggers_are_restored_and_logged(auditlog, db):
     report = log.verify()
     assert report.ok  # nothing was changed, but the warning stays
     assert [w.kind for w in report.warnings] == ["triggers-missing", "triggers-restored"]
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        sqlite3.connect(db.path).execute("DELETE FROM audit_log")
+    with pytest.raises(database_errors(), match="append-only"):
+        attacker(db).execute("DELETE FROM audit_log")
     reopened.close()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
-import sqlite3
 import subprocess
 
 import pytest
+from tests_gov_helpers import attacker
 from typer.testing import CliRunner
 
 from faceledger.cli.app import app
@@ -59,7 +60,9 @@ def test_admin_flow_and_key_shown_once(home):
 def test_data_dir_flag(tmp_path, monkeypatch):
     monkeypatch.delenv("FACELEDGER_HOME", raising=False)
     run("admin", "create-org", "X", "--actor-class", "research", "--data-dir", str(tmp_path / "d"))
-    assert (tmp_path / "d" / "governance.sqlite3").exists()
+    if not os.environ.get("FACELEDGER_DATABASE_URL"):
+        assert (tmp_path / "d" / "governance.sqlite3").exists()
+    assert (tmp_path / "d").is_dir()
 
 
 def test_policy_check(tmp_path):
@@ -108,26 +111,28 @@ def test_verify_export_anchor(home, tmp_path):
     assert "intact" in run("audit-log", "verify", "--file", str(out), "--anchor", anchor).stdout
     beta = tmp_path / "beta.jsonl"
     run("audit-log", "export", "--out", str(beta), "--tenant", "Beta")
-    beta_id = Principals(GovernanceDB(home / "governance.sqlite3")).get_org("Beta").id
+    db = GovernanceDB(home / "governance.sqlite3")
+    beta_id = Principals(db).get_org("Beta").id
     tenants = {json.loads(x)["record"]["tenant_id"] for x in beta.read_text().splitlines()}
     assert tenants == {beta_id}
     page = json.loads(run("audit-log", "read", "--tenant", "Acme").stdout)
     acme = {r["record"]["tenant_id"] for r in page["records"]}
     assert len(acme) == 1 and beta_id not in acme
     # a cut tail is caught with the anchor file
-    conn = sqlite3.connect(home / "governance.sqlite3")
-    conn.execute("DROP TRIGGER audit_log_no_delete")
+    conn = attacker(db, drop=("audit_log_no_delete",))
     head = int(anchor.split(":")[0])
     conn.execute("DELETE FROM audit_log WHERE seq >= ?", (head - 1,))
-    conn.commit()
     conn.close()
+    db.close()
     result = run("audit-log", "verify", "--anchor-file", str(tmp_path / "anchors"), ok=False)
     assert result.exit_code == 1
     assert f"record #{head}: truncated" in result.output
 
 
 @pytest.mark.skipif(shutil.which("sqlite3") is None, reason="needs the sqlite3 shell")
-def test_verify_catches_an_edit_made_with_the_sqlite3_shell(home):
+def test_verify_catches_an_edit_made_with_the_sqlite3_shell(home, backend):
+    if backend:
+        pytest.skip("the sqlite3 shell edits SQLite files (PostgreSQL: test_gov_auditlog)")
     _populate(home)
     db_file = str(home / "governance.sqlite3")
     blocked = subprocess.run(

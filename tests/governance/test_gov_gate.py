@@ -155,7 +155,7 @@ def test_withhold_and_review_through_the_gate(gate, auditlog):
 
 def test_open_a_data_dir(tmp_path, clock):
     gate = GovernedGate.open(tmp_path, clock=clock)
-    assert (tmp_path / "governance.sqlite3").exists()
+    assert gate.auditlog.db.postgres or (tmp_path / "governance.sqlite3").exists()
     assert gate.policy.policy.source.startswith("<packaged")
     (tmp_path / "policy.yaml").write_text(PERMISSIVE)
     assert GovernedGate.open(tmp_path, clock=clock).policy.policy.rules[0].id == "anything"

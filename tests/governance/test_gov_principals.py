@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 
 import pytest
+from tests_gov_helpers import attacker, dump
 
 from faceledger.governance.errors import (
     AuthError,
@@ -64,10 +64,9 @@ def test_key_is_stored_hashed_and_shown_once(principals, setup, db):
     _, acct, issued = setup
     secret = issued.api_key.split("_")[2]
     assert len(secret) == 64  # 256 bits
-    raw = sqlite3.connect(db.path)
-    dump = "\n".join(raw.iterdump())
-    assert secret not in dump and issued.api_key not in dump
-    stored = raw.execute("SELECT secret_sha256 FROM api_keys").fetchone()[0]
+    everything = dump(db)
+    assert secret not in everything and issued.api_key not in everything
+    stored = attacker(db).execute("SELECT secret_sha256 FROM api_keys").fetchone()[0]
     assert stored == hashlib.sha256(f"flk:{issued.key_id}:{secret}".encode()).hexdigest()
     listed = principals.list_keys(acct.id)
     assert [k.key_id for k in listed] == [issued.key_id]

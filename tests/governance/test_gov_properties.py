@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import sqlite3
+import os
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests_gov_helpers import ctx
+from tests_gov_helpers import attacker, ctx
 
+import pg_testserver
 from faceledger.governance.auditlog import AuditLog
 from faceledger.governance.db import GovernanceDB
 from faceledger.governance.events import HostCommand
@@ -47,7 +48,8 @@ def _le_kwargs():
 )
 def test_any_single_field_edit_is_detected(tmp_path_factory, n, data):
     path = tmp_path_factory.mktemp("prop") / "g.sqlite3"
-    db = GovernanceDB(path)
+    url = os.environ.get("FACELEDGER_DATABASE_URL")
+    db = GovernanceDB(path, url=pg_testserver.another_database(url) if url else None)
     log = AuditLog(db)
     for i in range(n):
         log.append(
@@ -60,8 +62,7 @@ def test_any_single_field_edit_is_detected(tmp_path_factory, n, data):
         )
     seq = data.draw(st.integers(min_value=1, max_value=n))
     field = data.draw(st.sampled_from(["note", "score", "tenant_id", "operation", "at"]))
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("DROP TRIGGER audit_log_no_update")
+    conn = attacker(db, drop=("audit_log_no_update",))
     body = json.loads(
         conn.execute("SELECT record FROM audit_log WHERE seq = ?", (seq,)).fetchone()[0]
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from faceledger.governance.schema import audit_triggers, create_triggers, present_triggers
-from faceledger.settings import private_file
+from faceledger.settings import private_dir, private_file
 from faceledger.sql import migrate
 from faceledger.sql.postgres import Connection, lock_key
 from faceledger.sql.url import database_url
@@ -44,7 +44,9 @@ class GovernanceDB:
         self.url = database_url() if url is FROM_ENVIRONMENT else url
         self.postgres = self.url is not None
         self._local = threading.local()
-        if not self.postgres:
+        if self.postgres:
+            private_dir(self.path.parent)  # the data folder still holds keys and the policy
+        else:
             private_file(self.path)  # 0600 in a 0700 folder, before SQLite creates it
         conn = self.connection()
         migrate.upgrade("governance", conn, sqlite_path=self.path, url=self.url)
