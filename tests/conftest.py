@@ -6,6 +6,7 @@ Helpers (paths, ``encode``, ``rgb``, ``group_photo``) live in ``testdata.py``.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,31 @@ from testdata import (  # noqa: F401 - re-exported for older imports
 def pg_base(tmp_path_factory) -> Path:
     """Where the session's PostgreSQL server keeps its data (started on first use)."""
     return tmp_path_factory.mktemp("postgres", numbered=False)
+
+
+SUITE_BACKEND = os.environ.get("FACELEDGER_TEST_BACKEND", "sqlite")
+"""``FACELEDGER_TEST_BACKEND=postgresql`` runs the whole suite on PostgreSQL: every module and
+every test gets a fresh database (tests that choose with ``backend`` still run both)."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_database(pg_base):
+    if SUITE_BACKEND != "postgresql":
+        yield
+        return
+    before = os.environ.get("FACELEDGER_DATABASE_URL")
+    os.environ["FACELEDGER_DATABASE_URL"] = pg_testserver.fresh_database(pg_base)
+    yield
+    if before is None:
+        os.environ.pop("FACELEDGER_DATABASE_URL", None)
+    else:
+        os.environ["FACELEDGER_DATABASE_URL"] = before
+
+
+@pytest.fixture(autouse=True)
+def _test_database(request, monkeypatch, pg_base):
+    if SUITE_BACKEND == "postgresql" and "backend" not in request.fixturenames:
+        monkeypatch.setenv("FACELEDGER_DATABASE_URL", pg_testserver.fresh_database(pg_base))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -52,7 +52,7 @@ def execute(url: str, sql: str, params: tuple = ()) -> list[tuple]:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        cur = conn.execute(sql, params)
+        cur = conn.execute(sql, params or None)
         return cur.fetchall() if cur.description else []
 
 

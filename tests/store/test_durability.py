@@ -24,6 +24,8 @@ from faceledger.store import open_store
 from faceledger.store.index import brute_force
 from testdata import dataset
 
+pytestmark = pytest.mark.usefixtures("backend")  # SQLite and PostgreSQL
+
 ACKS_BEFORE_KILL = 24
 KILL_AFTER_S = 40.0
 

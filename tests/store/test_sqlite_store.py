@@ -21,6 +21,8 @@ from faceledger.store import (
 )
 from faceledger.store.index import brute_force
 
+pytestmark = pytest.mark.usefixtures("backend")  # SQLite and PostgreSQL
+
 T = "tenant-a"
 
 
@@ -274,9 +276,13 @@ def test_similarity_uses_the_collections_model_calibration(store, portrait_faces
     assert hit.similarity != similarity_from_distance(hit.distance, face.model_id)
 
 
-def test_approximate_search_is_opt_in_and_follows_changes(tmp_path: Path, portrait_faces) -> None:
+def test_approximate_search_is_opt_in_and_follows_changes(
+    tmp_path: Path, portrait_faces, backend
+) -> None:
     """exact=False builds a second (IVF) index that follows adds and deletions like the exact
     one; probing every list it must equal brute force, so the bookkeeping is right."""
+    if backend:
+        pytest.skip("PostgreSQL's approximate search is pgvector's HNSW: the test below")
     path = tmp_path / "a.sqlite3"
     writer = open_store(path)
     reader = open_store(path, approximate_options={"nprobe": 10_000})
@@ -324,3 +330,56 @@ def test_request_tokens_commit_with_the_change_and_go_with_the_collection(store)
     assert store.remembered_request("tenant-b", "tok") is None  # the tenant's own
     store.delete_collection(T, "c1")
     assert store.remembered_request(T, "tok") is None
+
+
+def test_postgres_approximate_search_is_hnsw_per_collection_and_follows_changes(
+    tmp_path: Path, portrait_faces, backend
+) -> None:
+    """On PostgreSQL exact=False orders by pgvector's HNSW, through a partial index on the
+    collection alone (the filter never starves the scan: another tenant's faces are many and
+    nearer); it sees adds and deletions at once, and its distances are the exact ones."""
+    if not backend:
+        pytest.skip("pgvector is PostgreSQL's")
+    import pg_testserver
+
+    store = open_store(tmp_path / "s.sqlite3")
+    _ext, _d, face = portrait_faces[0]
+    store.create_collection(T, "c", face.model_id)
+    store.create_collection("tenant-b", "c", face.model_id)
+    vectors, face_ids = [], []
+    for i in range(150):
+        f = jittered(face, i, 0.2)
+        (r,) = store.add_image_faces(T, "c", image_sha256=sha(i), external_image_id=None, faces=[f])
+        vectors.append(f.embedding)
+        face_ids.append(r.face_id)
+        near = jittered(face, 10_000 + i, 0.01)  # nearer to the query, other tenant
+        store.add_image_faces(
+            "tenant-b", "c", image_sha256=sha(i), external_image_id=None, faces=[near]
+        )
+    hits = store.search(T, "c", face.embedding, k=10, exact=False)
+    assert len(hits) == 10 and all(h.face.face_id in face_ids for h in hits)
+    plan = pg_testserver.execute(
+        backend,
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'faces'"
+        " AND indexname LIKE 'faces_hnsw_%'",
+    )
+    assert len(plan) == 1, "one partial HNSW index: the searched collection's"
+    store.delete_faces(T, "c", face_ids[::3])
+    keep = np.ones(len(face_ids), bool)
+    keep[::3] = False
+    ids, V = np.arange(len(face_ids)), np.array(vectors)
+    recall = []
+    for q in (face.embedding, vectors[5], vectors[100]):
+        expected = dict((face_ids[i], d) for i, d in brute_force(q, ids[keep], V[keep], 10))
+        got = store.search(T, "c", q, k=10, exact=False)
+        assert all(h.face.face_id in {face_ids[i] for i in ids[keep]} for h in got)  # no deleted
+        for h in got:
+            if h.face.face_id in expected:
+                assert abs(h.distance - expected[h.face.face_id]) < 1e-4
+        recall.append(len({h.face.face_id for h in got} & set(expected)) / 10)
+    assert np.mean(recall) >= 0.9, recall
+    (new,) = store.add_image_faces(
+        T, "c", image_sha256=sha(999), external_image_id=None, faces=[face]
+    )
+    assert store.search(T, "c", face.embedding, k=1, exact=False)[0].face.face_id == new.face_id
+    store.close()

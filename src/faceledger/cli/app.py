@@ -11,6 +11,7 @@ from faceledger.cli import (
     admin,
     auditlog,
     collections,
+    database,
     fairness,
     leads,
     lifecycle,
@@ -53,6 +54,7 @@ app.add_typer(fairness.app, name="fairness")
 app.add_typer(report.app, name="report")
 app.add_typer(video.app, name="video")
 app.add_typer(models.app, name="model")
+app.add_typer(database.app, name="db")
 
 
 def _version(value: bool) -> None:

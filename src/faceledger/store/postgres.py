@@ -17,9 +17,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
+from faceledger.engine.types import Face
 from faceledger.sql import migrate
 from faceledger.sql.postgres import Connection, lock_key
-from faceledger.store.sqlite import SQLiteStore
+from faceledger.store import pgvector
+from faceledger.store.base import FaceRecord
+from faceledger.store.index import ExactIndex
+from faceledger.store.sqlite import SQLiteStore, _Collection
 
 STORE_LOCK = "faceledger.store"
 
@@ -42,6 +48,48 @@ class PostgresStore(SQLiteStore):
         self._init_state(index_options, approximate_options)
         migrate.upgrade("store", self._conn, url=url)
         self._load_secrets()
+        self._pgvector = pgvector.has_vector_column(self._conn)
+        self._hnsw: set[int] = set()
+
+    def add_image_faces(
+        self, tenant_id: str, collection_id: str, *, faces: Sequence[Face], **kw: Any
+    ) -> list[FaceRecord]:
+        with self._write() as c:
+            records = super().add_image_faces(tenant_id, collection_id, faces=faces, **kw)
+            if self._pgvector and records:  # the same transaction: both copies or neither
+                c.executemany(
+                    "UPDATE faces SET embedding_v = ?::vector WHERE face_id = ?",
+                    [
+                        (pgvector.literal(f.embedding), r.face_id)  # type: ignore[arg-type]
+                        for f, r in zip(faces, records, strict=True)
+                    ],
+                )
+        return records
+
+    def _nearest(
+        self, col: _Collection, vec: np.ndarray, k: int, max_distance: float | None, *, exact: bool
+    ) -> list[tuple[int, float]]:
+        if exact or not self._pgvector:
+            return super()._nearest(col, vec, k, max_distance, exact=exact)
+        return pgvector.nearest(self._conn, col.pk, vec, k, max_distance)
+
+    def _ready_hnsw(self, tenant_id: str, collection_id: str) -> None:
+        with self._read():
+            pk = self._collection(tenant_id, collection_id).pk
+        if pk not in self._hnsw:
+            with self._lock:
+                pgvector.ensure_index(self._conn, pk)
+            self._hnsw.add(pk)
+
+    def search(self, tenant_id: str, collection_id: str, embedding: Any, **kw: Any) -> Any:
+        if not kw.get("exact", True) and self._pgvector:
+            self._ready_hnsw(tenant_id, collection_id)
+        return super().search(tenant_id, collection_id, embedding, **kw)
+
+    def open_index(self, tenant_id: str, collection_id: str, *, exact: bool = True) -> ExactIndex:
+        if not exact and self._pgvector:  # build the HNSW index now, not on the first search
+            self._ready_hnsw(tenant_id, collection_id)
+        return super().open_index(tenant_id, collection_id, exact=exact)
 
     def _stream(self, sql: str, params: Sequence[object]) -> Any:
         return self._conn.stream(sql, params)  # type: ignore[attr-defined]

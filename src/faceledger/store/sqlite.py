@@ -591,8 +591,7 @@ class SQLiteStore(
                     f"collection {collection_id!r} holds embeddings of model {col.model_id!r};"
                     f" the query's are of {model_id!r}"
                 )
-            index = self._live(col, approximate=not exact).index
-            hits = index.search(vec, k, max_distance=max_distance)
+            hits = self._nearest(col, vec, k, max_distance, exact=exact)
             if not hits:
                 return []
             seqs = [s for s, _ in hits]
@@ -603,6 +602,13 @@ class SQLiteStore(
             ).fetchall()
         by_seq = {r[0]: self._record(r, collection_id) for r in rows}
         return [FaceHit(by_seq[s], d, col.model_id) for s, d in hits]
+
+    def _nearest(
+        self, col: _Collection, vec: np.ndarray, k: int, max_distance: float | None, *, exact: bool
+    ) -> list[tuple[int, float]]:
+        """The ``k`` nearest (seq, distance) in the collection (inside a read transaction)."""
+        index = self._live(col, approximate=not exact).index
+        return index.search(vec, k, max_distance=max_distance)
 
     # ------------------------------------------------------------------ users
     def _user(self, col: _Collection, user_id: str) -> int:
