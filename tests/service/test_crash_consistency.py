@@ -26,7 +26,7 @@ from faceledger.faults import POINTS
 from faceledger.runtime import Runtime
 from faceledger.service.consistency import check_store_against_log
 from faceledger.settings import Settings
-from faceledger.store import SQLiteStore
+from faceledger.store import open_store
 
 WRITE_POINTS = [p for p in POINTS if p != "unit.decided"] + ["unit.decided"]
 
@@ -57,7 +57,8 @@ def state(data_dir: Path) -> tuple[list, list, list[str]]:
 
 
 @pytest.fixture()
-def folder(tmp_path: Path) -> Path:
+def folder(tmp_path: Path, backend) -> Path:
+    """A data folder with a collection, on SQLite and on PostgreSQL (``backend``)."""
     assert cli(tmp_path, "admin", "init").returncode == 0
     assert cli(tmp_path, "collection", "create", "people").returncode == 0
     return tmp_path
@@ -97,7 +98,7 @@ def test_kill_while_deleting(folder: Path, portraits: list[Path], point: str) ->
 def test_verify_catches_a_face_stored_behind_the_service(folder: Path, portraits, engine) -> None:
     """What the issue saw: a face in the store with no record. verify now says so."""
     tenant = json.loads(cli(folder, "admin", "list-orgs", "--json").stdout)[0]["id"]
-    with SQLiteStore(folder / "faceledger.sqlite3") as store:
+    with open_store(folder / "faceledger.sqlite3") as store:
         store.add_image_faces(
             tenant, "people", image_sha256="0" * 64, external_image_id=None,
             faces=engine.represent(portraits[2]),

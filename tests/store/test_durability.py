@@ -41,8 +41,19 @@ def _cli(*args: str, data_dir: Path, **kw) -> subprocess.Popen:
     )
 
 
+@pytest.fixture
+def request_cleanup():
+    """Kill what a test started even when it fails half-way (the indexer and its workers)."""
+    started: list[subprocess.Popen] = []
+    yield started.append
+    for proc in started:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
 def test_sigkill_mid_index_loses_nothing_acknowledged_and_rerun_resumes(
-    tmp_path: Path, shared_data: Path, engine
+    tmp_path: Path, shared_data: Path, engine, request_cleanup
 ) -> None:
     lfw = dataset(shared_data, "lfw")
     people = identities(lfw)
@@ -60,6 +71,7 @@ def test_sigkill_mid_index_loses_nothing_acknowledged_and_rerun_resumes(
         "index", "lfw", *paths, "--json", "--workers", "2", "--consent", "test",
         data_dir=tmp_path,
     )  # fmt: skip
+    request_cleanup(proc)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 DIM = 128
-EF_SEARCH_MIN = 40
+EF_SEARCH_MIN = 100
 EF_SEARCH_MAX = 1000  # pgvector's limit
 
 
