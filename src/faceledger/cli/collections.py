@@ -217,7 +217,7 @@ def index(
         typer.Option(
             "--ray",
             help="Decode and embed on a Ray cluster: a local one started for the run, or the "
-            "one at --ray-address (pip install 'faceledger[ray]').",
+            "one at --ray-address (pip install 'faceledger\\[ray]').",
         ),
     ] = False,
     ray_address: Annotated[
