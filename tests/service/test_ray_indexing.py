@@ -15,8 +15,10 @@ import json
 import secrets
 import shutil
 import signal
+import socket
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -132,6 +134,21 @@ def test_ray_executor_keeps_order_and_puts_errors_in_place(ray_cluster, tmp_path
     assert isinstance(missing, ImageError) and missing.code == "file_not_found"
     assert isinstance(bad, ImageError)
     assert len(good[1]) == len(other[1]) == 1 and good[0] != other[0]
+
+
+def test_an_address_nothing_listens_at_is_named_at_once(tmp_path: Path) -> None:
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free once closed: nothing listens there
+    started = time.monotonic()
+    result = runner.invoke(app, ["index", "people", str(CONGRESS), "--ray-address",
+                                 f"127.0.0.1:{port}", "--data-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 1
+    assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in result.stderr
+    assert "ray start --head" in result.stderr
+    assert time.monotonic() - started < 10, "Ray alone retries for minutes"
 
 
 def test_without_ray_the_option_names_the_extra(tmp_path: Path, monkeypatch) -> None:

@@ -15,8 +15,10 @@ otherwise.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
+import socket
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -31,6 +33,8 @@ from faceledger.errors import FaceledgerError, ImageError
 T = TypeVar("T")
 
 RAY_EXTRA = "pip install 'faceledger[ray]'"
+REACH_TIMEOUT_S = 10.0
+"""How long to wait for a cluster's address to answer before saying it does not."""
 
 _worker_engine: tuple[EngineConfig | None, Engine] | None = None
 """In a Ray worker process: the engine of the last settings seen, kept between tasks."""
@@ -69,6 +73,10 @@ class RayExecutor:
             raise ValueError("num_cpus sizes a local cluster; a cluster at an address has its own")
         if num_cpus is not None and num_cpus < 1:
             raise ValueError("num_cpus must be at least 1")
+        if importlib.util.find_spec("ray") is None:
+            raise RayUnavailable(f"Ray is not installed: {RAY_EXTRA}")
+        if address:
+            _check_reachable(address)  # before importing Ray, which reads its settings then
         self.ray = require_ray()
         self.address = address or None
         self.num_cpus = num_cpus
@@ -82,11 +90,15 @@ class RayExecutor:
             return
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
-        if self.address:
-            ray.init(address=self.address, **quiet)
-        else:  # "local": never join a cluster found through $RAY_ADDRESS by surprise
-            cpus = self.num_cpus or available_cpus()
-            ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)
+        try:
+            if self.address:
+                ray.init(address=self.address, **quiet)
+            else:  # "local": never join a cluster found through $RAY_ADDRESS by surprise
+                cpus = self.num_cpus or available_cpus()
+                ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = f"join the Ray cluster at {self.address}" if self.address else "start Ray"
+            raise RayUnavailable(f"cannot {where}: {exc}") from exc
         self._owned = True
 
     def close(self) -> None:
@@ -154,6 +166,23 @@ class RayExecutor:
             for _, ref in pending:  # the caller stopped early: nothing more to compute
                 if not isinstance(ref, FaceledgerError):
                     self.ray.cancel(ref)
+
+
+def _check_reachable(address: str, timeout: float = REACH_TIMEOUT_S) -> None:
+    """Fail fast on a cluster address nothing listens at (Ray itself retries for minutes).
+    Only ``host:port`` (and ``ray://host:port``) is checked; ``auto`` is Ray's to resolve."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise RayUnavailable(
+            f"cannot reach the Ray cluster at {address}: {reason} (check the address, or start "
+            "the cluster there with 'ray start --head')"
+        ) from exc
 
 
 def _read(path: str) -> bytes:
