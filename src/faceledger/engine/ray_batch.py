@@ -76,7 +76,8 @@ class RayExecutor:
         if importlib.util.find_spec("ray") is None:
             raise RayUnavailable(f"Ray is not installed: {RAY_EXTRA}")
         if address:
-            _check_reachable(address)  # before importing Ray, which reads its settings then
+            _check_reachable(address)  # fail fast, before Ray's slow import
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # read by Ray from here on
         self.ray = require_ray()
         self.address = address or None
         self.num_cpus = num_cpus
@@ -88,7 +89,6 @@ class RayExecutor:
         ray = self.ray
         if ray.is_initialized():
             return
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
         try:
             if self.address:
