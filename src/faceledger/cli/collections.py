@@ -9,6 +9,7 @@ records, results wait for two reviewers where the policy says so. Where the data
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +27,7 @@ from faceledger.cli.output import (
     withheld_exit,
 )
 from faceledger.cli.principal import DECLARED, Who, declares_request, open_service
+from faceledger.engine.batch import ImageExecutor
 from faceledger.engine.similarity import DEFAULT_SEARCH_THRESHOLD
 from faceledger.errors import FaceledgerError
 from faceledger.governance.error_rates import describe as describe_rates
@@ -205,7 +207,26 @@ def index(
         bool, typer.Option(help="Skip images already indexed (same SHA-256).")
     ] = True,
     workers: Annotated[
-        int | None, typer.Option(help="Processes (default: one per usable CPU).")
+        int | None,
+        typer.Option(
+            min=1, help="Processes, or CPUs of the local Ray cluster (default: the usable CPUs)."
+        ),
+    ] = None,
+    ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Decode and embed on a Ray cluster: a local one started for the run, or the "
+            "one at --ray-address (pip install 'faceledger\\[ray]').",
+        ),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Address of the Ray cluster (host:port, or 'auto': the one 'ray start' "
+            "started here); implies --ray.",
+            show_default=False,
+        ),
     ] = None,
     detector: DetectorOpt = "auto",
     model: ModelOpt = None,
@@ -217,23 +238,30 @@ def index(
         bool, typer.Option("--json", help="One JSON object per image (JSON Lines), then a summary.")
     ] = False,
 ) -> None:
-    """Index the faces of images into COLLECTION, on all cores, resumable.
+    """Index the faces of images into COLLECTION, on all cores (or a Ray cluster), resumable.
 
     A line is printed for each image only after its faces are committed: what was printed is
-    stored, even if the run is killed. Rerunning skips the images already indexed.
+    stored, even if the run is killed. Rerunning skips the images already indexed. With --ray,
+    decoding and embedding run on Ray; this process still decides, commits and records each
+    image as one request.
     """
     paths = expand_images(images)
     if not paths:
         raise fail("no image files given")
     if external_id not in ("name", "stem"):
         raise fail("--external-id must be 'name' or 'stem'")
+    if ray_address and workers is not None:
+        raise fail("--workers sizes a local Ray cluster; the one at --ray-address has its own")
     counts = {"images": 0, "indexed_faces": 0, "unindexed_faces": 0, "skipped": 0, "errors": 0}
-    with open_service(data_dir, who, detector=detector, model=model) as (svc, ctx):
+    with (
+        _executor(ray or bool(ray_address), ray_address, workers) as executor,
+        open_service(data_dir, who, detector=detector, model=model) as (svc, ctx),
+    ):
         for path, result in svc.index_images(
             ctx, collection, paths,
             external_ids=(lambda p: p.name) if external_id == "name" else (lambda p: p.stem),
             max_faces=max_faces, quality_filter=quality_filter, resume=resume,
-            workers=workers, progress=sys.stderr.isatty(), consent=consent,
+            workers=workers, progress=sys.stderr.isatty(), consent=consent, executor=executor,
         ):  # fmt: skip
             counts["images"] += 1
             if isinstance(result, Governed):
@@ -272,6 +300,18 @@ def index(
         )
     if counts["errors"]:
         raise typer.Exit(1)
+
+
+def _executor(
+    ray: bool, address: str | None, workers: int | None
+) -> AbstractContextManager[ImageExecutor | None]:
+    """The Ray executor the options ask for (Ray missing: an error naming the extra), else
+    None: the service's own worker processes."""
+    if not ray:
+        return nullcontext(None)
+    from faceledger.engine.ray_batch import RayExecutor
+
+    return RayExecutor(address, num_cpus=None if address else workers)
 
 
 def _jsonl(obj: object) -> str:

@@ -6,6 +6,10 @@ unreadable) is returned in its place as a FaceledgerError and never stops the ba
 
 Workers die with the process that started them, even when it is killed with SIGKILL (which runs
 no cleanup): see ``_exit_with_parent``.
+
+Where the work runs is an :class:`ImageExecutor`: :class:`LocalProcesses` (this module) or
+``engine.ray_batch.RayExecutor`` (a Ray cluster). Callers such as bulk indexing take one and stay
+the same loop whichever runs it.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from tqdm import tqdm
 
@@ -44,6 +49,52 @@ def default_workers() -> int:
     return available_cpus()
 
 
+class ImageExecutor(Protocol):
+    """Runs ``task(engine, image)`` over image files somewhere and yields ``(item, result)`` in
+    input order as results come in, a FaceledgerError of one image in place of its result.
+
+    ``task`` is a module-level function (it is pickled to the workers); ``config`` the settings
+    of the engine each worker builds once. A task may receive the file's path or its bytes.
+    """
+
+    def map(
+        self,
+        items: Iterable[str],
+        task: Callable[[Engine, Any], T],
+        *,
+        config: EngineConfig | None = None,
+        progress: bool = True,
+        desc: str = "images",
+    ) -> Iterator[tuple[str, T | FaceledgerError]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LocalProcesses:
+    """The executor of this machine: ``workers`` processes (default: one per usable CPU)."""
+
+    workers: int | None = None
+    chunksize: int = 4
+
+    def map(
+        self,
+        items: Iterable[str],
+        task: Callable[[Engine, Any], T],
+        *,
+        config: EngineConfig | None = None,
+        progress: bool = True,
+        desc: str = "images",
+    ) -> Iterator[tuple[str, T | FaceledgerError]]:
+        return process_images(
+            items, task, config=config, workers=self.workers, progress=progress, desc=desc,
+            chunksize=self.chunksize,
+        )  # fmt: skip
+
+
+def progress_bar(total: int, desc: str, progress: bool) -> tqdm:
+    """The bar every executor shows (on stderr, gone when done)."""
+    return tqdm(total=total, desc=desc, unit="img", disable=not progress, leave=False)
+
+
 def process_images(
     items: Iterable[str],
     task: Callable[[Engine, str], T],
@@ -61,12 +112,12 @@ def process_images(
     """
     items = list(items)
     workers = default_workers() if workers is None else max(1, workers)
-    bar = tqdm(total=len(items), desc=desc, unit="img", disable=not progress, leave=False)
+    bar = progress_bar(len(items), desc, progress)
     try:
         if workers == 1 or len(items) <= 1:
             engine = Engine(config)
             for item in items:
-                yield item, _guarded(task, engine, item)
+                yield item, guarded(task, engine, item)
                 bar.update()
             return
         context = multiprocessing.get_context()
@@ -110,7 +161,7 @@ def _gc_frozen_for_fork() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _guarded(task: Callable[[Engine, str], T], engine: Engine, item: str) -> T | FaceledgerError:
+def guarded(task: Callable[[Engine, Any], T], engine: Engine, item: Any) -> T | FaceledgerError:
     try:
         return task(engine, item)
     except FaceledgerError as exc:
@@ -127,7 +178,7 @@ def _init_worker(config: EngineConfig | None, lifeline: tuple[int, str, bool]) -
 
 def _run_in_worker(task: Callable[[Engine, str], T], item: str) -> T | FaceledgerError:
     assert _worker_engine is not None
-    return _guarded(task, _worker_engine, item)
+    return guarded(task, _worker_engine, item)
 
 
 def _exit_with_parent(owner: int, start_method: str, owner_main_thread: bool) -> None:

@@ -1,5 +1,6 @@
-"""Enrolment: index the faces of an image, or of a folder of images in worker processes, each
-image one governed request (a mixin of :class:`~faceledger.service.faces.FaceService`)."""
+"""Enrolment: index the faces of an image, or of a folder of images in worker processes or on a
+Ray cluster (an ``ImageExecutor``), each image one governed request (a mixin of
+:class:`~faceledger.service.faces.FaceService`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from faceledger import validation
-from faceledger.engine.batch import process_images
+from faceledger.engine.batch import ImageExecutor, LocalProcesses
 from faceledger.engine.core import Engine
 from faceledger.engine.types import Face
 from faceledger.errors import FaceledgerError, ImageError
@@ -33,9 +34,6 @@ from faceledger.store.base import (
     ImageRecord,
     InvalidRequestError,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 def select_faces(
@@ -70,11 +68,11 @@ def embed_selected(
 
 
 def _embed_file(
-    engine: Engine, path: str, *, max_faces: int, quality_filter: str
+    engine: Engine, image: str | bytes, *, max_faces: int, quality_filter: str
 ) -> tuple[str, list[Face], list[UnindexedFace], tuple[int, int], list[bytes | None]]:
-    """Worker task for bulk indexing: SHA-256 of the file, its selected, embedded faces, the
-    image's size and the faces' crops."""
-    data, digest = image_digest(path)
+    """Worker task for bulk indexing (a file's path, or its bytes read by the driver): SHA-256
+    of the image, its selected, embedded faces, the image's size and the faces' crops."""
+    data, digest = image_digest(image)
     keep, unindexed, crops = embed_selected(engine, data, max_faces, quality_filter)
     return digest, keep, unindexed, image_size(data), crops
 
@@ -194,6 +192,7 @@ class IndexingOperations:
         workers: int | None = None,
         progress: bool = True,
         consent: str | None = None,
+        executor: ImageExecutor | None = None,
     ) -> Iterator[tuple[str, Governed[IndexResult] | IndexResult | FaceledgerError]]:
         """Index many image files on all cores; yields each image's result once committed.
 
@@ -202,7 +201,9 @@ class IndexingOperations:
         denial is yielded and nothing further is done). ``resume``: images whose SHA-256 is
         already recorded in the collection are skipped (yielded as a bare ``IndexResult``
         with ``skipped``), so an interrupted run picks up where it stopped. Embedding runs in
-        worker processes (only the faces that will be kept); this process is the only writer.
+        worker processes (only the faces that will be kept); this process is the only writer,
+        committing in input order. ``executor``: where decoding and embedding run (default:
+        ``LocalProcesses(workers)``; ``engine.ray_batch.RayExecutor`` for a Ray cluster).
         ``external_ids`` maps a path to its external id (default: the file name).
         """
         name_of = external_ids or (lambda p: p.name)
@@ -231,10 +232,10 @@ class IndexingOperations:
                 return
             planned[path] = (request, decision)
         task = partial(_embed_file, max_faces=max_faces, quality_filter=quality)
-        for path, embedded in process_images(
-            list(planned), task, config=self.engine.config, workers=workers,
-            progress=progress, desc="indexing",
-        ):  # fmt: skip
+        runner = executor or LocalProcesses(workers)
+        for path, embedded in runner.map(
+            list(planned), task, config=self.engine.config, progress=progress, desc="indexing"
+        ):
             request, decision = planned[path]
             try:
                 yield path, self._commit_embedded(ctx, request, decision, embedded)
