@@ -108,6 +108,18 @@ CREATE TABLE IF NOT EXISTS sigv4_seen (
     seen_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sigv4_seen_at ON sigv4_seen (seen_at);
+CREATE TABLE IF NOT EXISTS console_sessions (
+    sid_sha256   TEXT PRIMARY KEY,
+    principal_id TEXT NOT NULL,
+    key_sealed   BLOB NOT NULL,
+    csrf         TEXT NOT NULL,
+    last_seen    REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS console_sessions_seen ON console_sessions (last_seen);
+CREATE TABLE IF NOT EXISTS task_runs (
+    task    TEXT PRIMARY KEY,
+    next_at REAL NOT NULL
+);
 CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
