@@ -28,7 +28,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from faceledger.api.app import DEFAULT_MAX_BODY, DEFAULT_MAX_VIDEO_BODY, create_app
-from faceledger.runtime import Runtime
+from faceledger.cpus import available_cpus
+from faceledger.runtime import Runtime, build_engine
 from faceledger.settings import Settings
 
 ENV = "FACELEDGER_SERVE"
@@ -57,6 +58,9 @@ class ServeOptions:
     """Seconds between retention purges (each run taken by one process only); 0: off."""
     video_workers: int = 1
     """Video search worker threads per process (jobs are claimed atomically)."""
+    engine_threads: int | None = None
+    """Threads of the networks per process (None: every CPU; :func:`run` gives each of N
+    processes its share, so that N processes do not run N × CPUs threads)."""
 
     def to_env(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -70,8 +74,9 @@ class ServeOptions:
 
     def settings(self) -> Settings:
         return Settings.resolve(
-            self.data_dir, policy_path=self.policy_path, detector=self.detector, model=self.model
-        )
+            self.data_dir, policy_path=self.policy_path, detector=self.detector,
+            model=self.model, engine_threads=self.engine_threads,
+        )  # fmt: skip
 
 
 def prepare(options: ServeOptions) -> list[str]:
@@ -103,8 +108,9 @@ def build(options: ServeOptions) -> FastAPI:
             for task in reversed(started):
                 task.stop()
 
+    engine = build_engine(options.settings())  # with this process's share of threads
     return create_app(
-        options.data_dir, options.policy_path,
+        options.data_dir, options.policy_path, engine,
         max_body=options.max_body, max_video_body=options.max_video_body,
         detector=options.detector, model=options.model, background=background,
         worker_header=os.environ.get(WORKER_HEADER_ENV) == "1",
@@ -133,6 +139,9 @@ def run(options: ServeOptions, *, host: str, port: int, workers: int = 1) -> Non
     if workers == 1:
         uvicorn.run(build(options), **common)
         return
+    if options.engine_threads is None:
+        share = max(1, available_cpus() // workers)
+        options = dataclasses.replace(options, engine_threads=share)
     os.environ[ENV] = options.to_env()  # inherited by the processes uvicorn starts
     uvicorn.run(
         f"{__name__}:app_from_env", factory=True, workers=workers,
