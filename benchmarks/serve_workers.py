@@ -91,6 +91,23 @@ class Server:
         self.log.close()
 
 
+def cpu_seconds(group: int) -> float | None:
+    """CPU time (user + system) used so far by the processes of a process group (Linux /proc;
+    None elsewhere). Independent of what else the machine runs, unlike requests/s."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    ticks = 0
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if int(fields[2]) == group:  # pgrp
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}", **HEADERS}
 
@@ -206,7 +223,14 @@ def main() -> None:
             try:
                 warm = server.wait(key, probes[0])
                 print(f"{n} process(es) ready: {sorted(warm)}", file=sys.stderr, flush=True)
-                rows.append((n, load(server.base, key, probes, args.clients, args.seconds)))
+                before = cpu_seconds(server.proc.pid)
+                row = load(server.base, key, probes, args.clients, args.seconds)
+                after = cpu_seconds(server.proc.pid)
+                row["cpu_ms"] = (
+                    None if before is None or after is None or not row["done"]
+                    else (after - before) * 1000 / row["done"]
+                )  # fmt: skip
+                rows.append((n, row))
             finally:
                 server.stop()
     backend = "PostgreSQL" if args.database_url else "SQLite (data folder)"
@@ -216,12 +240,19 @@ def main() -> None:
     print(f"portraits: {source}; cores available: {available_cpus()}; load average at the end "
           f"{load1:.1f} (1 min), {load5:.1f} (5 min)\n")  # fmt: skip
     base = next(r["rps"] for n, r in rows if n == 1)
-    print("| workers | requests | req/s | vs 1 worker | p50 ms | p95 ms | per process | failed |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| workers | requests | req/s | vs 1 worker | p50 ms | p95 ms | server CPU ms/request "
+          "| per process | failed |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for n, r in rows:
         name = "baseline" if n == 1 else f"{r['rps'] / base:.2f}×"
+        cpu = "n/a" if r["cpu_ms"] is None else f"{r['cpu_ms']:.0f}"
         print(f"| {n} | {r['done']} | {r['rps']:.2f} | {name} | {r['p50'] * 1000:.0f} | "
-              f"{r['p95'] * 1000:.0f} | {r['spread']} | {r['failed'] or 0} |")  # fmt: skip
+              f"{r['p95'] * 1000:.0f} | {cpu} | {r['spread']} | {r['failed'] or 0} |")  # fmt: skip
+    print(
+        "\nrequests/s depend on what else the machine runs (see the load average); the CPU "
+        "time per request does not: cores × 1000 / (CPU ms per request) is what the server "
+        "can answer per second on an idle machine."
+    )
 
 
 if __name__ == "__main__":

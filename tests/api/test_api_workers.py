@@ -13,6 +13,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import replace
 from datetime import UTC, datetime
 from hashlib import sha256
 from pathlib import Path
@@ -22,6 +23,7 @@ import pytest
 from api_helpers import missing_person, upload
 from typer.testing import CliRunner
 
+from faceledger.api.serving import ServeOptions, build, prepare
 from faceledger.cli.app import app as cli
 from faceledger.console.sessions import COOKIE
 from faceledger.governance import GovernanceDB, Principals
@@ -209,3 +211,18 @@ def test_a_console_session_holds_on_every_process(site: Site) -> None:
         rows = conn.execute("SELECT sid_sha256, key_sealed FROM console_sessions").fetchall()
     for digest, sealed in rows:  # neither the id nor the key in the database
         assert sid not in digest and site.keys["sergeant"].encode() not in sealed
+
+
+def test_a_process_started_after_the_policy_changed_refuses_to_serve(tmp_path) -> None:
+    """uvicorn replaces a dead process with a new one, which reads the policy file again: it
+    must not decide by another policy than the processes started with it."""
+    import faceledger.governance
+
+    options = ServeOptions(data_dir=str(tmp_path), retention_every=0, video_workers=0)
+    _, policy = prepare(options)
+    options = replace(options, policy_sha256=policy)
+    build(options).state.close()  # the same policy: it serves
+    default = Path(faceledger.governance.__file__).parent / "default_policy.yaml"
+    (tmp_path / "policy.yaml").write_text(default.read_text() + "\n# edited\n")
+    with pytest.raises(RuntimeError, match="policy file changed"):
+        build(options)

@@ -61,6 +61,10 @@ class ServeOptions:
     engine_threads: int | None = None
     """Threads of the networks per process (None: every CPU; :func:`run` gives each of N
     processes its share, so that N processes do not run N × CPUs threads)."""
+    policy_sha256: str | None = None
+    """The policy every process must decide with: the one :func:`prepare` read. A process
+    that uvicorn starts later, after the policy file changed, refuses to start rather than
+    decide by another policy than its siblings (restart ``serve`` to change the policy)."""
 
     def to_env(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -79,12 +83,13 @@ class ServeOptions:
         )  # fmt: skip
 
 
-def prepare(options: ServeOptions) -> list[str]:
+def prepare(options: ServeOptions) -> tuple[list[str], str]:
     """Open the data folder once before the server processes start (migrations, the audit
-    outbox, policy and model checked); returns the video jobs queued again."""
+    outbox, policy and model checked); returns the video jobs queued again and the SHA-256 of
+    the policy."""
     settings = options.settings()
     with Runtime.open(settings) as runtime:
-        return runtime.store.requeue_video_jobs()
+        return runtime.store.requeue_video_jobs(), runtime.policy.sha256
 
 
 def build(options: ServeOptions) -> FastAPI:
@@ -109,12 +114,19 @@ def build(options: ServeOptions) -> FastAPI:
                 task.stop()
 
     engine = build_engine(options.settings())  # with this process's share of threads
-    return create_app(
+    app = create_app(
         options.data_dir, options.policy_path, engine,
         max_body=options.max_body, max_video_body=options.max_video_body,
         detector=options.detector, model=options.model, background=background,
         worker_header=os.environ.get(WORKER_HEADER_ENV) == "1",
     )  # fmt: skip
+    if options.policy_sha256 and app.state.policy.sha256 != options.policy_sha256:
+        app.state.close()
+        raise RuntimeError(
+            "the policy file changed since 'faceledger serve' started: this process would "
+            "decide by another policy than the others; restart 'faceledger serve' to use it"
+        )
+    return app
 
 
 def app_from_env() -> FastAPI:
@@ -129,7 +141,8 @@ def run(options: ServeOptions, *, host: str, port: int, workers: int = 1) -> Non
 
     from faceledger.api.accesslog import log_config
 
-    requeued = prepare(options)
+    requeued, policy = prepare(options)
+    options = dataclasses.replace(options, policy_sha256=policy)
     if requeued:
         log.info("video jobs queued again after a restart: %s", ", ".join(requeued))
     # the access log without credentials passed in query strings (faceledger.api.accesslog)
