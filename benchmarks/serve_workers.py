@@ -249,9 +249,10 @@ def main() -> None:
         print(f"| {n} | {r['done']} | {r['rps']:.2f} | {name} | {r['p50'] * 1000:.0f} | "
               f"{r['p95'] * 1000:.0f} | {cpu} | {r['spread']} | {r['failed'] or 0} |")  # fmt: skip
     print(
-        "\nrequests/s depend on what else the machine runs (see the load average); the CPU "
-        "time per request does not: cores × 1000 / (CPU ms per request) is what the server "
-        "can answer per second on an idle machine."
+        "\nrequests/s depend on what else the machine runs (see the load average); the "
+        "server's CPU time per request much less so. cores × 1000 / (CPU ms per request) "
+        "bounds the requests/s of an idle machine, reached only when the processes keep every "
+        "core busy (one process cannot: its engine answers one request at a time)."
     )
 
 

@@ -21,6 +21,7 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -64,7 +65,8 @@ class ServeOptions:
     policy_sha256: str | None = None
     """The policy every process must decide with: the one :func:`prepare` read. A process
     that uvicorn starts later, after the policy file changed, refuses to start rather than
-    decide by another policy than its siblings (restart ``serve`` to change the policy)."""
+    decide by another policy than its siblings and ends the server (restart ``serve`` to change
+    the policy)."""
 
     def to_env(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -122,16 +124,28 @@ def build(options: ServeOptions) -> FastAPI:
     )  # fmt: skip
     if options.policy_sha256 and app.state.policy.sha256 != options.policy_sha256:
         app.state.close()
-        raise RuntimeError(
+        raise PolicyChangedError(
             "the policy file changed since 'faceledger serve' started: this process would "
             "decide by another policy than the others; restart 'faceledger serve' to use it"
         )
     return app
 
 
+class PolicyChangedError(RuntimeError):
+    """The policy file is not the one the other processes decide by."""
+
+
 def app_from_env() -> FastAPI:
-    """The import-string factory of every server process (``uvicorn --factory``)."""
-    return build(ServeOptions.from_env())
+    """The import-string factory of every server process (``uvicorn --factory``). A process
+    that would decide by a changed policy exits as a failed start, so that uvicorn stops the
+    whole server (rather than start it again and again): restart ``serve`` to use the policy."""
+    try:
+        return build(ServeOptions.from_env())
+    except PolicyChangedError as exc:
+        from uvicorn.config import STARTUP_FAILURE
+
+        log.error("%s", exc)
+        sys.exit(STARTUP_FAILURE)
 
 
 def run(options: ServeOptions, *, host: str, port: int, workers: int = 1) -> None:
