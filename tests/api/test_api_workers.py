@@ -10,6 +10,7 @@ import os
 import re
 import sqlite3
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
@@ -21,6 +22,9 @@ from pathlib import Path
 import httpx
 import pytest
 from api_helpers import missing_person, upload
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from typer.testing import CliRunner
 
 from faceledger.api.serving import ServeOptions, build, prepare
@@ -38,6 +42,7 @@ class Site:
         self.root = root
         self.env = {**os.environ, "FACELEDGER_HOME": str(root)}
         self.keys: dict[str, str] = {}
+        self.sigv4: tuple[str, str] = ("", "")
         self.server: Served
 
     def auth(self, who: str, **declared: str) -> dict[str, str]:
@@ -77,6 +82,13 @@ def site(tmp_path_factory) -> Iterator[Site]:
         account = principals.create_account(police.id, name, roles)
         site.keys[name] = principals.create_key(account.id).api_key
     db.close()
+    bound = ["--purpose", "research", "--case-ref", "R-1"]
+    out = CliRunner().invoke(
+        cli, ["admin", "create-key", "Lab/analyst", "--sigv4", "--json", *bound], env=site.env
+    )
+    assert out.exit_code == 0, out.output
+    made = json.loads(out.stdout)
+    site.sigv4 = (made["access_key_id"], made["secret_access_key"])
     site.server = Served(site.env, "--video-workers", "0", workers=2)
     try:
         assert len(site.server.pids) == 2
@@ -156,6 +168,53 @@ def test_concurrent_clients_on_two_processes_lose_nothing(site: Site) -> None:
     assert set(records) == ids and set(records.values()) == {1}, "one record per request"
     verify = CliRunner().invoke(cli, ["audit-log", "verify"], env=site.env)
     assert verify.exit_code == 0 and "intact" in verify.stdout, verify.output
+
+
+def test_a_client_request_token_is_done_once_across_processes(site: Site) -> None:
+    """Rekognition CreateUser retried at once on both processes with one ClientRequestToken:
+    every answer is the first one's, and the user is created once."""
+    with site.pinned() as c:
+        r = c.post("/v1/collections", json={"collection_id": "tokens"},
+                   headers=site.auth("lab", **RESEARCH))  # fmt: skip
+        assert r.status_code == 201, r.text
+
+    def signed() -> tuple[dict, bytes]:
+        body = {"CollectionId": "tokens", "UserId": "u-1", "ClientRequestToken": "retry-1"}
+        req = AWSRequest(
+            method="POST", url=site.server.base + "/", data=json.dumps(body).encode(),
+            headers={"X-Amz-Target": "RekognitionService.CreateUser",
+                     "Content-Type": "application/x-amz-json-1.1",
+                     "amz-sdk-invocation-id": str(uuid.uuid4())},  # each signature its own
+        )  # fmt: skip
+        SigV4Auth(Credentials(*site.sigv4), "rekognition", "us-east-1").add_auth(req)
+        return dict(req.headers.items()), req.body
+
+    pids = sorted(site.server.pids)
+    answers: list[tuple[str, int, str]] = []
+    start = threading.Barrier(6)
+
+    def retry(i: int) -> None:
+        with site.pinned(pids[i % 2]) as c:
+            headers, body = signed()
+            start.wait()
+            r = c.post("/", headers=headers, content=body)
+            answers.append((r.headers[WORKER_HEADER], r.status_code, r.headers["x-request-id"]))
+
+    threads = [threading.Thread(target=retry, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [status for _, status, _ in answers] == [200] * 6, answers
+    assert {pid for pid, _, _ in answers} == set(pids)
+    ids = {rid for _, _, rid in answers}
+    records = [r for r in site.audit() if r.get("request_id") in ids]
+    assert len(records) == 6 and {r["operation"] for r in records} == {"users.create"}
+    replayed = sorted(bool(r["outcome"].get("replayed")) for r in records)
+    assert replayed == [False] + [True] * 5, "created once, the retries answered from the token"
+    with site.pinned() as c:
+        users = c.get("/v1/collections/tokens/users", headers=site.auth("lab", **RESEARCH))
+    assert [u["user_id"] for u in users.json()["users"]] == ["u-1"]
 
 
 def test_two_reviewers_on_two_processes(site: Site) -> None:
