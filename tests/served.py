@@ -43,6 +43,7 @@ class Served:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.workers = workers
+        self._own_log = log is None
         if log is None:
             fd, name = tempfile.mkstemp(prefix="faceledger-serve-", suffix=".log")
             os.close(fd)
@@ -57,6 +58,7 @@ class Served:
             command, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.pids: set[str] = set()
+        self._stopped: str | None = None
         try:
             self._wait(timeout)
         except BaseException:
@@ -86,6 +88,8 @@ class Served:
     def stop(self) -> str:
         """End the server (SIGTERM to its process group: uvicorn's processes shut down
         cleanly) and return all it printed."""
+        if self._stopped is not None:
+            return self._stopped
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
         try:
@@ -94,7 +98,10 @@ class Served:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
         self._log.close()
-        return self.log_path.read_text(errors="replace")
+        self._stopped = self.log_path.read_text(errors="replace")
+        if self._own_log:
+            self.log_path.unlink(missing_ok=True)
+        return self._stopped
 
     def __enter__(self) -> Served:
         return self
