@@ -48,18 +48,15 @@ class Site:
     def auth(self, who: str, **declared: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[who]}", **declared}
 
-    def pinned(
-        self, pid: str | None = None, *, other_than: str | None = None
-    ) -> closing[httpx.Client]:
-        """A client whose (kept-alive) connection is served by process ``pid`` (or by any
-        process but ``other_than``)."""
+    def pinned(self, pid: str | None = None) -> closing[httpx.Client]:
+        """A client whose (kept-alive) connection is served by process ``pid`` (by any if
+        None)."""
         for _ in range(200):
             client = httpx.Client(base_url=self.server.base, timeout=120)
-            got = client.get("/v1/health").headers[WORKER_HEADER]
-            if (pid is None or got == pid) and got != other_than:
+            if pid is None or client.get("/v1/health").headers[WORKER_HEADER] == pid:
                 return closing(client)
             client.close()
-        raise AssertionError(f"no connection reached process {pid or 'but ' + str(other_than)}")
+        raise AssertionError(f"no connection reached process {pid}")
 
     def audit(self) -> list[dict]:
         with sqlite3.connect(self.root / "governance.sqlite3") as conn:
