@@ -5,20 +5,28 @@ request goes through the service like any other: decided by the policy and recor
 audit record per organization per run, even when nothing was due). The requester is the
 service itself, ``system:retention``, acting with the operator role inside that organization;
 the audit log names it so. Off unless started (``faceledger serve --retention-every``).
+
+Every process of ``faceledger serve --workers N`` runs this timer, but each interval's purge is
+run by one of them only (``governance.schedule.take_turn``), so the log still has one record per
+organization per interval. The purge itself is idempotent too (it deletes what is due inside one
+store transaction: a second purge finds nothing due), so even two runs would delete nothing twice.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from faceledger.errors import FaceledgerError
 from faceledger.governance.context import RequestContext
+from faceledger.governance.schedule import take_turn
 from faceledger.runtime import Runtime
 
 log = logging.getLogger("faceledger.retention")
 
 SYSTEM_PRINCIPAL = "system:retention"
+TASK = "retention.purge"
 
 
 class RetentionTask:
@@ -32,6 +40,7 @@ class RetentionTask:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.runs = 0
+        self.skipped = 0
 
     def run_once(self) -> dict[str, int]:
         """One purge per organization; returns organization id → faces purged (an
@@ -46,10 +55,18 @@ class RetentionTask:
         self.runs += 1
         return purged
 
+    def tick(self) -> bool:
+        """Run the purge if this interval's turn is this process's; True if it ran."""
+        if not take_turn(self.runtime.db, TASK, self.every, time.time()):
+            self.skipped += 1
+            return False
+        self.run_once()
+        return True
+
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
             try:
-                self.run_once()
+                self.tick()
             except Exception:  # noqa: BLE001 - a failing run must not end the timer
                 log.exception("retention purge failed")
 

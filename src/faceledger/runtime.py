@@ -61,7 +61,10 @@ def build_engine(settings: Settings) -> Engine:
     """The engine the settings choose: their detector, and the user model they name (checked
     against the SHA-256 it was added with) or the shipped network."""
     user_model = get_user_model(settings.data_dir, settings.model) if settings.model else None
-    return Engine(EngineConfig(detector=settings.detector, user_model=user_model))
+    config = EngineConfig(
+        detector=settings.detector, user_model=user_model, threads=settings.engine_threads
+    )
+    return Engine(config)
 
 
 @dataclass

@@ -54,6 +54,9 @@ class Settings:
     model: str | None = field(default_factory=lambda: os.environ.get(MODEL_ENV) or None)
     """A model added with ``faceledger model add`` (its name or ``user:NAME``) to embed with;
     None: the shipped dlib network. Collections created are of its model id."""
+    engine_threads: int | None = None
+    """Threads of the networks (onnxruntime) per process; None: every CPU the process may use.
+    ``faceledger serve --workers N`` gives each process its share (``api.serving``)."""
     clock: Callable[[], datetime] = _utc_now
     """Time as the policy sees it (tests inject one)."""
 

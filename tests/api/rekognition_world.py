@@ -6,12 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,15 +21,10 @@ from botocore.credentials import Credentials
 from typer.testing import CliRunner
 
 from faceledger.cli.app import app as cli
+from served import Served
 
 REGION = "us-east-1"
 TODAY = datetime.now(UTC).date().isoformat()
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class World:
@@ -113,8 +103,7 @@ class World:
 @pytest.fixture(scope="session")
 def rekognition_world(tmp_path_factory):  # noqa: ANN201
     home = tmp_path_factory.mktemp("rekognition") / "home"
-    port = _port()
-    w = World(home, f"http://127.0.0.1:{port}")
+    w = World(home, "")
     w.run("admin", "create-org", "Child Safe", "--actor-class", "child-protection")
     w.run("admin", "create-account", "Child Safe", "caseworker", "--role", "operator")
     w.sigv4("caseworker", "Child Safe/caseworker", "--purpose", "missing-person",
@@ -132,22 +121,6 @@ def rekognition_world(tmp_path_factory):  # noqa: ANN201
     w.sigv4("expired", "City Police/officer", "--expires", "2020-01-01")
     w.sigv4("unbound", "City Police/officer")
     assert (home / "secret.key").stat().st_mode & 0o777 == 0o600
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "faceledger", "serve", "--port", str(port)], env=w.env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{w.base}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read().decode()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.3)
+    with Served(w.env) as server:
+        w.base = server.base
         yield w
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)

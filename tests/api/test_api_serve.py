@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,40 +10,7 @@ from typer.testing import CliRunner
 
 from faceledger.api.accesslog import redact
 from faceledger.cli.app import app
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """A real ``faceledger serve`` on a free port; ``stop()`` returns all it printed."""
-
-    def __init__(self, env: dict[str, str], *args: str) -> None:
-        port = _free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "faceledger", "serve", "--port", str(port), *args],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        self.base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.base}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not start: {self.stop()}")
-            time.sleep(0.3)
-
-    def stop(self) -> str:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        out, _ = self.proc.communicate(timeout=20)
-        return out.decode(errors="replace")
+from served import Served
 
 
 def _init(tmp_path) -> tuple[Path, dict[str, str], str]:
@@ -60,7 +22,7 @@ def _init(tmp_path) -> tuple[Path, dict[str, str], str]:
 
 def test_serve_answers_with_the_data_folders_principals(tmp_path) -> None:
     _home, env, key = _init(tmp_path)
-    server = Server(env)
+    server = Served(env)
     base = server.base
     try:
         auth = {"Authorization": f"Bearer {key}"}
@@ -79,7 +41,7 @@ def test_serve_answers_with_the_data_folders_principals(tmp_path) -> None:
 def test_serve_keeps_keys_out_of_its_access_log(tmp_path) -> None:
     _home, env, key = _init(tmp_path)
     secret = key.split("_")[2]
-    server = Server(env)
+    server = Served(env)
     try:
         r = httpx.get(f"{server.base}/v1/health", params={"api_key": key})
         assert r.status_code == 200

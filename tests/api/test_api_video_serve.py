@@ -10,8 +10,9 @@ import pytest
 
 pytest.importorskip("av")
 
-from test_api_serve import Server, _init  # noqa: E402
+from test_api_serve import _init  # noqa: E402
 
+from served import Served  # noqa: E402
 from testdata import PORTRAITS  # noqa: E402
 from videodata import Appearance, clip  # noqa: E402
 
@@ -21,7 +22,7 @@ def test_a_queued_job_is_run_after_the_server_restarts(tmp_path) -> None:
     h = {"Authorization": f"Bearer {key}", "X-Purpose": "research", "X-Case-Ref": "r-9"}
     footage = clip(tmp_path / "door.mkv", [Appearance(PORTRAITS[2], 0.5, 1.5, speed=0)],
                    seconds=2, size=(400, 300))  # fmt: skip
-    server = Server(env, "--video-workers", "0")
+    server = Served(env, "--video-workers", "0")
     try:
         base = server.base
         r = httpx.post(
@@ -43,7 +44,7 @@ def test_a_queued_job_is_run_after_the_server_restarts(tmp_path) -> None:
         assert r.json()["status"] == "queued", "no worker in this server"
     finally:
         server.stop()
-    server = Server(env)  # with its worker
+    server = Served(env)  # with its worker
     try:
         deadline = time.monotonic() + 90
         while True:

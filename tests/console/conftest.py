@@ -5,25 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from console_helpers import ARGS, CHROMIUM, ROLES, Site, file_fairness_audit
 
 from faceledger.governance import GovernanceDB, Principals
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from served import Served
 
 
 @pytest.fixture(scope="session")
@@ -46,36 +35,14 @@ def site(tmp_path_factory) -> Iterator[Site]:
             site.keys[org_name][name] = principals.create_key(account.id).api_key
     db.close()
     site.audit_id = file_fairness_audit(root)
-    port = _free_port()
     env = {**os.environ, "FACELEDGER_HOME": str(root)}
-    log_path = root.parent / "server.log"
-    log = log_path.open("wb")  # a file, not a pipe: a full pipe would stall the server
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "faceledger", "serve", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    site.base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{site.base}/v1/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-            raise AssertionError(f"server did not start: {log_path.read_text()}")
-        time.sleep(0.3)
+    server = Served(env, log=root.parent / "server.log")
+    site.base = server.base
     try:
         yield site
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-        log.close()
+        output = server.stop()
         print(f"\nconsole screenshots: {site.shots}")
-        output = log_path.read_text(errors="replace")
         assert "Traceback" not in output, output  # no internal error behind any page
 
 

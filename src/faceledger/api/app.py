@@ -14,6 +14,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from typing import Any
 
@@ -73,8 +74,11 @@ class RequestGuard:
         max_body: int,
         on_rejected: Callable[[Scope, str, int, str], None] | None = None,
         max_video_body: int | None = None,
+        worker_header: bool = False,
     ) -> None:
         self.app = app
+        self.worker_header = (b"x-faceledger-worker", str(os.getpid()).encode())
+        self.worker_header_on = worker_header
         self.max_body = max_body
         self.max_video_body = max_video_body or max_body
         self.on_rejected = on_rejected
@@ -125,6 +129,8 @@ class RequestGuard:
                 started = True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode()))
+                if self.worker_header_on:
+                    headers.append(self.worker_header)
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -195,6 +201,8 @@ def create_app(
     max_video_body: int = DEFAULT_MAX_VIDEO_BODY,
     detector: str = "auto",
     model: str | None = None,
+    background: Callable[[Runtime], AbstractContextManager[None]] | None = None,
+    worker_header: bool = False,
 ) -> FastAPI:
     """The HTTP app of a data folder.
 
@@ -202,6 +210,9 @@ def create_app(
     packaged default policy). ``clock``: time as the policy sees it (tests inject one).
     ``engine``: None builds one from the settings (``detector``; ``model``, a model added with
     ``faceledger model add``, else ``$FACELEDGER_MODEL``, else the shipped network).
+    ``background``: work of the server beside the requests (the retention timer, the video
+    worker: ``api.serving``), entered when the app starts and left when it stops.
+    ``worker_header``: name the serving process in every response (``X-Faceledger-Worker``).
     """
     settings = Settings.resolve(
         data_dir, policy_path=policy_path, clock=clock, detector=detector, model=model
@@ -218,7 +229,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
+        with background(runtime) if background is not None else contextlib.nullcontext():
+            yield
         # the count of failed authentications not yet written (nothing if there are none)
         await anyio.to_thread.run_sync(lambda: unauthenticated.flush(force=True))
 
@@ -279,7 +291,7 @@ def create_app(
 
     app.add_middleware(
         RequestGuard, max_body=max_body, on_rejected=record_rejected,
-        max_video_body=max_video_body,
+        max_video_body=max_video_body, worker_header=worker_header,
     )  # fmt: skip
     rekognition.install(app, max_body=max_body)  # POST / (JSON 1.1 + SigV4); after the guard
     return app

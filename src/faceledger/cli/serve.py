@@ -45,46 +45,38 @@ def serve(
         ),
     ] = 60.0,
     video_workers: Annotated[
-        int, typer.Option(min=0, max=1, help="Video search worker threads (0: jobs wait).")
+        int,
+        typer.Option(min=0, max=1, help="Video search worker threads per process (0: jobs wait)."),
     ] = 1,
     max_video_mb: Annotated[
         float, typer.Option(min=0.01, help="Largest video upload accepted, MiB.")
     ] = 512.0,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes sharing the port and the data folder (each with its own "
+            "engine; sessions, limits, reviews and the audit chain are shared in the database).",
+        ),
+    ] = 1,
 ) -> None:
     """Start the HTTP API (OpenAPI at /docs). Every request needs an API key ('admin
     create-key'), is decided by the policy and written to the audit log."""
-    import uvicorn
-
-    from faceledger.api import create_app
-    from faceledger.api.accesslog import log_config
+    from faceledger.api.serving import ServeOptions, run
     from faceledger.settings import data_dir as resolve
 
     root = resolve(data_dir)
-    app = create_app(
-        root, policy, None,
-        max_body=int(max_body_mb * 1024 * 1024),
-        max_video_body=int(max_video_mb * 1024 * 1024),
-        detector=detector, model=model,
+    options = ServeOptions(
+        data_dir=str(root), policy_path=None if policy is None else str(policy),
+        max_body=int(max_body_mb * 1024 * 1024), max_video_body=int(max_video_mb * 1024 * 1024),
+        detector=detector, model=model, retention_every=retention_every * 60,
+        video_workers=video_workers,
     )  # fmt: skip
     source = policy or "the data folder's policy.yaml or the packaged default"
+    processes = f", {workers} processes" if workers > 1 else ""
     typer.echo(
-        f"faceledger: data folder {root}, policy {source}; docs at http://{host}:{port}/docs"
+        f"faceledger: data folder {root}, policy {source}{processes}; "
+        f"docs at http://{host}:{port}/docs"
     )
-    task = None
-    if retention_every > 0:
-        from faceledger.retention_task import RetentionTask
-
-        task = RetentionTask(app.state.runtime, retention_every * 60).start()
-    worker = None
-    if video_workers:
-        from faceledger.video.jobs import VideoWorker
-
-        worker = VideoWorker(app.state.faces).start()
-    try:
-        # the access log without credentials passed in query strings (faceledger.api.accesslog)
-        uvicorn.run(app, host=host, port=port, log_level="info", log_config=log_config())
-    finally:
-        if task is not None:
-            task.stop()
-        if worker is not None:
-            worker.stop()
+    run(options, host=host, port=port, workers=workers)

@@ -26,7 +26,7 @@ def install(app: FastAPI, *, idle_seconds: float | None = None) -> None:
 
     if idle_seconds is None:
         idle_seconds = float(os.environ.get(IDLE_ENV) or DEFAULT_IDLE_SECONDS)
-    app.state.console_sessions = SessionStore(idle_seconds)
+    app.state.console_sessions = SessionStore(app.state.runtime.db, idle_seconds)
     for module in (routes_review, routes_operator, routes_audit, routes_admin, routes_reports):
         app.include_router(module.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

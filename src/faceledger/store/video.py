@@ -74,7 +74,9 @@ class VideoJobStore(ABC):
     @abstractmethod
     def claim_video_job(self, job_id: str | None = None) -> VideoJob | None:
         """The oldest queued job (or this one, if queued), now ``running``; None when there
-        is none."""
+        is none. Atomic across processes: two callers never get the same job (SQLite: one
+        ``BEGIN IMMEDIATE`` transaction; a server database: ``FOR UPDATE SKIP LOCKED`` or a
+        conditional ``UPDATE ... WHERE status = 'queued'``)."""
 
     @abstractmethod
     def set_video_job_lead(self, job_id: str, lead_id: str) -> None:
@@ -82,7 +84,9 @@ class VideoJobStore(ABC):
 
     @abstractmethod
     def requeue_video_jobs(self) -> list[str]:
-        """Put jobs left ``running`` (by a process that stopped) back in the queue."""
+        """Put jobs left ``running`` (by a process that stopped) back in the queue. Called
+        once when a server starts, before its processes do: never while another process may
+        be running a job."""
 
     @abstractmethod
     def video_job_progress(self, job_id: str, progress: float) -> str:

@@ -1,10 +1,11 @@
 """The video-search worker: a thread that runs queued jobs one at a time (``faceledger serve``
-starts one; ``--video-workers 0`` starts none).
+starts one in each server process; ``--video-workers 0`` starts none).
 
-On start it puts back in the queue the jobs a stopped process left ``running``; then it claims
-the oldest queued job, runs it (``FaceService.run_video_job``: the decided request's work, its
-results and audit event), and polls for the next. Jobs live in the store, so they survive a
-restart of the server.
+It claims the oldest queued job (atomically: the claim is one write transaction, so two
+processes never run the same job), runs it (``FaceService.run_video_job``: the decided
+request's work, its results and audit event), and polls for the next. Jobs live in the store, so
+they survive a restart of the server: ``faceledger serve`` puts the jobs a stopped server left
+``running`` back in the queue once, before its processes start (``api.serving.prepare``).
 """
 
 from __future__ import annotations
@@ -24,9 +25,6 @@ class VideoWorker:
         self._thread: threading.Thread | None = None
 
     def start(self) -> VideoWorker:
-        requeued = self.service.store.requeue_video_jobs()
-        if requeued:
-            log.info("video jobs queued again after a restart: %s", ", ".join(requeued))
         self._thread = threading.Thread(target=self._loop, name="faceledger-video", daemon=True)
         self._thread.start()
         return self
