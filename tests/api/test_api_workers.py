@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import threading
 import uuid
 from collections import Counter
@@ -27,10 +26,12 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from typer.testing import CliRunner
 
+import pg_testserver
 from faceledger.api.serving import ServeOptions, build, prepare
 from faceledger.cli.app import app as cli
 from faceledger.console.sessions import COOKIE
 from faceledger.governance import GovernanceDB, Principals
+from faceledger.governance.auditlog import AuditLog
 from served import WORKER_HEADER, Served
 from testdata import PORTRAITS
 
@@ -38,9 +39,11 @@ RESEARCH = {"X-Purpose": "research", "X-Case-Ref": "R-1"}
 
 
 class Site:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, url: str | None) -> None:
         self.root = root
+        self.url = url  # PostgreSQL's, or None: the SQLite files in the folder
         self.env = {**os.environ, "FACELEDGER_HOME": str(root)}
+        self.env["FACELEDGER_DATABASE_URL"] = url or ""  # empty: SQLite
         self.keys: dict[str, str] = {}
         self.sigv4: tuple[str, str] = ("", "")
         self.server: Served
@@ -58,16 +61,24 @@ class Site:
             client.close()
         raise AssertionError(f"no connection reached process {pid}")
 
+    def db(self) -> GovernanceDB:
+        return GovernanceDB(self.root / "governance.sqlite3", url=self.url)
+
     def audit(self) -> list[dict]:
-        with sqlite3.connect(self.root / "governance.sqlite3") as conn:
-            return [json.loads(r[0]) for r in conn.execute("SELECT record FROM audit_log")]
+        db = self.db()
+        try:
+            return [r.body for r in AuditLog(db).records()]
+        finally:
+            db.close()
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Iterator[Site]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def site(request, tmp_path_factory, pg_base) -> Iterator[Site]:
+    """Two processes on one folder: SQLite files, or one PostgreSQL database."""
     root = tmp_path_factory.mktemp("workers") / "data"
-    site = Site(root)
-    db = GovernanceDB(root / "governance.sqlite3")
+    url = pg_testserver.fresh_database(pg_base) if request.param == "postgresql" else None
+    site = Site(root, url)
+    db = site.db()
     principals = Principals(db)
     lab = principals.create_org("Lab", "research")
     site.keys["lab"] = principals.create_key(
@@ -263,8 +274,9 @@ def test_a_console_session_holds_on_every_process(site: Site) -> None:
         gone = a.get("/console/")
         assert gone.headers[WORKER_HEADER] == first
         assert gone.status_code == 303 and "/console/signin" in gone.headers["location"]
-    with sqlite3.connect(site.root / "governance.sqlite3") as conn:
-        rows = conn.execute("SELECT sid_sha256, key_sealed FROM console_sessions").fetchall()
+    db = site.db()
+    rows = db.connection().execute("SELECT sid_sha256, key_sealed FROM console_sessions").fetchall()
+    db.close()
     for digest, sealed in rows:  # neither the id nor the key in the database
         assert sid not in digest and site.keys["sergeant"].encode() not in sealed
 
