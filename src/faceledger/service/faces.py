@@ -101,6 +101,7 @@ __all__ = [
     "user_distance",
 ]
 
+
 class FaceService(
     IndexingOperations,
     SearchOperations,
