@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from faceledger.cli.app import app
 from faceledger.engine.models import model_path
 from faceledger.engine.onnx import convert
-from faceledger.engine.user_models import add
+from faceledger.engine.user_models import add, get, set_calibration
 from faceledger.governance.audit_files import GRID
 from faceledger.governance.policy import default_policy_text
 from testdata import PORTRAITS
@@ -75,7 +75,7 @@ def audit_run_elsewhere(audited_at: str, ratio: float) -> dict:
     ]
     stamp = audited_at[:10].replace("-", "")
     return {"format": 1, "model_id": MODEL, "audited_at": audited_at, "audit_id": f"audit_{stamp}",
-            "datasets": ["elsewhere"], "grid": grid}  # fmt: skip
+            "datasets": ["elsewhere"], "grid": grid, "scale": [0.371, 0.331]}  # fmt: skip
 
 
 def file_audit(tmp_path, root, summary: dict) -> None:
@@ -127,6 +127,17 @@ def test_identification_with_a_user_model_is_gated_on_its_audit(tmp_path) -> Non
         assert r["model_id"] == MODEL and r["searches"][0]["matches"][0]["similarity"] > 99.9
         assert r["error_rates"]["audit_id"] == "audit_20240425"
         assert r["error_rates"]["fmr_ratio"] == 8.0
+
+        # calibrated again (`faceledger model calibrate`, then a restart): the audit was
+        # measured on the old scale and no longer counts
+        set_calibration(root, "mine", (0.36, 0.31), {"dataset": "elsewhere"})
+        get(root, "mine").register_calibration()
+        r = search()
+        assert r["http"] == 403
+        assert f"a fairness audit on file for model {MODEL}" in r["error"]["message"]
+        set_calibration(root, "mine", (0.371, 0.331), {"dataset": "elsewhere"})
+        get(root, "mine").register_calibration()
+        assert search()["http"] == 200
 
         world.clock.set(datetime.fromisoformat("2024-08-01T12:00:00+00:00"))
         r = search()  # 98 days later the audit is too old
