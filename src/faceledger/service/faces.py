@@ -101,7 +101,6 @@ __all__ = [
     "user_distance",
 ]
 
-
 class FaceService(
     IndexingOperations,
     SearchOperations,

@@ -40,9 +40,7 @@ class NewCollection(Body):
         False, description="Faces need a case reference and go when their case is closed."
     )
     days_since_match: int | None = Field(
-        None,
-        ge=1,
-        le=36_500,
+        None, ge=1, le=36_500,
         description="Days a face is kept after a search last returned it (or its enrolment).",
     )
     keep_crops: bool | None = Field(
