@@ -8,10 +8,12 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from faceledger.cli.app import app
 from faceledger.engine.models import model_path
+from faceledger.engine.onnx import convert
 
 runner = CliRunner()
 WHY = ("--purpose", "photo-organization", "--case-ref", "album-1")
@@ -24,18 +26,28 @@ def run(*args: str, home: Path, ok: bool = True, **env: str):  # noqa: ANN201
     return result
 
 
+@pytest.mark.parametrize("kind", ["dat", "onnx"])
 def test_collections_index_and_search_under_a_user_model(
-    tmp_path: Path, portraits: list[Path]
+    tmp_path: Path, portraits: list[Path], kind: str
 ) -> None:
+    """The shipped network as a user's dlib file, and exported to ONNX (with its input size,
+    normalization and alignment): add, index a collection, search it; never with another
+    model's embeddings."""
     home = tmp_path / "home"
-    mine = tmp_path / "my-resnet.dat"
-    shutil.copyfile(model_path("descriptor"), mine)
+    mine = tmp_path / f"my-resnet.{kind}"
+    options: tuple[str, ...] = ()
+    if kind == "dat":
+        shutil.copyfile(model_path("descriptor"), mine)
+    else:
+        shutil.copyfile(convert.descriptor_onnx(model_path("descriptor")), mine)
+        options = ("--input-size", "150", "--normalization", "uint8", "--alignment", "dlib-150")
     run("admin", "init", home=home)
-    bad = run("model", "add", str(mine), "--name", "mine", "--calibration", "0.3:0.4", home=home,
-              ok=False)  # fmt: skip
+    bad = run("model", "add", str(mine), "--name", "mine", "--calibration", "0.3:0.4", *options,
+              home=home, ok=False)  # fmt: skip
     assert bad.exit_code == 1 and "need 0 < D99 < D90" in bad.output
     added = run("model", "add", str(mine), "--name", "mine", "--calibration", "0.371:0.331",
-                "--json", home=home)  # fmt: skip
+                *options, "--json", home=home)  # fmt: skip
+    assert json.loads(added.stdout)["kind"] == ("onnx" if kind == "onnx" else "dlib")
     assert json.loads(added.stdout)["calibration"] == [0.371, 0.331]
     run("collection", "create", "people", "--model", "mine", home=home)
     desc = json.loads(run("collection", "describe", "people", "--json", home=home).stdout)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from faceledger.engine import Engine, EngineConfig
@@ -55,6 +56,17 @@ class SerializedEngine:
 
             return locked
         return attr
+
+
+def _audit_on_scale(root: Path, model_id: str) -> dict[str, Any] | None:
+    """The newest audit on file for ``model_id`` measured on the similarity scale the model has
+    in this process (``audit_files.latest``)."""
+    from faceledger.engine.similarity import CALIBRATIONS, distance_from_similarity
+
+    scale = None
+    if model_id in CALIBRATIONS:
+        scale = tuple(round(distance_from_similarity(s, model_id), 4) for s in (90.0, 99.0))
+    return latest_audit(root, model_id, scale)  # type: ignore[arg-type]
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -104,7 +116,7 @@ class Runtime:
         if engine is None:
             engine = build_engine(settings)
         runner: Any = SerializedEngine(engine) if serialize_engine else engine
-        faces = FaceService(store, runner, gate, audits=partial(latest_audit, root))
+        faces = FaceService(store, runner, gate, audits=partial(_audit_on_scale, root))
         principals = Principals(db, clock=settings.clock)
         runtime = cls(
             settings=settings, store=store, db=db, auditlog=auditlog, policy=policy, gate=gate,

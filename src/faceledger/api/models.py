@@ -159,6 +159,11 @@ class FaceRecord(Model):
     pose: Pose
     user_id: str | None = Field(description="The user it is associated with, if any.")
     created_at: str
+    age_band: Literal["0-4", "5-11", "12-17", "adult"] | None = Field(
+        None,
+        description="The age band the operator declared at enrolment (never inferred); a "
+        "search by this face must declare the same.",
+    )
 
 
 class UnindexedFace(Model):
@@ -463,9 +468,9 @@ class LeadSummary(Model):
 
 
 class Lead(LeadSummary):
-    results: list[
-        FaceSearchRow | UserSearchRow | CompareRow | VideoSearchRow | RedactedRow
-    ] | None = Field(
+    results: (
+        list[FaceSearchRow | UserSearchRow | CompareRow | VideoSearchRow | RedactedRow] | None
+    ) = Field(
         description="The held results; null when the viewer may not see them (the requester,"
         " before release)."
     )

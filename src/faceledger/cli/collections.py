@@ -234,6 +234,13 @@ def index(
         str | None,
         typer.Option(help="Reference of the recorded consent of the people in these images."),
     ] = None,
+    age_band: Annotated[
+        str | None,
+        typer.Option(
+            help="The age band you declare for the people in these images (0-4, 5-11, 12-17, "
+            "adult; never inferred), kept with their faces."
+        ),
+    ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="One JSON object per image (JSON Lines), then a summary.")
     ] = False,
@@ -262,6 +269,7 @@ def index(
             external_ids=(lambda p: p.name) if external_id == "name" else (lambda p: p.stem),
             max_faces=max_faces, quality_filter=quality_filter, resume=resume,
             workers=workers, progress=sys.stderr.isatty(), consent=consent, executor=executor,
+            age_band=age_band,
         ):  # fmt: skip
             counts["images"] += 1
             if isinstance(result, Governed):

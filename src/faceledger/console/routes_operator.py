@@ -74,6 +74,7 @@ def enrol(
     image: Annotated[UploadFile, File()],
     external_image_id: Text = "",
     consent: Text = "",
+    age_band: Text = "",
     purpose: Text = "",
     case_ref: Text = "",
     authorization_ref: Text = "",
@@ -86,6 +87,7 @@ def enrol(
     faces(request).index_faces(
         ctx, collection_id, image.file.read(MAX_UPLOAD + 1),
         external_image_id=external_image_id or None, consent=consent or None,
+        age_band=age_band or None,
     )  # fmt: skip
     return redirect(f"/console/collections/{collection_id}")
 

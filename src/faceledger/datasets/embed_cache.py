@@ -176,7 +176,7 @@ def _config_key(config: EngineConfig) -> list[object]:
         config.max_faces,
     ]
     if config.user_model is not None:  # another network: other embeddings
-        key.append(getattr(config.user_model, "sha256", repr(config.user_model)))
+        key.append(getattr(config.user_model, "fingerprint", repr(config.user_model)))
     return key
 
 

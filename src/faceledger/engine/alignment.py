@@ -38,10 +38,11 @@ class Aligner:
         pixels: np.ndarray,
         shape,
         paddings: tuple[float, ...] = (CHIP_PADDING,),  # noqa: ANN001
+        size: int = CHIP_SIZE,
     ) -> np.ndarray:
-        """(len(paddings), 150, 150, 3) aligned chips, one per padding (crop scale)."""
+        """(len(paddings), size, size, 3) aligned chips, one per padding (crop scale)."""
         import dlib
 
         return np.stack(
-            [np.asarray(dlib.get_face_chip(pixels, shape, CHIP_SIZE, pad)) for pad in paddings]
+            [np.asarray(dlib.get_face_chip(pixels, shape, size, pad)) for pad in paddings]
         )

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faceledger.engine.alignment import CHIP_PADDING, Aligner
+from faceledger.engine import arcface
+from faceledger.engine.alignment import CHIP_PADDING, CHIP_SIZE, Aligner
 from faceledger.engine.detection import (
     DEFAULT_DETECTOR,
     DEFAULT_MAX_DETECT_PIXELS,
@@ -123,6 +124,9 @@ class Engine:
             points = self._aligner.points(shape)
             paddings = self.paddings if keep_chips else (CHIP_PADDING,)  # quality needs one
             chips = self._aligner.chips(pixels, shape, paddings)
+            quality = measure_quality(chips[0], box)
+            if keep_chips and self._alignment != ("dlib-150", CHIP_SIZE):
+                chips = self._model_chips(pixels, shape, points)
             faces.append(
                 Face(
                     box=box,
@@ -130,11 +134,26 @@ class Engine:
                     detector=source,
                     landmarks=points,
                     pose=estimate_pose(points),
-                    quality=measure_quality(chips[0], box),
+                    quality=quality,
                     chips=chips if keep_chips else None,
                 )
             )
         return faces
+
+    @property
+    def _alignment(self) -> tuple[str, int]:
+        """How this engine's model wants its chips cut, and their side in pixels."""
+        user = self.config.user_model
+        return getattr(user, "alignment", "dlib-150"), getattr(user, "input_size", CHIP_SIZE)
+
+    def _model_chips(self, pixels: np.ndarray, shape, points: np.ndarray) -> np.ndarray:  # noqa: ANN001
+        """Chips for a user's model that does not take dlib's 150×150 chip: dlib's chip at
+        another size, or ArcFace's five-point template, at each crop scale of ``paddings``."""
+        alignment, size = self._alignment
+        if alignment == "arcface-112":
+            zooms = tuple((1 + 2 * CHIP_PADDING) / (1 + 2 * p) for p in self.paddings)
+            return arcface.chips(pixels, points, size, zooms)
+        return self._aligner.chips(pixels, shape, self.paddings, size)
 
     def represent(self, image: ImageInput) -> list[Face]:
         """Like ``detect``, each face with its embedding and ``model_id``."""

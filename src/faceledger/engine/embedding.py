@@ -55,12 +55,7 @@ def load_descriptor(
     if backend not in ("auto", "dlib", "onnx"):
         raise ValueError(f"unknown descriptor backend {backend!r}: auto, dlib or onnx")
     if user_model is not None:  # engine.user_models.UserModel: onnxruntime, under its own id
-        from faceledger.engine.onnx.runtime import OnnxDescriptor
-
-        descriptor = OnnxDescriptor(str(user_model.file), threads=threads)  # type: ignore[attr-defined]
-        descriptor.model_id = user_model.model_id  # type: ignore[attr-defined,misc]
-        user_model.register_calibration()  # type: ignore[attr-defined]
-        return descriptor
+        return _user_descriptor(user_model, threads)
     if backend != "dlib":
         from faceledger.engine.onnx.runtime import OnnxDescriptor, onnx_available
 
@@ -69,6 +64,25 @@ def load_descriptor(
         if backend == "onnx":
             raise ModelError("backend 'onnx' needs the onnx and onnxruntime packages")
     return DlibDescriptor()
+
+
+def _user_descriptor(user_model: object, threads: int | None) -> Descriptor:
+    from faceledger.engine.onnx.runtime import OnnxDescriptor
+    from faceledger.engine.onnx.user import OnnxEmbedder
+    from faceledger.engine.user_models import UserModel
+
+    assert isinstance(user_model, UserModel)
+    descriptor: Descriptor
+    if user_model.kind == "onnx":
+        descriptor = OnnxEmbedder(
+            user_model.file, model_id=user_model.model_id, size=user_model.input_size,
+            normalization=user_model.normalization, threads=threads,
+        )  # fmt: skip
+    else:
+        descriptor = OnnxDescriptor(str(user_model.file), threads=threads)
+        descriptor.model_id = user_model.model_id  # type: ignore[misc]
+    user_model.register_calibration()
+    return descriptor
 
 
 TTA_PADDINGS = (0.25, 0.2, 0.3)

@@ -183,10 +183,15 @@ def load_manifest(file: Path, name: str | None = None) -> AuditSet:
 def parse_manifest(text: str, *, source: str, name: str, root: Path = Path(".")) -> AuditSet:
     """:func:`load_manifest` on the manifest's text (an uploaded one is never written to disk).
 
-    ``path`` and ``subject`` are required columns; every other column is a group column."""
+    ``path`` and ``subject`` (or ``identity``) are required columns; every other column is a
+    group column."""
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in reader.fieldnames or []]
     rows = [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in reader]
+    if "subject" not in header and "identity" in header:  # path,identity: the same thing
+        header = ["subject" if h == "identity" else h for h in header]
+        for r in rows:
+            r["subject"] = r.pop("identity", "")
     missing = {"path", "subject"} - set(header)
     if missing:
         raise FaceledgerError(

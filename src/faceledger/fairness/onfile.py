@@ -91,6 +91,9 @@ def summarize(result: Any, audited_at: datetime | None = None) -> dict[str, Any]
         "audited_at": when.isoformat().replace("+00:00", "Z"),
         "datasets": list(result.scores),
         "grid": grid,
+        # the similarity scale the grid was measured on: a model calibrated again afterwards
+        # (`faceledger model calibrate`) no longer reads this audit
+        "scale": [round(thresholds["90"], 4), round(thresholds["99"], 4)],
     }
     body["audit_id"] = (
         "audit_" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]

@@ -32,8 +32,12 @@ def file_summary(data_dir: Path, summary: dict[str, Any]) -> Path:
     return path
 
 
-def latest(data_dir: Path, model_id: str) -> dict[str, Any] | None:
-    """The newest audit on file for ``model_id`` (by its ``audited_at``), or None."""
+def latest(
+    data_dir: Path, model_id: str, scale: tuple[float, float] | None = None
+) -> dict[str, Any] | None:
+    """The newest audit on file for ``model_id`` (by its ``audited_at``), or None. With
+    ``scale`` (the distances of similarity 90 and 99 the model has now), an audit measured on
+    another scale (it records its own) is not used: its rates are at other distances."""
     folder = Path(data_dir) / AUDITS_DIR / _safe(model_id)
     best: dict[str, Any] | None = None
     for path in folder.glob("*.json") if folder.is_dir() else []:
@@ -42,6 +46,9 @@ def latest(data_dir: Path, model_id: str) -> dict[str, Any] | None:
             _check(body)
         except (OSError, ValueError):
             continue  # unreadable or not a summary: never used
+        measured = body.get("scale")
+        if scale is not None and measured is not None and not _same(scale, measured):
+            continue
         if body["model_id"] == model_id and (
             best is None or body["audited_at"] > best["audited_at"]
         ):
@@ -59,3 +66,9 @@ def _check(summary: dict[str, Any]) -> None:
 
 def _safe(model_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]", "_", model_id)
+
+
+def _same(scale: tuple[float, float], measured: list[float]) -> bool:
+    if len(measured) != 2:
+        return False
+    return all(abs(a - b) < 2e-4 for a, b in zip(scale, measured, strict=True))  # both rounded

@@ -15,7 +15,7 @@ from typing import Any
 from faceledger.governance.decision import Decision
 from faceledger.governance.error_rates import AGE_BANDS, at_threshold, exceeded, request_rates
 from faceledger.service.unit import PolicyDenied
-from faceledger.store.base import CollectionInfo, InvalidRequestError
+from faceledger.store.base import CollectionInfo, FaceRecord, InvalidRequestError
 
 Audits = Callable[[str], dict[str, Any] | None]
 
@@ -67,3 +67,14 @@ def logged_rates(rates: dict[str, Any]) -> dict[str, Any]:
     keys = ("gallery_size", "audit_id", "rates_at_similarity", "expected_false_candidates",
             "worst_group_expected_false_candidates", "age_band_fmr")  # fmt: skip
     return {k: rates[k] for k in keys if rates.get(k) is not None}
+
+
+def check_enrolled_band(record: FaceRecord, request: dict[str, Any]) -> None:
+    """A search by an enrolled face that was declared in an age band must declare that band, so
+    that the policy's rules for it (refusal, review) were the ones decided."""
+    declared = request["error_rates"]["age_band"]
+    if record.age_band is not None and declared != record.age_band:
+        raise InvalidRequestError(
+            f"face {record.face_id} was declared {record.age_band} at enrolment: declare "
+            f"age_band={record.age_band} to search by it (the policy's rules for that band apply)"
+        )

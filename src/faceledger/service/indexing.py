@@ -17,6 +17,7 @@ from faceledger.engine.types import Face
 from faceledger.errors import FaceledgerError, ImageError
 from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
+from faceledger.governance.error_rates import AGE_BANDS
 from faceledger.images import ImageInput, image_size
 from faceledger.service.crops import crop_jpeg
 from faceledger.service.intake import image_digest
@@ -83,9 +84,14 @@ class IndexingOperations:
     def _index_request(
         self, collection_id: str, digest: str | None, external_image_id: str | None,
         max_faces: int, quality_filter: QualityFilter | str, consent: str | None = None,
+        age_band: str | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         if not 1 <= max_faces <= DEFAULT_MAX_FACES:
             raise InvalidRequestError(f"max_faces must be between 1 and {DEFAULT_MAX_FACES}")
+        if age_band is not None and age_band not in AGE_BANDS:
+            raise InvalidRequestError(
+                f"age_band must be one of {', '.join(AGE_BANDS)} (declared by the operator)"
+            )
         return {
             "collection_id": collection_id,
             "image_sha256": digest,
@@ -95,6 +101,7 @@ class IndexingOperations:
             "max_faces": max_faces,
             "quality_filter": str(QualityFilter(quality_filter)),
             "consent": validation.clean_text(consent, "consent", validation.MAX_REFERENCE),
+            "age_band": age_band,
         }
 
     def _store_faces(
@@ -117,6 +124,7 @@ class IndexingOperations:
             external_image_id=request["external_image_id"],
             faces=keep,
             image_size=size,
+            age_band=request.get("age_band"),
         )
         face_ids = [r.face_id for r in result.face_records]
         consent_id = self._bind_enrolment(ctx, request, face_ids)
@@ -143,16 +151,19 @@ class IndexingOperations:
         quality_filter: QualityFilter | str = QualityFilter.LOW,
         skip_indexed: bool = False,
         consent: str | None = None,
+        age_band: str | None = None,
     ) -> Governed[IndexResult]:
         """Detect the faces of ``image``, store those that pass the quality filter (at most
         ``max_faces``, largest first; only those are embedded) and return them, with the others
         and why. The faces and their audit record are committed before this returns.
         ``skip_indexed``: an image already in the collection (same SHA-256) is not indexed
         again (``skipped=True``). ``consent``: a reference to the recorded consent of the
-        person whose face this is (policies can require it)."""
+        person whose face this is (policies can require it). ``age_band``: the age band the
+        operator declares for the person (never inferred), kept with the face: a search by that
+        face must declare the same band, so that the policy's rules for children apply."""
         data, digest = image_digest(image)
         request = self._index_request(
-            collection_id, digest, external_image_id, max_faces, quality_filter, consent
+            collection_id, digest, external_image_id, max_faces, quality_filter, consent, age_band
         )
 
         def prepare(
@@ -193,6 +204,7 @@ class IndexingOperations:
         progress: bool = True,
         consent: str | None = None,
         executor: ImageExecutor | None = None,
+        age_band: str | None = None,
     ) -> Iterator[tuple[str, Governed[IndexResult] | IndexResult | FaceledgerError]]:
         """Index many image files on all cores; yields each image's result once committed.
 
@@ -224,7 +236,7 @@ class IndexingOperations:
                 yield path, skipped
                 continue
             request = self._index_request(
-                collection_id, digest, name_of(Path(path)), max_faces, quality, consent
+                collection_id, digest, name_of(Path(path)), max_faces, quality, consent, age_band
             )
             decision = self.unit.decide(ctx, "faces.index", request)
             if not decision.allowed:

@@ -12,7 +12,7 @@ from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
 from faceledger.images import ImageInput
 from faceledger.service.crops import crops_of, lead_extras
-from faceledger.service.error_rates import gallery_rates, logged_rates
+from faceledger.service.error_rates import check_enrolled_band, gallery_rates, logged_rates
 from faceledger.service.intake import image_digest
 from faceledger.service.limits import DEFAULT_MAX_RESULTS
 from faceledger.service.quality import (
@@ -76,6 +76,7 @@ class SearchOperations:
             thr, max_distance, k = self._limits(decision, threshold, max_results, model)
             rates = gallery_rates(self.audits, decision, request, info, thr, probe_enrolled=True)
             record, vec = self._stored_face(ctx, collection_id, face_id)
+            check_enrolled_band(record, request)
             hits = self.store.search(
                 ctx.tenant_id, collection_id, vec, k=k + 1, max_distance=max_distance,
                 exact=not approximate,

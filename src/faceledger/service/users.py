@@ -15,7 +15,12 @@ from faceledger.governance.context import RequestContext
 from faceledger.governance.decision import Decision
 from faceledger.images import ImageInput
 from faceledger.service import idempotency
-from faceledger.service.error_rates import gallery_rates, logged_rates, probe_rates
+from faceledger.service.error_rates import (
+    check_enrolled_band,
+    gallery_rates,
+    logged_rates,
+    probe_rates,
+)
 from faceledger.service.idempotency import once
 from faceledger.service.intake import image_digest
 from faceledger.service.quality import QualityFilter, pick_searched
@@ -314,6 +319,7 @@ class UserOperations:
             probes: np.ndarray | None = None
             if face_id is not None:
                 searched, vec = self._stored_face(ctx, collection_id, face_id)
+                check_enrolled_band(searched, request)
                 probes = np.asarray([vec])
             elif user_id is not None:
                 if user_id not in users and not self._user_exists(ctx, collection_id, user_id):

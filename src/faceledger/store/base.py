@@ -84,6 +84,9 @@ class FaceRecord:
     image_height: int | None = None
     """Size of the upright image the face was found in (None for faces stored before it was
     kept): what makes a box expressible as ratios of the image (Rekognition's BoundingBox)."""
+    age_band: str | None = None
+    """The age band the operator declared at enrolment (``governance.error_rates.AGE_BANDS``;
+    never inferred from the image), or None."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -96,6 +99,7 @@ class FaceRecord:
             "pose": self.pose.to_dict(),
             "user_id": self.user_id,
             "created_at": self.created_at,
+            "age_band": self.age_band,
         }
 
 
@@ -291,9 +295,11 @@ class FaceStore(ABC):
         external_image_id: str | None,
         faces: Sequence[Face],
         image_size: tuple[int, int] | None = None,
+        age_band: str | None = None,
     ) -> list[FaceRecord]:
         """Store the faces of one image (each with embedding and model id) in one commit.
         ``image_size``: width and height of the upright image, kept with each face.
+        ``age_band``: the age band the operator declared for them, kept with each face.
 
         ModelError if a face's model id differs from the collection's. The image is recorded
         even with no faces, so a resumed run skips it.

@@ -72,7 +72,7 @@ MAX_PAGE_IDS = 4096
 FACE_COLUMNS = (
     "f.seq, f.face_id, f.external_image_id, f.image_sha256, f.box_left, f.box_top, f.box_width,"
     " f.box_height, f.score, f.sharpness, f.brightness, f.face_size, f.yaw, f.pitch, f.roll,"
-    " u.user_id, f.created_at, f.image_width, f.image_height"
+    " u.user_id, f.created_at, f.image_width, f.image_height, f.age_band"
 )
 FACE_FROM = "faces f LEFT JOIN users u ON u.pk = f.user_pk"
 
@@ -326,6 +326,7 @@ class SQLiteStore(
         external_image_id: str | None,
         faces: Sequence[Face],
         image_size: tuple[int, int] | None = None,
+        age_band: str | None = None,
     ) -> list[FaceRecord]:
         if not re.fullmatch(r"[0-9a-f]{64}", image_sha256 or ""):
             raise InvalidRequestError("image_sha256 must be 64 lowercase hex digits")
@@ -351,13 +352,13 @@ class SQLiteStore(
                     "INSERT INTO faces (collection_pk, face_id, external_image_id, image_sha256,"
                     " box_left, box_top, box_width, box_height, score, sharpness, brightness,"
                     " face_size, yaw, pitch, roll, created_at, embedding, image_width,"
-                    " image_height) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " image_height, age_band) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         col.pk, rows[-1][0], external_image_id, image_sha256,
                         int(b.left), int(b.top), int(b.width), int(b.height), float(face.score),
                         float(q.sharpness), float(q.brightness), int(q.face_size),
                         float(p.yaw), float(p.pitch), float(p.roll), created, vec.tobytes(),
-                        width, height,
+                        width, height, age_band,
                     ),
                 )  # fmt: skip
             new_image = c.execute(
@@ -372,7 +373,7 @@ class SQLiteStore(
             )
         return [
             FaceRecord(fid, collection_id, external_image_id, image_sha256, b, float(s), q, p,
-                       None, created, width, height)
+                       None, created, width, height, age_band)
             for fid, b, s, q, p, created in rows
         ]  # fmt: skip
 
@@ -407,7 +408,7 @@ class SQLiteStore(
 
     def _record(self, row: tuple, collection_id: str) -> FaceRecord:
         (_, face_id, ext, sha, left, top, width, height, score, sharp, bright, size,
-         yaw, pitch, roll, user_id, created, image_width, image_height) = row  # fmt: skip
+         yaw, pitch, roll, user_id, created, image_width, image_height, age_band) = row  # fmt: skip
         return FaceRecord(
             face_id=face_id,
             collection_id=collection_id,
@@ -421,6 +422,7 @@ class SQLiteStore(
             created_at=created,
             image_width=image_width,
             image_height=image_height,
+            age_band=age_band,
         )
 
     def list_faces(

@@ -62,10 +62,17 @@ def index_faces(
     external_image_id: Annotated[str | None, Form(max_length=255)] = None,
     max_faces: Annotated[int, Form(ge=1, le=100)] = 100,
     quality_filter: Annotated[QualityFilter, Form()] = QualityFilter.LOW,
+    age_band: Annotated[
+        AgeBand | None,
+        Form(
+            description="The person's age band as the operator declares it (never inferred), "
+            "kept with the face."
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     g = svc.index_faces(
         ctx, collection_id, read_upload(image), external_image_id=external_image_id,
-        max_faces=max_faces, quality_filter=quality_filter, consent=consent,
+        max_faces=max_faces, quality_filter=quality_filter, consent=consent, age_band=age_band,
     )  # fmt: skip
     return with_decision(g, g.result.to_dict())
 
