@@ -20,13 +20,13 @@ import pytest
 _server = None
 
 
-def server(base: Path):
+def server(base: Path | None = None):
     """The session's PostgreSQL server (started on first use), or skip when unavailable."""
     global _server
     if _server is None:
         pgserver = pytest.importorskip("pgserver", reason="pip install pgserver (in [dev])")
         pytest.importorskip("psycopg", reason="pip install 'faceledger[postgres]'")
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(base))
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(base or tempfile.gettempdir()))
         # Run as root, pgserver runs PostgreSQL as its own user, who must reach the folder:
         # not under pytest's 0700 temporary root, but a 0711 folder of its own.
         home = Path(tempfile.mkdtemp(prefix="faceledger-pg-"))
@@ -36,7 +36,7 @@ def server(base: Path):
     return _server
 
 
-def fresh_database(base: Path) -> str:
+def fresh_database(base: Path | None = None) -> str:
     """The URL of a new, empty database on the session's server."""
     import psycopg
 
@@ -65,3 +65,12 @@ def another_database(url: str) -> str:
         conn.execute(f'CREATE DATABASE "{name}"')
     base, mark, query = url.partition("?")
     return f"{base.rsplit('/', 1)[0]}/{name}{mark}{query}"
+
+
+def world_database() -> str:
+    """For a long-lived test world (a module- or session-scoped server): its own database
+    when the suite runs on PostgreSQL (``FACELEDGER_TEST_BACKEND``), else "" (SQLite files).
+    Put it in the world's environment, so its CLI calls and its server agree."""
+    if os.environ.get("FACELEDGER_TEST_BACKEND") == "postgresql":
+        return fresh_database()
+    return ""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +19,10 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from typer.testing import CliRunner
 
+import pg_testserver
 from faceledger.cli.app import app as cli
+from faceledger.governance.db import GovernanceDB
+from faceledger.sql.url import database_url
 from served import Served
 
 REGION = "us-east-1"
@@ -32,6 +34,7 @@ class World:
         self.home = home
         self.base = base
         self.env = {**os.environ, "FACELEDGER_HOME": str(home)}
+        self.env["FACELEDGER_DATABASE_URL"] = pg_testserver.world_database()
         self.runner = CliRunner()
         self.keys: dict[str, str] = {}
         self.creds: dict[str, tuple[str, str]] = {}
@@ -94,10 +97,17 @@ class World:
         self.raw.clear()
         return done
 
-    def audit(self, where: str = "1") -> list[dict]:
-        with sqlite3.connect(self.home / "governance.sqlite3") as conn:
-            rows = conn.execute(f"SELECT record FROM audit_log WHERE {where} ORDER BY seq")
+    def audit(self, where: str = "1 = 1") -> list[dict]:
+        db = GovernanceDB(
+            self.home / "governance.sqlite3", url=database_url(self.env["FACELEDGER_DATABASE_URL"])
+        )
+        try:
+            rows = db.connection().execute(
+                f"SELECT record FROM audit_log WHERE {where} ORDER BY seq"
+            )
             return [json.loads(r[0]) for r in rows]
+        finally:
+            db.close()
 
 
 @pytest.fixture(scope="session")

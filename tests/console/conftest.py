@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from console_helpers import ARGS, CHROMIUM, ROLES, Site, file_fairness_audit
 
+import pg_testserver
 from faceledger.governance import GovernanceDB, Principals
 from served import Served
 
@@ -20,7 +21,8 @@ def site(tmp_path_factory) -> Iterator[Site]:
     """The server, on a data folder with organizations A and B (one account per role, and
     ``reviewer2`` who is both operator and reviewer)."""
     root = tmp_path_factory.mktemp("console") / "data"
-    db = GovernanceDB(root / "governance.sqlite3")
+    url = pg_testserver.world_database()  # PostgreSQL when the suite runs on it
+    db = GovernanceDB(root / "governance.sqlite3", url=url or None)
     principals = Principals(db)
     shots = os.environ.get("FACELEDGER_SCREENSHOTS")  # CI keeps them as artefacts
     shots_dir = Path(shots) if shots else tmp_path_factory.mktemp("console-screenshots")
@@ -35,7 +37,7 @@ def site(tmp_path_factory) -> Iterator[Site]:
             site.keys[org_name][name] = principals.create_key(account.id).api_key
     db.close()
     site.audit_id = file_fairness_audit(root)
-    env = {**os.environ, "FACELEDGER_HOME": str(root)}
+    env = {**os.environ, "FACELEDGER_HOME": str(root), "FACELEDGER_DATABASE_URL": url}
     server = Served(env, log=root.parent / "server.log")
     site.base = server.base
     try:

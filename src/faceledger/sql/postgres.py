@@ -154,7 +154,10 @@ class Connection:
             self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
             return Cursor(self._conn.cursor())
         cur = self._conn.cursor()
-        cur.execute(translate(sql), _params(params))
+        if params:
+            cur.execute(translate(sql), _params(params))
+        else:  # no placeholders to fill: the text as written (a LIKE '%x%' stays as it is)
+            cur.execute(sql)
         return Cursor(cur)
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> Cursor:

@@ -22,4 +22,4 @@ def open_store(
         return SQLiteStore(path, **options)
     from faceledger.store.postgres import PostgresStore
 
-    return PostgresStore(url, **options)
+    return PostgresStore(url, path=path, **options)

@@ -15,6 +15,7 @@ search sees every change committed before it, in any process, and nothing half-d
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,11 +40,14 @@ class PostgresStore(SQLiteStore):
         self,
         url: str,
         *,
+        path: str | Path | None = None,
         index_options: dict[str, object] | None = None,
         approximate_options: dict[str, object] | None = None,
     ) -> None:
         self.url = url
-        self.path = None  # type: ignore[assignment]  # nothing in the data folder
+        # the data folder still holds files (video spools): ``path`` is where the SQLite file
+        # would be, so ``path.parent`` is that folder, as for the SQLite store
+        self.path = Path(path) if path is not None else None  # type: ignore[assignment]
         self._conn = Connection(url, lock_key=lock_key(STORE_LOCK))  # type: ignore[assignment]
         self._init_state(index_options, approximate_options)
         migrate.upgrade("store", self._conn, url=url)
@@ -97,11 +101,11 @@ class PostgresStore(SQLiteStore):
     def _engine_check(self) -> list[str]:
         return []  # PostgreSQL checks its pages itself (and data checksums, when enabled)
 
-    def checkpoint(self) -> dict[str, int]:
+    def checkpoint(self) -> dict[str, int] | None:
         """After an erasure: ``VACUUM`` the tables that held the erased rows, so their space is
         reclaimed for new rows. PostgreSQL has no ``secure_delete``: the old bytes stay in the
         data files until overwritten (docs/scale.md says what that means for erasure)."""
         with self._lock:
             for table in BIOMETRIC_TABLES:
                 self._conn.execute(f"VACUUM {table}")
-        return {"vacuumed_tables": len(BIOMETRIC_TABLES)}
+        return None  # no write-ahead log to truncate as SQLite's (the receipt says None)
