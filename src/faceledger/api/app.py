@@ -195,16 +195,23 @@ def create_app(
     max_video_body: int = DEFAULT_MAX_VIDEO_BODY,
     detector: str = "auto",
     model: str | None = None,
+    scoring: str | None = None,
 ) -> FastAPI:
     """The HTTP app of a data folder.
 
     ``policy_path``: the policy file (default: ``<data dir>/policy.yaml`` if present, else the
     packaged default policy). ``clock``: time as the policy sees it (tests inject one).
     ``engine``: None builds one from the settings (``detector``; ``model``, a model added with
-    ``faceledger model add``, else ``$FACELEDGER_MODEL``, else the shipped network).
+    ``faceledger model add``, else ``$FACELEDGER_MODEL``, else the shipped network; ``scoring``,
+    a scoring fitted by ``faceledger model normalize``, else ``$FACELEDGER_SCORING``, else raw).
     """
     settings = Settings.resolve(
-        data_dir, policy_path=policy_path, clock=clock, detector=detector, model=model
+        data_dir,
+        policy_path=policy_path,
+        clock=clock,
+        detector=detector,
+        model=model,
+        scoring=scoring,
     )
     runtime = Runtime.open(settings, engine=engine, gate_class=TrackingGate, serialize_engine=True)
     unauthenticated = UnauthenticatedLog(runtime.auditlog, clock)

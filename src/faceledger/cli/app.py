@@ -15,6 +15,7 @@ from faceledger.cli import (
     leads,
     lifecycle,
     models,
+    normalize,
     policy,
     recognition,
     report,
@@ -53,6 +54,8 @@ app.add_typer(fairness.app, name="fairness")
 app.add_typer(report.app, name="report")
 app.add_typer(video.app, name="video")
 app.add_typer(models.app, name="model")
+models.app.command("normalize")(normalize.normalize_command)
+models.app.command("scorings")(normalize.scorings_command)
 
 
 def _version(value: bool) -> None:

@@ -38,6 +38,13 @@ def serve(
             "default $FACELEDGER_MODEL, else the shipped network). Collections are of its id."
         ),
     ] = None,
+    scoring: Annotated[
+        str | None,
+        typer.Option(
+            help="Score with a normalisation fitted by 'faceledger model normalize' (its id; "
+            "default $FACELEDGER_SCORING, else raw distances). Collections are of its id."
+        ),
+    ] = None,
     retention_every: Annotated[
         float,
         typer.Option(
@@ -64,7 +71,7 @@ def serve(
         root, policy, None,
         max_body=int(max_body_mb * 1024 * 1024),
         max_video_body=int(max_video_mb * 1024 * 1024),
-        detector=detector, model=model,
+        detector=detector, model=model, scoring=scoring,
     )  # fmt: skip
     source = policy or "the data folder's policy.yaml or the packaged default"
     typer.echo(
