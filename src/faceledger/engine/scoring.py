@@ -16,7 +16,9 @@ never compare (``ModelError``), exactly as for different models. Parameters are 
 
 The similarity scale of ``d'`` is set so that similarity 90 and 99 allow, on the fit set, the
 same overall false-match rate as the base model's 90 and 99 do there: the normalisation moves
-false matches between groups, not the overall rate of the fit population.
+false matches between groups, not the overall rate of the fit population. (A fit set too small
+to show five false matches at a point shifts that point by as much as the threshold at the
+target rate moved.)
 """
 
 from __future__ import annotations
@@ -351,16 +353,22 @@ def fit(
             if pairs * target < MIN_EXPECTED:
                 continue
             t_c = _at_rate(np.sort(d[members[c]]), pairs, target)
-            delta[c] = (keep - t_global if t_c is None else t_c - t_global) / 2
+            if t_c is None:  # its rate lies beyond the kept tail: the bound, not a step
+                delta[c] = (keep - t_global) / 2 - terms[c]
+            else:
+                delta[c] = (t_c - t_global) / 2
         terms += delta
     d_raw = np.sort(tail.d)
     d_norm = np.sort(tail.d - terms[li] - terms[lj])
+    # where the fit set has too few false matches to match a rate, the scale moves by as much
+    # as the threshold at the target rate moved
+    shift = _at_rate(d_norm, tail.total, target) - _at_rate(d_raw, tail.total, target)  # type: ignore[operator]
     scale = {}
     for sim in (90.0, 99.0):
         raw_t = distance_from_similarity(sim, base_model_id)
         matched = np.searchsorted(d_raw, raw_t, side="right")  # false matches of the base
         if matched < MIN_EXPECTED:
-            scale[sim] = raw_t  # too few to match rates: keep the base's distance
+            scale[sim] = raw_t + shift
         else:
             scale[sim] = float(d_norm[min(matched, len(d_norm)) - 1])
     fitted = {

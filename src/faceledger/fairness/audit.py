@@ -156,12 +156,6 @@ def audit(
     model_id = DEFAULT_MODEL_ID
     config = None
     if user_model is not None:
-        if calibrate:
-            raise FaceledgerError(
-                "--calibrate measures the shipped model's score normalisation; leave it out "
-                "with --model",
-                code="invalid_argument",
-            )
         user_model.register_calibration()
         model_id = f"{user_model.model_id}+tta6"
         calibration(model_id)  # a clear ModelError when it was added without one
@@ -249,8 +243,8 @@ def audit(
     if calibrate:
         from faceledger.fairness.calibration import run as run_cal
 
-        log("calibration: label-free cluster score normalisation, before/after")
-        result.calibration = run_cal(result, bootstrap=bootstrap, seed=seed, log=log)
+        log("normalisation: label-free cluster score normalisation, raw and normalised")
+        result.calibration = run_cal(result, seed=seed, log=log)
     result.settings["seconds"] = round(time.time() - started, 1)
     return result
 
