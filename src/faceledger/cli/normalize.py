@@ -11,7 +11,7 @@ import typer
 
 from faceledger.cli._govopts import DataDirOpt, JsonOpt
 from faceledger.cli.output import handle_errors, print_json
-from faceledger.engine.scoring import N_CLUSTERS, TARGET_FMR
+from faceledger.engine.scoring import MIN_IMAGES, N_CLUSTERS, TARGET_FMR
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
@@ -57,6 +57,12 @@ def normalize_command(
     if (manifest is None) == (folder is None):
         raise FaceledgerError("give one of --manifest CSV or --folder DIR", code="invalid_argument")
     paths, subjects, source = _inputs(manifest, folder)
+    if len(paths) < MIN_IMAGES:  # before embedding anything
+        raise FaceledgerError(
+            f"a normalisation needs faces of at least {MIN_IMAGES} images; got {len(paths)} "
+            f"in {source}",
+            code="invalid_argument",
+        )
     root = resolve(data_dir)
     user_model = None
     if model is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +76,16 @@ class Engine:
         self._descriptor: Descriptor | None = None
         if self.config.scoring is not None:
             register_scoring(self.config.scoring)  # type: ignore[arg-type]
+
+    def with_scoring(self, scoring: object | None) -> Engine:
+        """This engine scoring with ``scoring`` (an ``engine.scoring.Scoring``; None: raw
+        distances), sharing its detector and loaded networks."""
+        other = copy.copy(self)
+        other.config = dataclasses.replace(self.config, scoring=scoring)
+        other._descriptor = self.descriptor
+        if scoring is not None:
+            register_scoring(scoring)  # type: ignore[arg-type]
+        return other
 
     @property
     def descriptor(self) -> Descriptor:
