@@ -135,6 +135,12 @@ def main() -> None:
             print(
                 f"\nLFW TAR at FAR 1e-3: raw {tar['raw']:.2%}, normalised {tar['normalized']:.2%}"
             )
+        tar_99 = cal["lfw_tar_at_similarity_99"]
+        if tar_99:
+            print(
+                f"LFW TAR at similarity 99: raw {tar_99['raw']:.2%}, "
+                f"normalised {tar_99['normalized']:.2%}"
+            )
         print(f"goal: {cal['verdict']}")
         utk = next(t for t in cal["tables"] if t["dataset"] == "utkface")
         summary.append((seed, utk["raw_ratio"], utk["normalized_ratio"], tar))

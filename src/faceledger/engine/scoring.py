@@ -14,11 +14,11 @@ new id. Collections record it as their model id: embeddings and scores of differ
 never compare (``ModelError``), exactly as for different models. Parameters are fitted by
 ``faceledger model normalize`` on images the user gives and kept in ``<data dir>/scorings/``.
 
-The similarity scale of ``d'`` is set so that similarity 90 and 99 allow, on the fit set, the
-same overall false-match rate as the base model's 90 and 99 do there: the normalisation moves
-false matches between groups, not the overall rate of the fit population. (A fit set too small
-to show five false matches at a point shifts that point by as much as the threshold at the
-target rate moved.)
+The similarity scale of ``d'`` means what the base scale means on LFW, on the fit population:
+similarity 90 and 99 are the normalised distances at which the fit set's impostor pairs match
+with probability 1e-3 and 1e-4 (and at 99 every cluster has about that rate, the target). A fit
+set too small to show five false matches at a rate keeps the base distance there, moved as far
+as the threshold at the target rate moved.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from faceledger.engine.similarity import (
+    CALIBRATED_FMR,
     CALIBRATIONS,
     Calibration,
     calibration,
@@ -360,17 +361,17 @@ def fit(
         terms += delta
     d_raw = np.sort(tail.d)
     d_norm = np.sort(tail.d - terms[li] - terms[lj])
-    # where the fit set has too few false matches to match a rate, the scale moves by as much
-    # as the threshold at the target rate moved
+    # the scale: similarity 90 and 99 where the fit set's overall FMR is 1e-3 and 1e-4 (what
+    # the base scale means on LFW); a rate the fit set is too small to show at least five false
+    # matches of keeps the base's distance, moved as far as the threshold at the target moved
     shift = _at_rate(d_norm, tail.total, target) - _at_rate(d_raw, tail.total, target)  # type: ignore[operator]
     scale = {}
-    for sim in (90.0, 99.0):
-        raw_t = distance_from_similarity(sim, base_model_id)
-        matched = np.searchsorted(d_raw, raw_t, side="right")  # false matches of the base
-        if matched < MIN_EXPECTED:
-            scale[sim] = raw_t + shift
+    for sim, rate in CALIBRATED_FMR:
+        normalised = _at_rate(d_norm, tail.total, rate)
+        if rate * tail.total < MIN_EXPECTED or normalised is None:
+            scale[sim] = distance_from_similarity(sim, base_model_id) + shift
         else:
-            scale[sim] = float(d_norm[min(matched, len(d_norm)) - 1])
+            scale[sim] = normalised
     fitted = {
         "images": int(len(x)),
         "subjects": int(len(np.unique(subject))),
