@@ -362,16 +362,20 @@ def fit(
     d_raw = np.sort(tail.d)
     d_norm = np.sort(tail.d - terms[li] - terms[lj])
     # the scale: similarity 90 and 99 where the fit set's overall FMR is 1e-3 and 1e-4 (what
-    # the base scale means on LFW); a rate the fit set is too small to show at least five false
-    # matches of keeps the base's distance, moved as far as the threshold at the target moved
-    shift = _at_rate(d_norm, tail.total, target) - _at_rate(d_raw, tail.total, target)  # type: ignore[operator]
-    scale = {}
-    for sim, rate in CALIBRATED_FMR:
+    # the base scale means on LFW); a rate the fit set is too small to show five false matches
+    # at keeps the base's distance there, moved as far as the nearest measured point moved (or
+    # the threshold at the target rate)
+    at_target = [_at_rate(d, tail.total, target) for d in (d_norm, d_raw)]
+    shift = at_target[0] - at_target[1] if None not in at_target else 0.0  # type: ignore[operator]
+    scale: dict[float, float] = {}
+    for sim, rate in sorted(CALIBRATED_FMR):  # 90 first: the looser rate is measured first
+        base = distance_from_similarity(sim, base_model_id)
         normalised = _at_rate(d_norm, tail.total, rate)
-        if rate * tail.total < MIN_EXPECTED or normalised is None:
-            scale[sim] = distance_from_similarity(sim, base_model_id) + shift
-        else:
+        if rate * tail.total >= MIN_EXPECTED and normalised is not None:
             scale[sim] = normalised
+            shift = normalised - base
+        else:
+            scale[sim] = base + shift
     fitted = {
         "images": int(len(x)),
         "subjects": int(len(np.unique(subject))),
