@@ -279,9 +279,8 @@ def _impostor_tail(
         ti.append(rows[r])
         tj.append(c)
         td.append(d[r, c])
-    same = np.bincount(np.unique(subject, return_inverse=True)[1])[
-        np.unique(subject, return_inverse=True)[1]
-    ]
+    index = np.unique(subject, return_inverse=True)[1]
+    same = np.bincount(index)[index]  # images of each image's subject (itself included)
     impostors_of = n - same  # impostor pairs of each image
     per_cluster = np.bincount(labels, weights=impostors_of, minlength=k)
     # pairs with both images in one cluster were counted twice
@@ -290,7 +289,7 @@ def _impostor_tail(
         if len(members) > 1:
             counts = np.unique(members, return_counts=True)[1]
             per_cluster[c] -= (len(members) ** 2 - (counts**2).sum()) / 2
-    total = int((n * n - (same).sum()) // 2)
+    total = int((n * n - same.sum()) // 2)
     return _Tail(np.concatenate(ti), np.concatenate(tj), np.concatenate(td), total, per_cluster)
 
 
@@ -320,8 +319,7 @@ def fit(
     Clusters are capped at one per ``MIN_PER_CLUSTER`` images. Each round measures every
     cluster's threshold at ``target`` on the distances as already normalised, and moves the
     cluster's term by half the difference from the global threshold."""
-    base_cal = calibration(base_model_id)  # ModelError when the base has no scale
-    del base_cal
+    calibration(base_model_id)  # a ModelError when the base model has no similarity scale
     x_all = np.asarray(embeddings, dtype=np.float32).astype(np.float64)
     ok = np.isfinite(x_all).all(axis=1)
     x = x_all[ok]
