@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from faceledger.engine import Engine, EngineConfig
+from faceledger.engine.scoring import load as load_scoring
+from faceledger.engine.scoring import register_all as register_scorings
 from faceledger.engine.user_models import get as get_user_model
 from faceledger.governance.audit_files import latest as latest_audit
 from faceledger.governance.auditlog import AuditLog
@@ -71,12 +73,22 @@ def _audit_on_scale(root: Path, model_id: str) -> dict[str, Any] | None:
 
 def build_engine(settings: Settings) -> Engine:
     """The engine the settings choose: their detector, and the user model they name (checked
-    against the SHA-256 it was added with) or the shipped network."""
+    against the SHA-256 it was added with) or the shipped network, with the normalised scoring
+    they name (``engine.scoring``). Every scoring on file is registered, so collections of any
+    of them can be searched by a stored face."""
     user_model = get_user_model(settings.data_dir, settings.model) if settings.model else None
+    register_scorings(settings.data_dir)
+    scoring = load_scoring(settings.data_dir, settings.scoring) if settings.scoring else None
     config = EngineConfig(
-        detector=settings.detector, user_model=user_model, threads=settings.engine_threads
+        detector=settings.detector,
+        user_model=user_model,
+        threads=settings.engine_threads,
+        scoring=scoring,
     )
-    return Engine(config)
+    engine = Engine(config)
+    if scoring is not None:
+        _ = engine.model_id  # a scoring of another model is refused now, not at the first face
+    return engine
 
 
 @dataclass

@@ -22,6 +22,7 @@ import platformdirs
 
 HOME_ENV = "FACELEDGER_HOME"
 MODEL_ENV = "FACELEDGER_MODEL"
+SCORING_ENV = "FACELEDGER_SCORING"
 STORE_FILE = "faceledger.sqlite3"
 
 
@@ -57,6 +58,10 @@ class Settings:
     engine_threads: int | None = None
     """Threads of the networks (onnxruntime) per process; None: every CPU the process may use.
     ``faceledger serve --workers N`` gives each process its share (``api.serving``)."""
+    scoring: str | None = field(default_factory=lambda: os.environ.get(SCORING_ENV) or None)
+    """A normalised scoring fitted by ``faceledger model normalize`` (its id or digest) for the
+    model: collections created are of the scoring's id, compare and search use its scores.
+    None: raw distances."""
     clock: Callable[[], datetime] = _utc_now
     """Time as the policy sees it (tests inject one)."""
 
@@ -67,6 +72,8 @@ class Settings:
         policy = options.pop("policy_path", None)
         if options.get("model") is None:
             options.pop("model", None)  # not chosen here: $FACELEDGER_MODEL, else the built-in
+        if options.get("scoring") is None:
+            options.pop("scoring", None)  # not chosen here: $FACELEDGER_SCORING, else raw
         return cls(
             data_dir=data_dir(explicit),
             policy_path=Path(policy) if policy is not None else None,  # type: ignore[arg-type]

@@ -82,3 +82,31 @@ def test_probing_every_list_is_brute_force_and_follows_removals(data) -> None:
         assert approx.search(q, K) == brute_force(q, all_ids, all_x, K)
         limited = approx.search(q, K, max_distance=0.5)
         assert limited == brute_force(q, all_ids, all_x, K, 0.5)
+
+
+def test_per_face_terms_probing_every_list_is_brute_force(data) -> None:
+    """With a normalised scoring's terms, both indexes rank by d - t_i - t_q: the exact one,
+    and the approximate one probing every list, return the brute-force answer, also after
+    deletions compact them."""
+    ids, x, queries = data
+    ids, x = ids[:6000], x[:6000]
+
+    def terms(v: np.ndarray) -> np.ndarray:
+        return 0.05 * np.tanh(20 * np.asarray(v, dtype=np.float64)[:, 0])
+
+    lookup = {int(i): r for r, i in enumerate(ids)}
+
+    def fetch(s: np.ndarray) -> np.ndarray:
+        return x[[lookup[int(i)] for i in s]]
+
+    indexes = [ExactIndex(fetch, terms=terms), ApproximateIndex(fetch, terms=terms, nprobe=10**6)]
+    keep = np.ones(len(ids), dtype=bool)
+    keep[::3] = False  # 2,000 deleted: more than a quarter, so both compact
+    for index in indexes:
+        index.add(ids, x)
+        assert index.remove(ids[::3]) == 2000 and index._n == 4000
+    for q in queries[:20]:
+        expected = brute_force(q, ids[keep], x[keep], K, terms=terms)
+        assert expected != brute_force(q, ids[keep], x[keep], K)
+        for index in indexes:
+            assert index.search(q, K) == expected

@@ -117,3 +117,37 @@ def test_numpy_fallback_computes_the_same_integers(monkeypatch) -> None:
     slow = module.squared_code_distances(query, codes)
     reference = ((codes.astype(np.int64) - query.astype(np.int64)) ** 2).sum(axis=1)
     assert np.array_equal(fast, reference) and np.array_equal(slow, reference)
+
+
+def _terms(v: np.ndarray) -> np.ndarray:
+    """A per-row term as a normalised scoring gives one (row-wise, deterministic)."""
+    return 0.3 * np.tanh(np.asarray(v, dtype=np.float64)[:, 0])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 400),
+    k=st.integers(1, 20),
+    delete_fraction=st.floats(0, 0.5),
+    max_distance=st.none() | st.floats(-0.5, 3),
+)
+def test_per_face_terms_keep_the_search_exact(seed, n, k, delete_fraction, max_distance) -> None:
+    """Ranked by d - t_i - t_q (a normalised scoring): still exactly brute force."""
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(n, 8)).astype(np.float32)
+    ids = np.arange(n, dtype=np.int64) * 3 + 2
+    index = _index(ids, vectors, dim=8, terms=_terms)
+    for start in range(0, n, 50):
+        index.add(ids[start : start + 50], vectors[start : start + 50])
+    gone = ids[rng.random(n) < delete_fraction]
+    index.remove(gone)
+    keep = ~np.isin(ids, gone)
+    query = rng.normal(size=8).astype(np.float32)
+    expected = brute_force(query, ids[keep], vectors[keep], k, max_distance, terms=_terms)
+    assert index.search(query, k, max_distance=max_distance) == expected
+    for face_id, d in expected:  # the normalised distance, not the raw one
+        row = vectors[int(np.flatnonzero(ids == face_id)[0])]
+        raw = float(np.linalg.norm(row.astype(np.float64) - query.astype(np.float64)))
+        t = _terms(np.stack([row, query]))
+        assert abs(d - (raw - t[0] - t[1])) < 1e-9

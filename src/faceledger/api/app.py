@@ -203,19 +203,26 @@ def create_app(
     model: str | None = None,
     background: Callable[[Runtime], AbstractContextManager[None]] | None = None,
     worker_header: bool = False,
+    scoring: str | None = None,
 ) -> FastAPI:
     """The HTTP app of a data folder.
 
     ``policy_path``: the policy file (default: ``<data dir>/policy.yaml`` if present, else the
     packaged default policy). ``clock``: time as the policy sees it (tests inject one).
     ``engine``: None builds one from the settings (``detector``; ``model``, a model added with
-    ``faceledger model add``, else ``$FACELEDGER_MODEL``, else the shipped network).
+    ``faceledger model add``, else ``$FACELEDGER_MODEL``, else the shipped network; ``scoring``,
+    a scoring fitted by ``faceledger model normalize``, else ``$FACELEDGER_SCORING``, else raw).
     ``background``: work of the server beside the requests (the retention timer, the video
     worker: ``api.serving``), entered when the app starts and left when it stops.
     ``worker_header``: name the serving process in every response (``X-Faceledger-Worker``).
     """
     settings = Settings.resolve(
-        data_dir, policy_path=policy_path, clock=clock, detector=detector, model=model
+        data_dir,
+        policy_path=policy_path,
+        clock=clock,
+        detector=detector,
+        model=model,
+        scoring=scoring,
     )
     runtime = Runtime.open(settings, engine=engine, gate_class=TrackingGate, serialize_engine=True)
     unauthenticated = UnauthenticatedLog(runtime.auditlog, clock)

@@ -55,6 +55,8 @@ class ServeOptions:
     max_video_body: int = DEFAULT_MAX_VIDEO_BODY
     detector: str = "auto"
     model: str | None = None
+    scoring: str | None = None
+    """A normalised scoring (``faceledger model normalize``), else ``$FACELEDGER_SCORING``."""
     retention_every: float = 3600.0
     """Seconds between retention purges (each run taken by one process only); 0: off."""
     video_workers: int = 1
@@ -81,7 +83,7 @@ class ServeOptions:
     def settings(self) -> Settings:
         return Settings.resolve(
             self.data_dir, policy_path=self.policy_path, detector=self.detector,
-            model=self.model, engine_threads=self.engine_threads,
+            model=self.model, scoring=self.scoring, engine_threads=self.engine_threads,
         )  # fmt: skip
 
 
@@ -119,7 +121,8 @@ def build(options: ServeOptions) -> FastAPI:
     app = create_app(
         options.data_dir, options.policy_path, engine,
         max_body=options.max_body, max_video_body=options.max_video_body,
-        detector=options.detector, model=options.model, background=background,
+        detector=options.detector, model=options.model, scoring=options.scoring,
+        background=background,
         worker_header=os.environ.get(WORKER_HEADER_ENV) == "1",
     )  # fmt: skip
     if options.policy_sha256 and app.state.policy.sha256 != options.policy_sha256:

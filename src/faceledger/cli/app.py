@@ -16,6 +16,7 @@ from faceledger.cli import (
     leads,
     lifecycle,
     models,
+    normalize,
     policy,
     recognition,
     report,
@@ -55,6 +56,8 @@ app.add_typer(report.app, name="report")
 app.add_typer(video.app, name="video")
 app.add_typer(models.app, name="model")
 app.add_typer(database.app, name="db")
+models.app.command("normalize")(normalize.normalize_command)
+models.app.command("scorings")(normalize.scorings_command)
 
 
 def _version(value: bool) -> None:

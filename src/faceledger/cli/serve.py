@@ -38,6 +38,13 @@ def serve(
             "default $FACELEDGER_MODEL, else the shipped network). Collections are of its id."
         ),
     ] = None,
+    scoring: Annotated[
+        str | None,
+        typer.Option(
+            help="Score with a normalisation fitted by 'faceledger model normalize' (its id; "
+            "default $FACELEDGER_SCORING, else raw distances). Collections are of its id."
+        ),
+    ] = None,
     retention_every: Annotated[
         float,
         typer.Option(
@@ -70,7 +77,7 @@ def serve(
     options = ServeOptions(
         data_dir=str(root), policy_path=None if policy is None else str(policy),
         max_body=int(max_body_mb * 1024 * 1024), max_video_body=int(max_video_mb * 1024 * 1024),
-        detector=detector, model=model, retention_every=retention_every * 60,
+        detector=detector, model=model, scoring=scoring, retention_every=retention_every * 60,
         video_workers=video_workers,
     )  # fmt: skip
     source = policy or "the data folder's policy.yaml or the packaged default"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,9 +25,10 @@ from faceledger.engine.embedding import (
 )
 from faceledger.engine.pose import estimate_pose
 from faceledger.engine.quality import measure_quality
+from faceledger.engine.scoring import register as register_scoring
+from faceledger.engine.scoring import scored_distances
 from faceledger.engine.similarity import (
     DEFAULT_THRESHOLD,
-    distance,
     similarity_from_distance,
 )
 from faceledger.engine.types import BoundingBox, Comparison, Face, FaceMatch
@@ -49,6 +52,8 @@ class EngineConfig:
     tta: bool = True
     user_model: object | None = None
     """A registered ``engine.user_models.UserModel`` to embed with (None: dlib's shipped one)."""
+    scoring: object | None = None
+    """An ``engine.scoring.Scoring`` of this model (its normalised distances and id), or None."""
 
 
 class Engine:
@@ -70,6 +75,18 @@ class Engine:
         )
         self._aligner = Aligner()
         self._descriptor: Descriptor | None = None
+        if self.config.scoring is not None:
+            register_scoring(self.config.scoring)  # type: ignore[arg-type]
+
+    def with_scoring(self, scoring: object | None) -> Engine:
+        """This engine scoring with ``scoring`` (an ``engine.scoring.Scoring``; None: raw
+        distances), sharing its detector and loaded networks."""
+        other = copy.copy(self)
+        other.config = dataclasses.replace(self.config, scoring=scoring)
+        other._descriptor = self.descriptor
+        if scoring is not None:
+            register_scoring(scoring)  # type: ignore[arg-type]
+        return other
 
     @property
     def descriptor(self) -> Descriptor:
@@ -83,7 +100,16 @@ class Engine:
     def model_id(self) -> str:
         """Id of the embeddings this engine makes; embeddings of different ids never compare."""
         base = self.descriptor.model_id
-        return f"{base}+tta6" if self.config.tta else base
+        model = f"{base}+tta6" if self.config.tta else base
+        scoring = self.config.scoring
+        if scoring is None:
+            return model
+        if scoring.base_model_id != model:  # type: ignore[attr-defined]
+            raise ModelError(
+                f"scoring {scoring.scoring_id} normalises {scoring.base_model_id}; this engine "  # type: ignore[attr-defined]
+                f"makes {model}"
+            )
+        return scoring.scoring_id  # type: ignore[attr-defined]
 
     @property
     def paddings(self) -> tuple[float, ...]:
@@ -216,10 +242,14 @@ class Engine:
             if face.embedding is None or face.model_id != source.model_id:
                 raise ModelError("faces to compare must carry embeddings of the same model id")
         matches = []
-        for face in targets:
-            d = float(distance(source.embedding, face.embedding))  # type: ignore[arg-type]
-            s = float(similarity_from_distance(d, source.model_id or self.model_id))
-            matches.append(FaceMatch(face=face, distance=d, similarity=s, match=s >= threshold))
+        model_id = source.model_id or self.model_id
+        vectors = [f.embedding for f in targets]
+        dist = scored_distances(model_id, source.embedding, np.stack(vectors)) if vectors else []  # type: ignore[arg-type]
+        for face, d in zip(targets, dist, strict=True):
+            s = float(similarity_from_distance(float(d), model_id))
+            matches.append(
+                FaceMatch(face=face, distance=float(d), similarity=s, match=s >= threshold)
+            )
         return Comparison(source, matches, threshold, source.model_id or self.model_id)
 
 

@@ -19,6 +19,8 @@ import numpy as np
 from tqdm import tqdm
 
 from faceledger.datasets.embed_cache import EVAL_CONFIG, embed_images
+from faceledger.engine.scoring import register as register_scoring
+from faceledger.engine.scoring import scored_distances
 from faceledger.engine.similarity import (
     DEFAULT_MODEL_ID,
     calibration,
@@ -31,6 +33,7 @@ from faceledger.fairness.pairs import ScoreSet, score_set
 
 if TYPE_CHECKING:
     from faceledger.engine.core import EngineConfig
+    from faceledger.engine.scoring import Scoring
     from faceledger.engine.user_models import UserModel
 
 DEFAULT_DATASETS = ("lfw", "utkface", "children", "congress")
@@ -144,28 +147,38 @@ def audit(
     workers: int | None = None,
     log=print,
     user_model: UserModel | None = None,
+    scoring: Scoring | None = None,
 ) -> AuditResult:
     """Run the audit on named shared datasets (lfw, utkface, children, congress) or manifests.
 
     Datasets that are not found are skipped with a note (at least one must load).
     ``user_model``: audit a model added with ``faceledger model add`` (it needs its similarity
-    calibration) instead of the shipped network.
+    calibration) instead of the shipped network. ``scoring``: audit a normalised scoring of that
+    model (``faceledger model normalize``): every pair scored as it scores them, on its
+    similarity scale, filed under its id.
     """
     from faceledger.errors import FaceledgerError
 
     model_id = DEFAULT_MODEL_ID
     config = None
     if user_model is not None:
-        if calibrate:
-            raise FaceledgerError(
-                "--calibrate measures the shipped model's score normalisation; leave it out "
-                "with --model",
-                code="invalid_argument",
-            )
         user_model.register_calibration()
         model_id = f"{user_model.model_id}+tta6"
         calibration(model_id)  # a clear ModelError when it was added without one
         config = dataclasses.replace(EVAL_CONFIG, user_model=user_model)
+    if scoring is not None:
+        if calibrate:
+            raise FaceledgerError(
+                "--calibrate fits and measures a normalisation of the raw model; leave out "
+                "--scoring with it",
+                code="invalid_argument",
+            )
+        if scoring.base_model_id != model_id:
+            raise FaceledgerError(
+                f"scoring {scoring.scoring_id} normalises {scoring.base_model_id}, not {model_id}",
+                code="invalid_argument",
+            )
+        model_id = register_scoring(scoring)
 
     started = time.time()
     sets: dict[str, AuditSet] = {}
@@ -188,7 +201,8 @@ def audit(
         log(f"{name}: {len(s)} images — embedding (cached after the first run)")
         embeddings[name] = embed(s, progress=progress, workers=workers, config=config)
         log(f"{name}: scoring all pairs")
-        scores[name] = score_set(s, embeddings[name], progress=progress)
+        offsets = None if scoring is None else 2.0 * scoring.face_terms(embeddings[name])
+        scores[name] = score_set(s, embeddings[name], progress=progress, offsets=offsets)
     reference = [scores[n] for n in sets if n in REFERENCE or n not in GROUPINGS]
     reference = reference or list(scores.values())
     thresholds = global_thresholds(reference, target_fmrs, similarities, model_id)
@@ -236,6 +250,7 @@ def audit(
             "min_subjects": metrics.MIN_SUBJECTS,
             "min_pairs": metrics.MIN_PAIRS,
             "model": model_id,
+            "scoring": None if scoring is None else scoring.fitted,
             "face_selection": "center",
         },
     )
@@ -249,8 +264,8 @@ def audit(
     if calibrate:
         from faceledger.fairness.calibration import run as run_cal
 
-        log("calibration: label-free cluster score normalisation, before/after")
-        result.calibration = run_cal(result, bootstrap=bootstrap, seed=seed, log=log)
+        log("normalisation: label-free cluster score normalisation, raw and normalised")
+        result.calibration = run_cal(result, seed=seed, log=log)
     result.settings["seconds"] = round(time.time() - started, 1)
     return result
 
@@ -276,6 +291,7 @@ def lfw_view2(result: AuditResult) -> dict[str, object] | None:
         return None
     index = {p: k for k, p in enumerate(s.paths)}
     emb = result.embeddings["lfw"]
+    model_id = str(result.settings["model"])
     gender = s.groups["gender"]
     pairs = read_pairs(folder)
     rows = []
@@ -287,7 +303,8 @@ def lfw_view2(result: AuditResult) -> dict[str, object] | None:
                 continue
             gi, gj = gender[i] or "?", gender[j] or "?"
             key = ("genuine " if p.same else "impostor ") + "-".join(sorted((gi, gj)))
-            match = float(np.linalg.norm(emb[i] - emb[j])) <= t["distance"]
+            d = float(scored_distances(model_id, emb[i], emb[j][None])[0])
+            match = d <= t["distance"]
             err = (not match) if p.same else match
             c = cells.setdefault(key, [0, 0])
             c[0] += 1

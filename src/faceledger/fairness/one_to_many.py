@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from faceledger.engine.scoring import face_terms_for
 from faceledger.engine.similarity import distance_from_similarity, similarity_from_distance
 
 if TYPE_CHECKING:
@@ -74,6 +75,8 @@ def run(
     G = np.concatenate(g_emb).astype(np.float64)
     P = pemb[p_ok].astype(np.float64)
     d = np.sqrt(np.clip((P**2).sum(1)[:, None] + (G**2).sum(1)[None, :] - 2 * P @ G.T, 0.0, None))
+    if (terms := face_terms_for(model)) is not None:  # a normalised scoring's distances
+        d = d - terms(P)[:, None] - terms(G)[None, :]
     # possible true matches: the member's own name in LFW
     excluded = []
     key_index: dict[tuple[str, str], list[int]] = {}

@@ -255,7 +255,9 @@ def extra_sentences(result: AuditResult) -> list[str]:
                     + "."
                 )
     if result.calibration:
-        out.append(f"Mitigation (label-free score normalisation): {result.calibration['verdict']}.")
+        from faceledger.fairness.calibration import summary_lines
+
+        out += summary_lines(result.calibration)
     return out
 
 

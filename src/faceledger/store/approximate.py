@@ -23,6 +23,7 @@ from faceledger.store.index import (
     DIM,
     ExactIndex,
     Fetch,
+    Terms,
     squared_code_distances,
 )
 
@@ -74,8 +75,9 @@ class ApproximateIndex(ExactIndex):
         threads: int = 1,
         nlist: int = NLIST_MAX,
         nprobe: int = NPROBE,
+        terms: Terms | None = None,
     ) -> None:
-        super().__init__(fetch, dim=dim, threads=threads)
+        super().__init__(fetch, dim=dim, threads=threads, terms=terms)
         self.max_lists = nlist
         self.nprobe = nprobe
         self._centres = np.zeros((0, dim), dtype=np.float32)
@@ -118,6 +120,7 @@ class ApproximateIndex(ExactIndex):
         self._err[start:end] = err
         self._assign[start:end] = lists
         self._err_max = max(self._err_max, float(err.max()))
+        self._add_terms(slice(start, end), vectors)
         self._n = end
         self._alive_count += len(ids)
         self._extend_lists(np.arange(start, end), lists, codes)
@@ -176,6 +179,8 @@ class ApproximateIndex(ExactIndex):
         self._ids[:count] = self._ids[alive]
         self._err[:count] = self._err[alive]
         self._assign[:count] = self._assign[alive]
+        if self.terms is not None:
+            self._t[:count] = self._t[alive]
         self._n = self._alive_count = count
 
 

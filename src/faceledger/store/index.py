@@ -22,6 +22,11 @@ distance; only rows whose bound can still beat the k-th best are finished exactl
 
 The grid (``mu``, ``s``) is fitted on the first rows added; ``needs_refit`` tells the owner when
 the index has outgrown a fit made on few rows (the store then rebuilds it from its file).
+
+A collection whose model id is a normalised scoring (``engine.scoring``) ranks by
+``d - t_i - t_q``: ``terms`` gives each row's term when it is added (kept beside its code, 8 bytes)
+and the query's once per search. The bounds above shift by the same terms (``t_max`` for the
+global one), so the search stays exact for the normalised distance.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ SLACK = 1e-9
 
 Fetch = Callable[[np.ndarray], np.ndarray]
 """Given ids (int64), return their original float32 embeddings, (n, dim), in that order."""
+Terms = Callable[[np.ndarray], np.ndarray]
+"""Given embeddings (n, dim), each one's additive term (float64): distance d - t_i - t_q."""
 
 
 def exact_distances(query: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -61,11 +68,16 @@ def brute_force(
     vectors: np.ndarray,
     k: int,
     max_distance: float | None = None,
+    terms: Terms | None = None,
 ) -> list[tuple[int, float]]:
-    """Top ``k`` (id, distance) by a full scan, ties by id; the definition of exact."""
+    """Top ``k`` (id, distance) by a full scan, ties by id; the definition of exact (with
+    ``terms``: of the normalised distance ``d - t_i - t_q``)."""
     if len(ids) == 0 or k <= 0:
         return []
     d = exact_distances(query, vectors)
+    if terms is not None:
+        q = np.asarray(query, dtype=np.float32).reshape(1, -1)
+        d = d - terms(np.asarray(vectors, dtype=np.float32)) - float(terms(q)[0])
     order = np.lexsort((ids, d))
     out = [(int(ids[i]), float(d[i])) for i in order[:k]]
     if max_distance is not None:
@@ -91,10 +103,15 @@ def squared_code_distances(query: np.ndarray, codes: np.ndarray, threads: int = 
 class ExactIndex:
     """Exact top-k Euclidean search; ids must be added in increasing order (SQLite rowids)."""
 
-    def __init__(self, fetch: Fetch, *, dim: int = DIM, threads: int = 1) -> None:
+    def __init__(
+        self, fetch: Fetch, *, dim: int = DIM, threads: int = 1, terms: Terms | None = None
+    ) -> None:
         self.fetch = fetch
         self.dim = dim
         self.threads = threads
+        self.terms = terms
+        self._t = np.zeros(0, dtype=np.float64)  # each row's term (only with ``terms``)
+        self._t_max = 0.0
         self._n = 0  # rows used (alive or dead)
         self._alive_count = 0
         self._ids = np.zeros(0, dtype=np.int64)
@@ -112,7 +129,7 @@ class ExactIndex:
     @property
     def nbytes(self) -> int:
         """Bytes of the rows in use (capacity beyond them is never touched, so not resident)."""
-        return self._n * (8 + self.dim + 4)
+        return self._n * (8 + self.dim + 4 + (8 if self.terms is not None else 0))
 
     @property
     def last_id(self) -> int:
@@ -160,15 +177,25 @@ class ExactIndex:
         prepared = self._prepare(ids, vectors)
         if prepared is None:
             return
-        ids, _, codes, err = prepared
+        ids, vectors, codes, err = prepared
         self._reserve(self._n + len(ids))
         rows = slice(self._n, self._n + len(ids))
         self._ids[rows] = ids
         self._codes[rows] = codes
         self._err[rows] = err
         self._err_max = max(self._err_max, float(err.max()))
+        self._add_terms(rows, vectors)
         self._n += len(ids)
         self._alive_count += len(ids)
+
+    def _add_terms(self, rows: slice, vectors: np.ndarray) -> None:
+        if self.terms is None:
+            return
+        if len(self._t) < len(self._ids):
+            self._t = _grow(self._t, len(self._ids))
+        t = np.asarray(self.terms(vectors), dtype=np.float64)
+        self._t[rows] = t
+        self._t_max = max(self._t_max, float(t.max()))
 
     def remove(self, ids: np.ndarray) -> int:
         """Forget ``ids`` (unknown ids are ignored); returns how many were removed."""
@@ -228,21 +255,30 @@ class ExactIndex:
         def at(positions: np.ndarray) -> np.ndarray:
             return positions if rows is None else rows[positions]
 
+        # with terms, ranks by d - t_i - t_q: the bounds shift by them (t_max globally)
+        tq = 0.0 if self.terms is None else float(self.terms(query.reshape(1, -1))[0])
+        t_rows = None
+        if self.terms is not None:
+            t_rows = self._t[: self._n] if rows is None else self._t[rows]
+        key = d2 if t_rows is None else s * np.sqrt(d2) - t_rows
         # 1. a few promising rows, finished exactly, give the radius T
         exact: dict[int, float] = {}
-        self._finish(query, at(self._promising(d2, k)), exact)
+        self._finish(query, at(self._promising(key, k)), exact, tq)
         radius = np.inf if max_distance is None else float(max_distance)
         if len(exact) >= k:
             radius = min(radius, sorted(exact.values())[k - 1])
         # 2. every row whose lower bound reaches T (global bound first, then per row)
         if np.isfinite(radius):
-            limit = ((radius + eq + self._err_max) / s + SLACK) ** 2
+            reach = radius + tq + self._t_max
+            limit = ((reach + eq + self._err_max) / s + SLACK) ** 2
             cand = np.flatnonzero(d2 <= limit)
             lower = s * np.sqrt(d2[cand]) - eq - err[cand].astype(np.float64)
+            if t_rows is not None:
+                lower = lower - t_rows[cand] - tq
             cand = cand[lower <= radius + SLACK]
         else:
             cand = np.flatnonzero(np.isfinite(d2))
-        self._finish(query, at(cand), exact)
+        self._finish(query, at(cand), exact, tq)
         # 3. rank the exact distances
         found = np.fromiter(exact, dtype=np.int64, count=len(exact))
         dist = np.fromiter(exact.values(), dtype=np.float64, count=len(exact))
@@ -271,10 +307,14 @@ class ExactIndex:
         rows = rows[np.isfinite(d2[rows])]
         return rows[np.argsort(d2[rows], kind="stable")[:want]]
 
-    def _finish(self, query: np.ndarray, rows: np.ndarray, exact: dict[int, float]) -> None:
+    def _finish(
+        self, query: np.ndarray, rows: np.ndarray, exact: dict[int, float], tq: float = 0.0
+    ) -> None:
         todo = np.array([r for r in rows.tolist() if r not in exact], dtype=np.int64)
         if len(todo):
             d = exact_distances(query, self.fetch(self._ids[todo]))
+            if self.terms is not None:
+                d = d - self._t[todo] - tq
             exact.update(zip(todo.tolist(), d.tolist(), strict=True))
 
     # ------------------------------------------------------------------ internals
@@ -303,6 +343,8 @@ class ExactIndex:
         self._ids[:count] = self._ids[alive]
         self._codes[:count] = self._codes[alive]
         self._err[:count] = self._err[alive]
+        if self.terms is not None:
+            self._t[:count] = self._t[alive]
         self._n = self._alive_count = count
 
 

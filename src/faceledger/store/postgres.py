@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from faceledger.engine.scoring import face_terms_for
 from faceledger.engine.types import Face
 from faceledger.sql import migrate
 from faceledger.sql.postgres import Connection, lock_key
@@ -73,13 +74,21 @@ class PostgresStore(SQLiteStore):
     def _nearest(
         self, col: _Collection, vec: np.ndarray, k: int, max_distance: float | None, *, exact: bool
     ) -> list[tuple[int, float]]:
-        if exact or not self._pgvector:
+        if exact or not self._hnsw_serves(col.model_id):
             return super()._nearest(col, vec, k, max_distance, exact=exact)
         return pgvector.nearest(self._conn, col.pk, vec, k, max_distance)
 
+    def _hnsw_serves(self, model_id: str) -> bool:
+        """HNSW orders by raw distances: not for a normalised scoring's collection (its
+        per-face terms are the in-memory indexes'), nor without pgvector."""
+        return self._pgvector and face_terms_for(model_id) is None
+
     def _ready_hnsw(self, tenant_id: str, collection_id: str) -> None:
         with self._read():
-            pk = self._collection(tenant_id, collection_id).pk
+            col = self._collection(tenant_id, collection_id)
+        pk = col.pk
+        if not self._hnsw_serves(col.model_id):
+            return
         if pk not in self._hnsw:
             with self._lock:
                 pgvector.ensure_index(self._conn, pk)

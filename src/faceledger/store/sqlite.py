@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from faceledger import faults
+from faceledger.engine.scoring import face_terms_for
 from faceledger.engine.types import BoundingBox, Face, Pose, Quality
 from faceledger.errors import FaceledgerError, ModelError
 from faceledger.settings import private_file
@@ -547,10 +548,11 @@ class SQLiteStore(
             if not live.index.needs_refit:
                 return live
         # first use, or the index outgrew the grid it fitted on few faces: build from the file
+        terms = face_terms_for(col.model_id)  # a normalised scoring's per-face terms, or None
         if approximate:
-            index = ApproximateIndex(self._fetch, **self._approximate_options)  # type: ignore[arg-type]
+            index = ApproximateIndex(self._fetch, terms=terms, **self._approximate_options)  # type: ignore[arg-type]
         else:
-            index = ExactIndex(self._fetch, **self._index_options)  # type: ignore[arg-type]
+            index = ExactIndex(self._fetch, terms=terms, **self._index_options)  # type: ignore[arg-type]
         deletion_seq = c.execute("SELECT coalesce(max(seq), 0) FROM face_deletions").fetchone()
         self._load(col.pk, index, after=-1)
         live = indexes[col.pk] = _Live(index, deletion_seq[0])
