@@ -17,7 +17,9 @@ Footage with a face in every sample has no quiet sample, and a resumed job start
 from __future__ import annotations
 
 import base64
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +33,7 @@ from faceledger.video.readahead import read_ahead
 from faceledger.video.tracks import (
     DEFAULT_MIN_FACE_SIZE,
     Observation,
+    Track,
     Tracker,
     describe,
     track_faces,
@@ -234,6 +237,27 @@ def search_video(
         tracker.count, tracker._last_full = resume.tracks_started, resume.last_full
         tracker.searched_pixels, tracker._previous = resume.searched_pixels, resume.change_map
 
+    # A track that ended is described (its best faces embedded: ONNX, which releases the GIL)
+    # in a thread while the next samples are detected (dlib's HOG, which holds it); searches
+    # stay in this thread, in the order the tracks ended.
+    getattr(engine, "descriptor", None)  # loaded here, not first in the describing thread
+    describer = ThreadPoolExecutor(1, thread_name_prefix="faceledger-describe")
+    pending: deque[tuple[Track, Future[Any]]] = deque()
+
+    def harvest(wait: bool) -> None:
+        while pending and (wait or pending[0][1].done()):
+            track, described = pending.popleft()
+            vector, face, best_ms = described.result()
+            hits = search(vector) if vector is not None else []
+            results.append(
+                TrackResult(
+                    index=track.index, first_ms=track.first_ms, last_ms=track.last_ms,
+                    observations=track.observations, best_ms=best_ms,
+                    best_box=face.box if face is not None else None,
+                    searched=vector is not None, matches=hits,
+                )
+            )  # fmt: skip
+
     def seen(sample: Sample) -> None:
         nonlocal count, pixels, saved, saved_tracks
         count += 1
@@ -241,6 +265,7 @@ def search_video(
         if on_sample is not None:
             on_sample(sample)
         quiet = not tracker.active
+        harvest(wait=quiet and on_checkpoint is not None)
         due = len(results) > saved_tracks or sample.index - saved >= CHECKPOINT_EVERY
         if on_checkpoint is not None and quiet and due:
             saved, saved_tracks = sample.index, len(results)
@@ -253,17 +278,13 @@ def search_video(
                 )
             )  # fmt: skip
 
-    for track in track_faces(engine, frames, on_sample=seen, tracker=tracker):
-        vector, face, best_ms = describe(engine, track)
-        hits = search(vector) if vector is not None else []
-        results.append(
-            TrackResult(
-                index=track.index, first_ms=track.first_ms, last_ms=track.last_ms,
-                observations=track.observations, best_ms=best_ms,
-                best_box=face.box if face is not None else None, searched=vector is not None,
-                matches=hits,
-            )
-        )  # fmt: skip
+    try:
+        for track in track_faces(engine, frames, on_sample=seen, tracker=tracker):
+            pending.append((track, describer.submit(describe, engine, track)))
+            harvest(wait=False)
+        harvest(wait=True)
+    finally:
+        describer.shutdown(wait=True, cancel_futures=True)
     results.sort(key=lambda t: t.index)
     detections = sum(len(t.observations) for t in results)
     share = tracker.searched_pixels / pixels if pixels else 1.0
