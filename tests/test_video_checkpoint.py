@@ -68,3 +68,20 @@ def test_read_ahead_stops_its_thread_when_the_caller_stops(tmp_path: Path) -> No
     frames.close()
     assert threading.active_count() == before
     assert [s.index for s in read_ahead(sample_frames(footage))] == list(range(8))
+
+
+def test_the_hog_helper_process_gives_the_callers_answer(portraits) -> None:
+    from faceledger.engine.detection import FaceDetector
+    from faceledger.images import load_image
+    from faceledger.video.parallel import HogHelper
+
+    pixels = load_image(portraits[0]).pixels
+    helper = HogHelper()
+    try:
+        answers = [helper.submit(pixels), helper.submit(pixels[::2, ::2].copy())]
+        local = FaceDetector("hog")
+        assert answers[1].result() == local._run("hog", pixels[::2, ::2].copy())
+        assert answers[0].result() == local._run("hog", pixels) != []
+    finally:
+        helper.close()
+    assert helper.submit(pixels).result() is None, "stopped: the caller searches itself"

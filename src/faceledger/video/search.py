@@ -217,6 +217,7 @@ def search_video(
     window_ms: tuple[int, int] | None = None,
     resume: Checkpoint | None = None,
     on_checkpoint: Callable[[Checkpoint], None] | None = None,
+    parallel: bool = True,
 ) -> VideoSearchResult:
     """Track the faces of ``source`` and search each track once with ``search``; with
     ``window_ms`` (first, last), only the frames of that part of the footage are looked at.
@@ -226,7 +227,7 @@ def search_video(
         if samples is not None
         else read_ahead(_sample_frames(source, fps=sample_fps, limits=limits, window_ms=window_ms))
     )
-    tracker = Tracker(engine, min_face_size=min_face_size, motion=motion)
+    tracker = Tracker(engine, min_face_size=min_face_size, motion=motion, parallel=parallel)
     results: list[TrackResult] = []
     count, pixels, saved, saved_tracks = 0, 0, -1, 0
     if resume is not None:
@@ -285,6 +286,7 @@ def search_video(
         harvest(wait=True)
     finally:
         describer.shutdown(wait=True, cancel_futures=True)
+        tracker.close()
     results.sort(key=lambda t: t.index)
     detections = sum(len(t.observations) for t in results)
     share = tracker.searched_pixels / pixels if pixels else 1.0
