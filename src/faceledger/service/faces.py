@@ -102,6 +102,7 @@ __all__ = [
     "user_distance",
 ]
 
+
 class FaceService(
     IndexingOperations,
     SearchOperations,
