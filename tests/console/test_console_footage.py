@@ -46,7 +46,9 @@ def test_an_agency_asks_an_owner_shares_and_the_agency_finds_the_face(
     decl = declarations()
 
     owner, agency = Tab(browser, site), Tab(browser, site)
-    owner.sign_in(site.keys["H"]["operator"], then="/console/cameras")
+    owner.sign_in(site.keys["H"]["operator"])
+    owner.page.click("a.tile[href='/console/cameras']")  # an owner's home: cameras, requests
+    assert "/console/collections" not in owner.page.content()
     owner.page.fill("#name", "Front door")
     owner.page.fill("#lat", HOME[0])
     owner.page.fill("#lon", HOME[1])
@@ -55,7 +57,8 @@ def test_an_agency_asks_an_owner_shares_and_the_agency_finds_the_face(
     camera_id = owner.page.inner_text("main table tbody td code")
     owner.shot("20-owner-cameras")
 
-    agency.sign_in(site.keys["A"]["operator"], then="/console/footage/requests")
+    agency.sign_in(site.keys["A"]["operator"])
+    agency.page.click("nav a[href='/console/footage/requests']")
     ask = "form[action='/console/footage/requests']"
     agency.page.fill(f"{ask} [name=start]", _minute(now - timedelta(hours=6)))
     agency.page.fill(f"{ask} [name=end]", _minute(now))
