@@ -20,7 +20,10 @@ Prints frames decoded per second, sampled frames per second, the speed against r
 2-core machine) and, for tracks, *track recall*: the share of the appearances found as one
 track whose first and last timestamps are within one sample interval of the truth and whose
 best match is the right person; "searched": the share of sampled pixels the detector searched.
-The load average is printed: other processes slow every row alike. "cpu s" is this process's
+The load average is printed (before each row): other processes slow every row alike;
+``--repeat N`` runs the tracks row N times and prints the best and the median. With tracks, a
+helper process runs HOG on part of the regions when a core is free (``video.parallel``): its
+CPU time is not in "cpu s". "cpu s" is this process's
 CPU time (all its threads), which other processes do not inflate: "x rt (cpu)" is the speed
 against real time that one otherwise idle core would give.
 """
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -77,6 +81,12 @@ def main() -> None:
     ap.add_argument("--people", type=int, default=8)
     ap.add_argument("--portraits", type=Path, default=ROOT / "tests" / "fixtures" / "congress")
     ap.add_argument("--footage", type=Path, help="Keep the clip here and reuse it next time.")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="Run the tracks row this many times; print the best and the median.",
+    )
     args = ap.parse_args()
     portraits = sorted(args.portraits.rglob("*.jpg"))[: args.people]
     if len(portraits) < 2:
@@ -116,20 +126,32 @@ def main() -> None:
         print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
         print(f"{'approach':<18} {'wall s':>7} {'frames/s':>9} {'samples/s':>10} "
               f"{'x real time':>12} {'cpu s':>6} {'x rt (cpu)':>11} {'searches':>9} "
-              f"{'searched':>9} {'recall':>7}")  # fmt: skip
-        for name, motion in (("tracks", True), ("tracks, full scan", False)):
+              f"{'searched':>9} {'recall':>7} {'load':>5}")  # fmt: skip
+        walls = []
+        runs = [("tracks", True)] * max(1, args.repeat) + [("tracks, full scan", False)]
+        for name, motion in runs:
             searches = 0
+            load = os.getloadavg()[0]
             t, cpu = time.perf_counter(), time.process_time()
             result = search_video(engine, path, search, sample_fps=args.sample_fps,
                                   min_face_size=MIN_FACE, motion=motion)  # fmt: skip
             wall, cpu = time.perf_counter() - t, time.process_time() - cpu
             recall = track_recall(result, appearances, names, 1000 / args.sample_fps)
             row(name, wall, cpu, frames, result.samples, args.seconds, searches,
-                f"{result.searched_share:.0%}", f"{recall:.1%}")  # fmt: skip
+                f"{result.searched_share:.0%}", f"{recall:.1%}", load)  # fmt: skip
+            if motion:
+                walls.append(wall)
+        if len(walls) > 1:
+            best, median = min(walls), statistics.median(walls)
+            print(
+                f"tracks over {len(walls)} runs: best {args.seconds / best:.2f}x real time "
+                f"({best:.1f} s), median {args.seconds / median:.2f}x ({median:.1f} s)"
+            )
 
         searches = 0
         t, cpu = time.perf_counter(), time.process_time()
         samples = 0
+        load = os.getloadavg()[0]
         for sample in sample_frames(path, fps=args.sample_fps):
             samples += 1
             faces = engine.detect_pixels(sample.pixels, keep_chips=True, min_face_size=MIN_FACE)
@@ -137,15 +159,15 @@ def main() -> None:
             for face in faces:
                 search(face.embedding)
         wall, cpu = time.perf_counter() - t, time.process_time() - cpu
-        row("per-frame", wall, cpu, frames, samples, args.seconds, searches, "100%", "-")
+        row("per-frame", wall, cpu, frames, samples, args.seconds, searches, "100%", "-", load)
         store.close()
 
 
 def row(name: str, wall: float, cpu: float, frames: float, samples: int, seconds: float,
-        searches: int, searched: str, recall: str) -> None:  # fmt: skip
+        searches: int, searched: str, recall: str, load: float) -> None:  # fmt: skip
     print(f"{name:<18} {wall:>7.1f} {frames / wall:>9.1f} {samples / wall:>10.2f} "
           f"{seconds / wall:>11.2f}x {cpu:>6.1f} {seconds / cpu:>10.2f}x {searches:>9} "
-          f"{searched:>9} {recall:>7}")  # fmt: skip
+          f"{searched:>9} {recall:>7} {load:>5.1f}")  # fmt: skip
 
 
 def track_recall(result, appearances: list[Appearance], names: dict[str, str],

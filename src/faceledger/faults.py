@@ -13,7 +13,8 @@ passes them (see ``service.unit``):
 - ``outbox.cleared``: the outbox entry is gone.
 
 Outside the unit of work: ``video.lead_opened`` (a video job held for review has opened its
-lead, the job is not marked yet).
+lead, the job is not marked yet); ``video.checkpointed`` (a running video job has committed a
+checkpoint).
 """
 
 from __future__ import annotations

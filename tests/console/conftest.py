@@ -19,7 +19,8 @@ from served import Served
 @pytest.fixture(scope="session")
 def site(tmp_path_factory) -> Iterator[Site]:
     """The server, on a data folder with organizations A and B (one account per role, and
-    ``reviewer2`` who is both operator and reviewer)."""
+    ``reviewer2`` who is both operator and reviewer), and a household ``H`` of class
+    ``camera-owner`` (one operator)."""
     root = tmp_path_factory.mktemp("console") / "data"
     url = pg_testserver.world_database()  # PostgreSQL when the suite runs on it
     db = GovernanceDB(root / "governance.sqlite3", url=url or None)
@@ -35,6 +36,10 @@ def site(tmp_path_factory) -> Iterator[Site]:
             account = principals.create_account(org.id, f"{name}-{org_name}", roles)
             site.accounts[org_name][name] = account.id
             site.keys[org_name][name] = principals.create_key(account.id).api_key
+    household = principals.create_org("Household H", "camera-owner")
+    owner = principals.create_account(household.id, "owner-H", ["operator"])
+    site.accounts["H"] = {"operator": owner.id, "org": household.id}
+    site.keys["H"] = {"operator": principals.create_key(owner.id).api_key}
     db.close()
     site.audit_id = file_fairness_audit(root)
     env = {**os.environ, "FACELEDGER_HOME": str(root), "FACELEDGER_DATABASE_URL": url}

@@ -68,7 +68,7 @@ def test_data_dir_flag(tmp_path, monkeypatch):
 def test_policy_check(tmp_path):
     good = tmp_path / "good.yaml"
     good.write_text(run("policy", "show-default").stdout)
-    assert "ok, 28 rules" in run("policy", "check", str(good)).stdout
+    assert "ok, 29 rules" in run("policy", "check", str(good)).stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\nrules:\n  - id: a\n    effect: alow\n    reason: Typo.\n")
     result = run("policy", "check", str(bad), ok=False)

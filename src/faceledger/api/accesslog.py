@@ -56,11 +56,14 @@ class RedactSecrets(logging.Filter):
 
 def log_config() -> dict[str, Any]:
     """uvicorn's default logging configuration, with :class:`RedactSecrets` on its access
-    handler."""
+    handler, and faceledger's own messages (the video worker's: jobs queued again after a
+    restart, jobs continued from a checkpoint) on its default handler."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config.setdefault("filters", {})["redact_secrets"] = {"()": RedactSecrets}
     access = config["handlers"]["access"]
     access["filters"] = [*access.get("filters", []), "redact_secrets"]
+    config["loggers"]["faceledger"] = {"handlers": ["default"], "level": "INFO",
+                                       "propagate": False}  # fmt: skip
     return config

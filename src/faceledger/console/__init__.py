@@ -19,6 +19,7 @@ def install(app: FastAPI, *, idle_seconds: float | None = None) -> None:
     from faceledger.console import (
         routes_admin,
         routes_audit,
+        routes_footage,
         routes_operator,
         routes_reports,
         routes_review,
@@ -27,6 +28,7 @@ def install(app: FastAPI, *, idle_seconds: float | None = None) -> None:
     if idle_seconds is None:
         idle_seconds = float(os.environ.get(IDLE_ENV) or DEFAULT_IDLE_SECONDS)
     app.state.console_sessions = SessionStore(app.state.runtime.db, idle_seconds)
-    for module in (routes_review, routes_operator, routes_audit, routes_admin, routes_reports):
+    for module in (routes_review, routes_operator, routes_footage, routes_audit, routes_admin,
+                   routes_reports):  # fmt: skip
         app.include_router(module.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -108,10 +108,14 @@ class FaceDetector:
         *,
         min_face_size: int = DEFAULT_MIN_FACE_SIZE,
         max_detect_pixels: int = DEFAULT_MAX_DETECT_PIXELS,
+        hog_raw: list[tuple[tuple[int, int, int, int], float]] | None = None,
     ) -> tuple[list[Detection], DetectionPlan]:
+        """``hog_raw``: HOG's raw answer on :meth:`hog_input` of these pixels, computed
+        elsewhere (video search runs HOG on some regions in a second process)."""
         if self.kind != "auto":
-            return self._detect_with(self.kind, pixels, min_face_size, max_detect_pixels)
-        found, plan = self._detect_with("hog", pixels, min_face_size, max_detect_pixels)
+            raw = hog_raw if self.kind == "hog" else None
+            return self._detect_with(self.kind, pixels, min_face_size, max_detect_pixels, raw)
+        found, plan = self._detect_with("hog", pixels, min_face_size, max_detect_pixels, hog_raw)
         cnn_pixels = min(max_detect_pixels, CNN_MAX_DETECT_PIXELS)
         height, width = pixels.shape[:2]
         cnn_min = plan_scale(
@@ -123,15 +127,33 @@ class FaceDetector:
         found += [d for d in extra if all(d.box.iou(h.box) < SAME_FACE_IOU for h in found)]
         return found, plan
 
+    def hog_input(
+        self, pixels: np.ndarray, *, min_face_size: int, max_detect_pixels: int
+    ) -> np.ndarray | None:
+        """The pixels HOG searches for :meth:`detect` (scaled as planned); None when this
+        detector does not run HOG."""
+        if self.kind == "cnn":
+            return None
+        height, width = pixels.shape[:2]
+        plan = plan_scale(
+            width, height, min_face_size=min_face_size, max_detect_pixels=max_detect_pixels
+        )
+        return _resize(pixels, plan.scale)
+
     def _detect_with(
-        self, kind: str, pixels: np.ndarray, min_face_size: int, max_detect_pixels: int
+        self,
+        kind: str,
+        pixels: np.ndarray,
+        min_face_size: int,
+        max_detect_pixels: int,
+        raw: list[tuple[tuple[int, int, int, int], float]] | None = None,
     ) -> tuple[list[Detection], DetectionPlan]:
         height, width = pixels.shape[:2]
         plan = plan_scale(
             width, height, min_face_size=min_face_size, max_detect_pixels=max_detect_pixels
         )
-        scaled = _resize(pixels, plan.scale)
-        raw = self._run(kind, scaled)
+        if raw is None:
+            raw = self._run(kind, _resize(pixels, plan.scale))
         out = []
         for (left, top, right, bottom), score in raw:
             box = _unscale_box(left, top, right, bottom, plan.scale, width, height)

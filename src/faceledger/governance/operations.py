@@ -63,16 +63,19 @@ fairness audit over a period), for an organization's auditors and administrators
 
 FOOTAGE_OPERATIONS = (
     "camera.register",
+    "camera.list",
     "footage.request",
     "footage.inbox",
     "footage.share",
     "footage.decline",
     "footage.revoke",
     "footage.search",
+    "footage.requests",
 )
-"""Footage that camera owners choose to share for a case: owners register cameras, see the
-requests covering them, share clips, decline, revoke; an agency opens requests and searches
-only the clips shared with it (``footage.search``, identification)."""
+"""Footage that camera owners choose to share for a case: owners register and list cameras, see
+the requests covering them, share clips, decline, revoke; an agency opens requests, lists them
+with counts of the clips shared (``footage.requests``) and searches only the clips shared with
+it (``footage.search``, identification)."""
 
 EVALUATION_OPERATIONS = ("evaluation.run",)
 """An independent tester's accuracy evaluation on a set it uploads (1:1 or 1:N), against the

@@ -32,6 +32,7 @@ from faceledger.service.crops import CropOperations
 from faceledger.service.error_rates import probe_rates
 from faceledger.service.evaluation import EvaluationOperations
 from faceledger.service.footage import FootageOperations
+from faceledger.service.footage_lists import FootageLists
 from faceledger.service.gate import Gate
 from faceledger.service.indexing import IndexingOperations, select_faces
 from faceledger.service.intake import image_digest
@@ -101,6 +102,7 @@ __all__ = [
     "user_distance",
 ]
 
+
 class FaceService(
     IndexingOperations,
     SearchOperations,
@@ -111,6 +113,7 @@ class FaceService(
     CropOperations,
     VideoOperations,
     FootageOperations,
+    FootageLists,
 ):
     """The one door to the face store. See the module docstring for the contract."""
 

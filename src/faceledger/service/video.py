@@ -14,8 +14,11 @@
 - ``video.get``: status, progress and a page of results (the requester only);
   ``video.cancel``: stops a queued or running job.
 
-A job left ``running`` by a stopped process is queued again when a worker starts, and runs from
-the start of the footage (its results are written once, at its end).
+A job left ``running`` by a stopped process is queued again when a worker starts and continues
+from its last checkpoint: at each quiet sample (no face track open) the worker writes, in one
+store transaction, the job's progress and the pipeline's state with the tracks finished and
+searched so far (``video.search.Checkpoint``). Its results and its ``JobFinished`` record are
+still written once, at its end, identical to an uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import logging
 import os
 import secrets
 import shutil
@@ -45,11 +49,13 @@ from faceledger.settings import private_dir
 from faceledger.store.base import InvalidRequestError, NotFoundError
 from faceledger.store.video import VideoJob
 from faceledger.video.intake import DEFAULT_SAMPLE_FPS, Sample, VideoLimits, probe
-from faceledger.video.search import VideoSearchResult, search_video
+from faceledger.video.search import Checkpoint, VideoSearchResult, search_video
 from faceledger.video.tracks import DEFAULT_MIN_FACE_SIZE
 
 if TYPE_CHECKING:
     from faceledger.service.faces import FaceService
+
+log = logging.getLogger("faceledger.video")
 
 SPOOL_DIR = "video-spool"
 MAX_PERSONS_PAGE = 1000
@@ -234,11 +240,19 @@ class VideoOperations:
                 if on_progress is not None:
                     on_progress(done)
 
+            def save(checkpoint: Checkpoint) -> None:
+                done = min(1.0, checkpoint.timestamp_ms / duration) if duration else 0.0
+                state = checkpoint.to_state()
+                if self.store.save_video_checkpoint(job.job_id, done, state) == "cancelled":
+                    raise _Cancelled
+                faults.point("video.checkpointed")
+
             window = params.get("window_ms")  # footage shared for a time window
             result = search_video(
                 self.engine, spool, search, sample_fps=params["sample_fps"],
                 min_face_size=params["min_face_size"], limits=self.video_limits, on_sample=seen,
-                window_ms=tuple(window) if window else None,
+                window_ms=tuple(window) if window else None, on_checkpoint=save,
+                resume=self._checkpoint(ctx, job),
             )  # fmt: skip
             result.cap(k)
         except _Cancelled:
@@ -251,6 +265,21 @@ class VideoOperations:
         body = {"threshold": thr, "max_results": k, "model_id": model,
                 "search_mode": params["search_mode"]}  # fmt: skip
         return self._end(ctx, decision, job, "succeeded", spool, result=result, body=body)
+
+    def _checkpoint(self: FaceService, ctx: RequestContext, job: VideoJob) -> Checkpoint | None:
+        """The job's last checkpoint with its matched faces read again from the store."""
+        if not job.checkpoint:
+            return None
+        ids, faces = Checkpoint.face_ids(job.checkpoint), {}
+        for start in range(0, len(ids), 100):
+            chunk = ids[start : start + 100]
+            page = self.store.list_faces(ctx.tenant_id, job.collection_id, face_ids=chunk,
+                                         limit=len(chunk))  # fmt: skip
+            faces.update({f.face_id: f for f in page.items})
+        checkpoint = Checkpoint.from_state(job.checkpoint, faces)
+        log.info("video job %s continues after %d ms (%d tracks done)", job.job_id,
+                 checkpoint.timestamp_ms, len(checkpoint.tracks))  # fmt: skip
+        return checkpoint
 
     def _end(
         self: FaceService,

@@ -23,7 +23,7 @@ from faceledger.sql.postgres import lock_key
 from faceledger.sql.url import redacted
 
 KINDS = ("store", "governance")
-HEADS = {"store": "s0003", "governance": "g0002"}
+HEADS = {"store": "s0004", "governance": "g0002"}
 """The newest revision of each script directory (a test holds these to Alembic's heads)."""
 
 

@@ -115,6 +115,10 @@ class FootageStore(ABC):
         """NotFoundError when there is none (any organization: owners read agencies')."""
 
     @abstractmethod
+    def footage_requests(self, tenant_id: str) -> list[FootageRequest]:
+        """The requests an agency opened, newest first (expired ones too)."""
+
+    @abstractmethod
     def open_footage_requests(self, now: str) -> list[FootageRequest]:
         """Requests not expired at ``now``, by (created_at, request_id)."""
 

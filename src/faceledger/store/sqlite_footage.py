@@ -85,6 +85,15 @@ class SQLiteFootage(FootageStore):
             raise NotFoundError(f"footage request {request_id!r} not found")
         return FootageRequest(*row)
 
+    def footage_requests(self: SQLiteStore, tenant_id: str) -> list[FootageRequest]:
+        with self._read() as c:
+            rows = c.execute(
+                f"SELECT {_REQUEST} FROM footage_requests WHERE tenant_id = ?"
+                " ORDER BY created_at DESC, request_id DESC",
+                (tenant_id,),
+            ).fetchall()
+        return [FootageRequest(*row) for row in rows]
+
     def open_footage_requests(self: SQLiteStore, now: str) -> list[FootageRequest]:
         with self._read() as c:
             rows = c.execute(

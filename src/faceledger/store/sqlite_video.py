@@ -37,14 +37,15 @@ CREATE TABLE IF NOT EXISTS video_jobs (
     lead_id       TEXT,
     created_at    TEXT NOT NULL,
     updated_at    TEXT NOT NULL,
-    finished_at   TEXT
+    finished_at   TEXT,
+    checkpoint    TEXT
 );
 CREATE INDEX IF NOT EXISTS video_jobs_by_status ON video_jobs (status, seq)
 """
 _COLUMNS = (
     "job_id, tenant_id, principal_id, collection_id, status, progress, video_sha256, spool,"
     " params, context, decision, info, result, error_code, error_message, lead_id, created_at,"
-    " updated_at, finished_at"
+    " updated_at, finished_at, checkpoint"
 )
 
 
@@ -68,6 +69,7 @@ def _job(row: Any) -> VideoJob:
         params=json.loads(row[8]), context=json.loads(row[9]), decision=json.loads(row[10]),
         info=_loads(row[11]), result=_loads(row[12]), error_code=row[13], error_message=row[14],
         lead_id=row[15], created_at=row[16], updated_at=row[17], finished_at=row[18],
+        checkpoint=_loads(row[19]),
     )  # fmt: skip
 
 
@@ -78,7 +80,7 @@ class SQLiteVideoJobs(VideoJobStore):
         with self._write() as c:
             c.execute(
                 f"INSERT INTO video_jobs ({_COLUMNS}) VALUES "
-                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     job.job_id, job.tenant_id, job.principal_id, job.collection_id, job.status,
                     job.progress, job.video_sha256, job.spool, json.dumps(job.params),
@@ -87,6 +89,7 @@ class SQLiteVideoJobs(VideoJobStore):
                     None if job.result is None else json.dumps(job.result), job.error_code,
                     job.error_message, job.lead_id, job.created_at, job.updated_at,
                     job.finished_at,
+                    None if job.checkpoint is None else json.dumps(job.checkpoint),
                 ),
             )  # fmt: skip
         return job
@@ -102,6 +105,15 @@ class SQLiteVideoJobs(VideoJobStore):
             raise NotFoundError(f"video search {job_id!r} not found")
         return job
 
+    def video_jobs(self: SQLiteStore, tenant_id: str, principal_id: str) -> list[VideoJob]:
+        with self._read() as c:
+            rows = c.execute(
+                f"SELECT {_COLUMNS} FROM video_jobs WHERE tenant_id = ? AND principal_id = ?"
+                " ORDER BY seq",
+                (tenant_id, principal_id),
+            ).fetchall()
+        return [_job(row) for row in rows]
+
     def claim_video_job(self: SQLiteStore, job_id: str | None = None) -> VideoJob | None:
         with self._write() as c:
             sql = "SELECT job_id FROM video_jobs WHERE status = 'queued'"
@@ -112,8 +124,9 @@ class SQLiteVideoJobs(VideoJobStore):
             if row is None:
                 return None
             c.execute(
-                "UPDATE video_jobs SET status = 'running', progress = 0, updated_at = ? "
-                "WHERE job_id = ?",
+                "UPDATE video_jobs SET status = 'running', updated_at = ?,"
+                " progress = CASE WHEN checkpoint IS NULL THEN 0 ELSE progress END"
+                " WHERE job_id = ?",
                 (_now(), row[0]),
             )
             return self._load_job(c, row[0])
@@ -130,8 +143,9 @@ class SQLiteVideoJobs(VideoJobStore):
                 r[0] for r in c.execute("SELECT job_id FROM video_jobs WHERE status = 'running'")
             ]
             c.execute(
-                "UPDATE video_jobs SET status = 'queued', progress = 0, updated_at = ? "
-                "WHERE status = 'running'",
+                "UPDATE video_jobs SET status = 'queued', updated_at = ?,"
+                " progress = CASE WHEN checkpoint IS NULL THEN 0 ELSE progress END"
+                " WHERE status = 'running'",
                 (_now(),),
             )
         return ids
@@ -142,6 +156,18 @@ class SQLiteVideoJobs(VideoJobStore):
                 "UPDATE video_jobs SET progress = ?, updated_at = ? "
                 "WHERE job_id = ? AND status = 'running'",
                 (max(0.0, min(1.0, progress)), _now(), job_id),
+            )
+            row = c.execute("SELECT status FROM video_jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return row[0] if row else "cancelled"
+
+    def save_video_checkpoint(
+        self: SQLiteStore, job_id: str, progress: float, checkpoint: dict[str, Any]
+    ) -> str:
+        with self._write() as c:
+            c.execute(
+                "UPDATE video_jobs SET progress = ?, checkpoint = ?, updated_at = ? "
+                "WHERE job_id = ? AND status = 'running'",
+                (max(0.0, min(1.0, progress)), json.dumps(checkpoint), _now(), job_id),
             )
             row = c.execute("SELECT status FROM video_jobs WHERE job_id = ?", (job_id,)).fetchone()
         return row[0] if row else "cancelled"
@@ -163,7 +189,7 @@ class SQLiteVideoJobs(VideoJobStore):
             c.execute(
                 "UPDATE video_jobs SET status = ?, progress = CASE WHEN ? = 'succeeded' OR "
                 "? = 'withheld' THEN 1 ELSE progress END, info = coalesce(?, info), result = ?,"
-                " error_code = ?, error_message = ?, lead_id = ?, spool = NULL,"
+                " error_code = ?, error_message = ?, lead_id = ?, spool = NULL, checkpoint = NULL,"
                 " updated_at = ?, finished_at = ? WHERE job_id = ?",
                 (
                     status, status, status, None if info is None else json.dumps(info),
@@ -186,7 +212,8 @@ class SQLiteVideoJobs(VideoJobStore):
                 raise ConflictError(f"video search {job_id!r} has ended already ({job.status})")
             now = _now()
             c.execute(
-                "UPDATE video_jobs SET status = 'cancelled', spool = NULL, updated_at = ?,"
+                "UPDATE video_jobs SET status = 'cancelled', spool = NULL, checkpoint = NULL,"
+                " updated_at = ?,"
                 " finished_at = ? WHERE job_id = ?",
                 (now, now, job_id),
             )
@@ -201,22 +228,24 @@ class SQLiteVideoJobs(VideoJobStore):
 
         changed = 0
         with self._write() as c:
-            rows = c.execute(
-                "SELECT job_id, result FROM video_jobs WHERE tenant_id = ? AND result IS NOT NULL",
-                (tenant_id,),
-            ).fetchall()
-            for job_id, text in rows:
-                result = json.loads(text)
-                before = json.dumps(result, sort_keys=True)
-                for item in result.get("tracks", []) + result.get("persons", []):
-                    if "matches" in item:
-                        item["matches"] = [m for m in item["matches"] if not named(m)]
-                if json.dumps(result, sort_keys=True) != before:
-                    c.execute(
-                        "UPDATE video_jobs SET result = ? WHERE job_id = ?",
-                        (json.dumps(result), job_id),
-                    )
-                    changed += 1
+            for column in ("result", "checkpoint"):
+                rows = c.execute(
+                    f"SELECT job_id, {column} FROM video_jobs"
+                    f" WHERE tenant_id = ? AND {column} IS NOT NULL",
+                    (tenant_id,),
+                ).fetchall()
+                for job_id, text in rows:
+                    result = json.loads(text)
+                    before = json.dumps(result, sort_keys=True)
+                    for item in result.get("tracks", []) + result.get("persons", []):
+                        if "matches" in item:
+                            item["matches"] = [m for m in item["matches"] if not named(m)]
+                    if json.dumps(result, sort_keys=True) != before:
+                        c.execute(
+                            f"UPDATE video_jobs SET {column} = ? WHERE job_id = ?",
+                            (json.dumps(result), job_id),
+                        )
+                        changed += 1
         return changed
 
     def video_page_token(self: SQLiteStore, tenant_id: str, job_id: str, offset: int) -> str:

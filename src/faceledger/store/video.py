@@ -40,6 +40,9 @@ class VideoJob:
     created_at: str
     updated_at: str
     finished_at: str | None
+    checkpoint: dict[str, Any] | None = None
+    """While it runs: the pipeline's state at its last quiet sample (``video.search``'s
+    ``Checkpoint``), with the tracks finished so far; a restarted job continues from it."""
 
     def summary(self) -> dict[str, Any]:
         """What the requester sees of the job (never its context's internals or the spool)."""
@@ -72,6 +75,10 @@ class VideoJobStore(ABC):
         """NotFoundError when the id is not one of the tenant's jobs."""
 
     @abstractmethod
+    def video_jobs(self, tenant_id: str, principal_id: str) -> list[VideoJob]:
+        """The jobs one account submitted, oldest first."""
+
+    @abstractmethod
     def claim_video_job(self, job_id: str | None = None) -> VideoJob | None:
         """The oldest queued job (or this one, if queued), now ``running``; None when there
         is none. Atomic across processes: two callers never get the same job (SQLite: one
@@ -84,13 +91,20 @@ class VideoJobStore(ABC):
 
     @abstractmethod
     def requeue_video_jobs(self) -> list[str]:
-        """Put jobs left ``running`` (by a process that stopped) back in the queue. Called
-        once when a server starts, before its processes do: never while another process may
-        be running a job."""
+        """Put jobs left ``running`` (by a process that stopped) back in the queue, with
+        their checkpoint and its progress. Called once when a server starts, before its
+        processes do: never while another process may be running a job."""
 
     @abstractmethod
     def video_job_progress(self, job_id: str, progress: float) -> str:
         """Record progress; returns the job's status (``cancelled`` tells the worker to stop)."""
+
+    @abstractmethod
+    def save_video_checkpoint(
+        self, job_id: str, progress: float, checkpoint: dict[str, Any]
+    ) -> str:
+        """Record a running job's progress and checkpoint in one transaction; returns its
+        status as :meth:`video_job_progress` does. Cleared when the job ends."""
 
     @abstractmethod
     def finish_video_job(
@@ -110,8 +124,9 @@ class VideoJobStore(ABC):
 
     @abstractmethod
     def redact_video_jobs(self, tenant_id: str, face_ids: set[str], user_ids: set[str]) -> int:
-        """Remove from the organization's finished jobs every match naming one of these faces
-        or users (a subject's erasure); returns how many jobs changed."""
+        """Remove from the organization's jobs (their results and the checkpoints of running
+        ones) every match naming one of these faces or users (a subject's erasure); returns
+        how many jobs changed."""
 
     @abstractmethod
     def video_page_token(self, tenant_id: str, job_id: str, offset: int) -> str: ...

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from faceledger.engine.types import BoundingBox, Face
 from faceledger.service.quality import QualityFilter, quality_reasons
 from faceledger.video.intake import Sample
 from faceledger.video.motion import change_map, live_regions
+from faceledger.video.parallel import HogHelper
 
 LINK_DISTANCE = 0.5
 """Descriptor distance below which two faces are the same person whatever their boxes (dlib's
@@ -91,6 +93,7 @@ class Tracker:
         keep_best: int = 3,
         motion: bool = True,
         full_every: int = 10,
+        parallel: bool = True,
     ) -> None:
         self.engine = engine
         self.min_face_size = min_face_size
@@ -106,6 +109,9 @@ class Tracker:
         """Pixels searched by the detector (the motion gate's saving shows here)."""
         self._previous: np.ndarray | None = None
         self._last_full = -full_every
+        self.parallel = parallel
+        """Large frames: HOG on about half the regions in a helper process (``video.parallel``)."""
+        self._helper: HogHelper | None = None
 
     def update(self, sample: Sample) -> list[Track]:
         """Detect on one sample, link, and return the tracks that ended before it."""
@@ -161,21 +167,60 @@ class Tracker:
             self._last_full = sample.index
             self.searched_pixels += pixels.shape[0] * pixels.shape[1]
             return detect(pixels, keep_chips=True, min_face_size=self.min_face_size)
-        found: list[Face] = []
+        crops = []
         for left, top, right, bottom in regions:
             self.searched_pixels += (right - left) * (bottom - top)
-            crop = np.ascontiguousarray(pixels[top:bottom, left:right])
-            for face in detect(crop, keep_chips=True, min_face_size=self.min_face_size):
+            crops.append(np.ascontiguousarray(pixels[top:bottom, left:right]))
+        remote = self._hand_out(crops, pixels.shape[0] * pixels.shape[1])
+        per_region: dict[int, list[Face]] = {}
+        # the caller's regions first, while the helper searches its own
+        for i in sorted(range(len(crops)), key=lambda i: i in remote):
+            left, top = regions[i][0], regions[i][1]
+            raw = remote[i].result() if i in remote else None
+            per_region[i] = detect(crops[i], keep_chips=True, min_face_size=self.min_face_size,
+                                   hog_raw=raw)  # fmt: skip
+            for face in per_region[i]:
                 b = face.box
                 face.box = BoundingBox(b.left + left, b.top + top, b.width, b.height)
                 face.landmarks = face.landmarks + np.array([left, top], dtype=float)
-                found.append(face)
+        found = [face for i in range(len(crops)) for face in per_region[i]]
         found.sort(key=lambda f: -f.box.area)
         kept: list[Face] = []
         for face in found:  # a face in two overlapping regions once
             if all(face.box.iou(k.box) < 0.5 for k in kept):
                 kept.append(face)
         return kept
+
+    def _hand_out(self, crops: list[np.ndarray], frame_pixels: int) -> dict[int, Any]:
+        """Region index → the helper's HOG answer (a future), for about half the pixels: the
+        largest regions alternately, the caller keeping the first (it starts at once)."""
+        if not self.parallel or len(crops) < 2:
+            return {}
+        if self._helper is None:
+            if not HogHelper.wanted(frame_pixels):
+                self.parallel = False
+                return {}
+            self._helper = HogHelper()
+        engine = self.engine
+        order = sorted(range(len(crops)), key=lambda i: -crops[i].shape[0] * crops[i].shape[1])
+        mine = theirs = 0
+        out = {}
+        for i in order:
+            size = crops[i].shape[0] * crops[i].shape[1]
+            if theirs < mine:
+                scaled = engine.hog_input(crops[i], min_face_size=self.min_face_size)  # type: ignore[attr-defined]
+                if scaled is not None:
+                    out[i] = self._helper.submit(scaled)
+                    theirs += size
+                    continue
+            mine += size
+        return out
+
+    def close(self) -> None:
+        """Stop the helper process, if one was started."""
+        if self._helper is not None:
+            self._helper.close()
+            self._helper = None
 
     def finish(self) -> list[Track]:
         ended, self.active = self.active, []
