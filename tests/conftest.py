@@ -50,10 +50,22 @@ def _module_database(pg_base):
         os.environ["FACELEDGER_DATABASE_URL"] = before
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only(reason): skipped when the suite runs on PostgreSQL, with the reason (a test"
+        " of the SQLite files themselves, or of two data folders in one test)",
+    )
+
+
 @pytest.fixture(autouse=True)
 def _test_database(request, monkeypatch, pg_base):
-    if SUITE_BACKEND == "postgresql" and "backend" not in request.fixturenames:
-        monkeypatch.setenv("FACELEDGER_DATABASE_URL", pg_testserver.fresh_database(pg_base))
+    if SUITE_BACKEND != "postgresql" or "backend" in request.fixturenames:
+        return
+    marker = request.node.get_closest_marker("sqlite_only")
+    if marker is not None:
+        pytest.skip(f"on PostgreSQL: {marker.args[0]}")
+    monkeypatch.setenv("FACELEDGER_DATABASE_URL", pg_testserver.fresh_database(pg_base))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

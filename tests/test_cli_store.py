@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -27,7 +28,8 @@ def test_collection_index_search_users(tmp_path: Path, portraits: list[Path]) ->
     assert no_key.returncode == 1 and "admin init" in no_key.stderr
     run("admin", "init", home=home)
     run("collection", "create", "people", home=home)
-    assert (home / "faceledger.sqlite3").exists(), "FACELEDGER_HOME decides where data lives"
+    if not os.environ.get("FACELEDGER_DATABASE_URL"):
+        assert (home / "faceledger.sqlite3").exists(), "FACELEDGER_HOME decides where data lives"
     dup = run("collection", "create", "people", home=home, ok=False)
     assert (
         dup.returncode == 1 and dup.stderr.startswith("error: ") and "Traceback" not in dup.stderr

@@ -17,6 +17,8 @@ from faceledger.store import SQLiteStore
 
 runner = CliRunner()
 
+pytestmark = pytest.mark.sqlite_only("the modes of the SQLite files in the data folder")
+
 
 @pytest.fixture
 def umask_022():

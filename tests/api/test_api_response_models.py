@@ -263,6 +263,7 @@ def _lifecycle(c: Any, h: dict[str, str], check: Checker) -> None:
     assert receipt["deleted"]["consents"] == [cid] and receipt["audit_record"]["seq"] > 0
 
 
+@pytest.mark.sqlite_only("two data folders in one test share its database")
 def test_a_real_success_response_of_every_operation_matches_the_document(
     world, tmp_path, engine
 ) -> None:

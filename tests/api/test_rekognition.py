@@ -169,6 +169,7 @@ def test_the_walkthrough_with_boto3(world: World) -> None:
     assert indexed[0]["request"]["consent"] == "family-consent"
 
 
+@pytest.mark.sqlite_only("reads the governance SQLite file")
 def test_signatures(world: World, monkeypatch) -> None:
     headers, body = world.signed("caseworker", "ListCollections", {})
     ok = world.post(headers, body)

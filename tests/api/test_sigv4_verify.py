@@ -95,6 +95,7 @@ def test_revoked_expired_and_replay(keys) -> None:
     assert exc.value.type == "UnrecognizedClientException"
 
 
+@pytest.mark.sqlite_only("reads the bytes of the governance SQLite file")
 def test_secret_is_sealed_and_needs_its_key(keys, tmp_path, monkeypatch) -> None:
     issued = keys.create("Org/op", binding=Binding(purpose="missing-person", case_ref="C-1"))
     raw = (tmp_path / "governance.sqlite3").read_bytes()

@@ -258,6 +258,7 @@ def test_close_case_ends_the_retention_of_what_was_enrolled_for_it(rt, portraits
     assert svc.close_case(police, "MP-1").result.already_closed
 
 
+@pytest.mark.sqlite_only("SQLite's secure_delete: PostgreSQL has none (docs/scale.md)")
 def test_erasure_deletes_faces_users_consents_and_lead_rows_and_the_bytes(rt, portraits) -> None:
     police = operator(
         rt, "law-enforcement", purpose="missing-person", case_ref="MP-1",

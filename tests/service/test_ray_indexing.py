@@ -91,6 +91,7 @@ def stored(data: Path) -> dict[str, tuple[list[dict], list[np.ndarray]]]:
     return out
 
 
+@pytest.mark.sqlite_only("two data folders in one test share its database")
 def test_ray_indexes_the_faces_local_processes_index(ray_cluster, tmp_path: Path) -> None:
     local, on_ray = initialized(tmp_path / "local"), initialized(tmp_path / "ray")
     index = ("index", "people", str(CONGRESS), "--json", "--consent", "c-1")
