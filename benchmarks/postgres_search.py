@@ -43,6 +43,7 @@ from search import (  # noqa: E402 - the search benchmark's vector generators
     queries_for,
     synthetic,
     synthetic_spectrum,
+    timed,
 )
 
 TENANT = "bench"
@@ -96,16 +97,6 @@ def load(url: str, collection: str, x: np.ndarray) -> PostgresStore:
         conn.execute("VACUUM ANALYZE faces")
         print(f"  loaded {len(x):,} faces in {time.perf_counter() - t:.0f} s" + " " * 20)
     return store
-
-
-def timed(fn, queries: np.ndarray) -> tuple[list, np.ndarray]:  # noqa: ANN001
-    out, times = [], []
-    fn(queries[0])  # warm up
-    for q in queries:
-        t = time.perf_counter()
-        out.append(fn(q))
-        times.append(time.perf_counter() - t)
-    return out, np.array(times) * 1e3
 
 
 def pgvector_exact(url: str, collection: str):  # noqa: ANN201
